@@ -1,0 +1,39 @@
+"""Shared test fixtures: where the real data lives, and skips when it does not."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _bsds_root() -> Path:
+    return Path(os.environ.get("JAXSEG_DATA", SHARED_DATA / "BSDS500"))
+
+
+@pytest.fixture(scope="session")
+def bsds_root() -> Path:
+    """BSDS500 root (the folder holding `data/images/...`); skips when absent."""
+    root = _bsds_root()
+    if not (root / "data" / "images").is_dir() and not (root / "images").is_dir():
+        pytest.skip(f"BSDS500 not found at {root} (set JAXSEG_DATA or put it in ../shared/data)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def bsds_bench_dir() -> Path:
+    """The official benchmark's small test case (`bsds-bench`); skips when absent."""
+    d = SHARED_DATA / "bsds-bench"
+    if not (d / "test_1").is_dir():
+        pytest.skip(f"official bsds-bench test case not found at {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
