@@ -1,0 +1,346 @@
+"""Reading benchmark inputs and writing benchmark outputs (host NumPy).
+
+Result formats (one file per image, named ``<image_id>.<ext>``):
+
+* ``.mat`` with a variable ``ucm2``: an ultrametric contour map in "double size"
+  layout, ``(2H+1, 2W+1)`` float in ``[0, 1]`` (pixel ``(r, c)`` at ``[2r+1, 2c+1]``).
+* ``.mat`` with a variable ``segs``: a ``1 x n`` cell of ``(H, W)`` integer label
+  images with labels ``>= 1``, one per scale.
+* ``.png``: an 8-bit grayscale boundary map, ``pb = value / 255`` (boundary
+  benchmark only).
+* ``.npz`` (jaxseg's own format, written by :func:`save_npz_result`): key ``ucm2``
+  holding a ``(2H+1, 2W+1)`` float array in ``[0, 1]`` and/or key ``segs`` holding an
+  ``(n, H, W)`` integer array with labels ``>= 1``.  When both are present the
+  benchmark uses ``ucm2`` (as the official code does for ``.mat`` files).
+
+Ground truth (``<gt_dir>/<image_id>.mat``): the BSDS500 ``groundTruth`` cell array;
+:func:`load_groundtruth` returns the ``Segmentation`` (int64, labels ``>= 1``) and
+``Boundaries`` (bool) maps of every annotator.
+
+Output text files use the official ``%10g`` formatting (:func:`format_row`) and
+are written atomically (temp file in the same directory, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+RESULT_EXTENSIONS = (".mat", ".npz", ".png")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One image's machine result.
+
+    Attributes:
+        kind: ``"ucm2"`` (``(2H+1, 2W+1)`` float64), ``"segs"`` (``(n, H, W)`` int64,
+            labels >= 1) or ``"pb"`` (``(H, W)`` float64 soft boundary map in [0, 1]).
+        data: the array.
+    """
+
+    kind: str
+    data: np.ndarray
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """All annotators of one image.
+
+    Attributes:
+        segmentations: K arrays ``(H, W)`` int64 with labels >= 1.
+        boundaries: K arrays ``(H, W)`` bool.
+    """
+
+    segmentations: list[np.ndarray]
+    boundaries: list[np.ndarray]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.segmentations[0].shape
+
+
+def as_result(
+    value: Result | np.ndarray | Sequence[np.ndarray], *, kind: str | None = None
+) -> Result:
+    """Wraps an in-memory result into a :class:`Result`, inferring its kind.
+
+    Args:
+        value: a :class:`Result`; a 2-D float array (``ucm2`` if both sides are odd and
+            ``kind`` is not given, else ``pb``); a 3-D integer array or a list of 2-D
+            integer arrays (``segs``).
+        kind: force ``"ucm2"``, ``"segs"`` or ``"pb"``.
+
+    Returns:
+        The :class:`Result` with float64 (ucm2/pb) or int64 (segs) data.
+    """
+    if isinstance(value, Result):
+        return value
+    if isinstance(value, list | tuple):
+        if len(value) == 0:
+            raise ValueError("empty list of segmentations; pass at least one (H, W) label image")
+        value = np.stack([np.asarray(v) for v in value])
+        kind = kind or "segs"
+    arr = np.asarray(value)
+    if kind is None:
+        if arr.ndim == 3:
+            kind = "segs"
+        elif arr.ndim == 2 and arr.shape[0] % 2 == 1 and arr.shape[1] % 2 == 1:
+            kind = "ucm2"
+        elif arr.ndim == 2:
+            kind = "pb"
+        else:
+            raise ValueError(
+                f"cannot interpret a result of shape {arr.shape}; expected a (2H+1, 2W+1) ucm2, "
+                "an (H, W) boundary map or an (n, H, W) stack of label images"
+            )
+    if kind == "segs":
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3:
+            raise ValueError(f"segs must have shape (n, H, W), got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                raise ValueError(f"segs must hold integer labels, got dtype {arr.dtype}")
+        return Result("segs", arr.astype(np.int64))
+    if kind in ("ucm2", "pb"):
+        if arr.ndim != 2:
+            raise ValueError(f"{kind} must be a 2-D array, got shape {arr.shape}")
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(
+                f"{kind} contains NaN or infinite values; fix the map before evaluating"
+            )
+        return Result(kind, arr)
+    raise ValueError(f"unknown result kind {kind!r}; use 'ucm2', 'segs' or 'pb'")
+
+
+def _loadmat(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return scipy.io.loadmat(str(path))
+    except NotImplementedError as e:  # v7.3 (HDF5) files
+        raise ValueError(
+            f"{path} is a MATLAB v7.3 (HDF5) file; re-save it with save(..., '-v7') so that "
+            "scipy.io.loadmat can read it without transposing"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - scipy raises many types for corrupt files
+        raise ValueError(f"cannot read {path} as a MATLAB file ({type(e).__name__}: {e})") from e
+
+
+def _cell_to_list(cell: np.ndarray, name: str, path: Path) -> list[np.ndarray]:
+    if cell.dtype != object:
+        return [np.asarray(cell)]
+    return [np.asarray(c) for c in cell.ravel()]
+
+
+def load_result(path: str | os.PathLike) -> Result:
+    """Reads one machine result file (``.mat``, ``.npz`` or ``.png``).
+
+    Args:
+        path: the file.
+
+    Returns:
+        A :class:`Result` (``ucm2`` preferred over ``segs`` when a file holds both).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file is unreadable or holds neither ``ucm2`` nor ``segs``.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".mat":
+        m = _loadmat(path)
+        if "ucm2" in m:
+            return as_result(m["ucm2"], kind="ucm2")
+        if "segs" in m:
+            segs = _cell_to_list(m["segs"], "segs", path)
+            shapes = {s.shape for s in segs}
+            if len(shapes) != 1:
+                raise ValueError(
+                    f"{path}: the segs cell holds label images of different shapes {shapes}"
+                )
+            return as_result(np.stack(segs), kind="segs")
+        keys = sorted(k for k in m if not k.startswith("__"))
+        raise ValueError(f"{path} holds neither 'ucm2' nor 'segs' (variables: {keys})")
+    if ext == ".npz":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "ucm2" in z.files:
+                    return as_result(z["ucm2"], kind="ucm2")
+                if "segs" in z.files:
+                    return as_result(z["segs"], kind="segs")
+                keys = sorted(z.files)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read {path} as an .npz file ({e})") from e
+        raise ValueError(f"{path} holds neither 'ucm2' nor 'segs' (keys: {keys})")
+    if ext == ".png":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        import skimage.io
+
+        try:
+            img = skimage.io.imread(str(path))
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"cannot read {path} as a PNG image ({e})") from e
+        if img.ndim != 2:
+            raise ValueError(f"{path}: expected a grayscale boundary map, got shape {img.shape}")
+        if img.dtype != np.uint8:
+            raise ValueError(f"{path}: expected an 8-bit PNG, got dtype {img.dtype}")
+        return Result("pb", img.astype(np.float64) / 255.0)
+    raise ValueError(f"unsupported result file {path}; use one of {RESULT_EXTENSIONS}")
+
+
+def load_groundtruth(path: str | os.PathLike) -> GroundTruth:
+    """Reads a BSDS500 ground-truth ``.mat`` file.
+
+    Args:
+        path: ``groundTruth/<split>/<id>.mat`` holding the ``groundTruth`` cell array.
+
+    Returns:
+        :class:`GroundTruth` with K ``(H, W)`` int64 segmentations and bool boundaries.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file is corrupt, has no annotators, or the maps disagree in shape.
+    """
+    path = Path(path)
+    m = _loadmat(path)
+    if "groundTruth" not in m:
+        keys = sorted(k for k in m if not k.startswith("__"))
+        raise ValueError(f"{path} has no 'groundTruth' variable (variables: {keys})")
+    cell = m["groundTruth"]
+    if cell.size == 0:
+        raise ValueError(f"{path}: the groundTruth cell is empty (no annotators)")
+    segs, bdrys = [], []
+    for k, entry in enumerate(cell.ravel()):
+        try:
+            seg = np.asarray(entry["Segmentation"][0, 0]).astype(np.int64)
+            bdry = np.asarray(entry["Boundaries"][0, 0]).astype(bool)
+        except (ValueError, IndexError, KeyError, TypeError) as e:
+            raise ValueError(
+                f"{path}: annotator {k} lacks a 'Segmentation' or 'Boundaries' field ({e})"
+            ) from e
+        if seg.ndim != 2 or seg.shape != bdry.shape:
+            raise ValueError(
+                f"{path}: annotator {k} has Segmentation {seg.shape} and Boundaries {bdry.shape}"
+            )
+        segs.append(seg)
+        bdrys.append(bdry)
+    if len({s.shape for s in segs}) != 1:
+        raise ValueError(f"{path}: annotators have different shapes {[s.shape for s in segs]}")
+    return GroundTruth(segs, bdrys)
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temp file and ``os.replace``."""
+    _atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
+
+
+def save_npz_result(
+    path: str | os.PathLike, *, ucm2: np.ndarray | None = None, segs: np.ndarray | None = None
+) -> None:
+    """Saves a jaxseg result for the benchmark (atomic write).
+
+    Args:
+        path: destination, normally ``<dir>/<image_id>.npz``.
+        ucm2: optional ``(2H+1, 2W+1)`` float map with values in ``[0, 1]``.
+        segs: optional ``(n, H, W)`` (or one ``(H, W)``) integer label images, labels >= 1.
+
+    Raises:
+        ValueError: neither array given, bad shapes/values, or ucm2/segs sizes disagree.
+    """
+    if ucm2 is None and segs is None:
+        raise ValueError("save_npz_result needs ucm2=... and/or segs=...")
+    arrays = {}
+    if ucm2 is not None:
+        u = as_result(ucm2, kind="ucm2").data
+        if u.shape[0] % 2 == 0 or u.shape[1] % 2 == 0:
+            raise ValueError(f"ucm2 must have shape (2H+1, 2W+1), got {u.shape}")
+        if u.min() < 0 or u.max() > 1:
+            raise ValueError(f"ucm2 values must lie in [0, 1], got [{u.min()}, {u.max()}]")
+        arrays["ucm2"] = u
+    if segs is not None:
+        s = as_result(segs, kind="segs").data
+        if s.min() < 1:
+            raise ValueError(
+                f"segs labels must be >= 1, got minimum {s.min()}; add 1 to 0-based labels"
+            )
+        arrays["segs"] = s.astype(np.int32)
+    if "ucm2" in arrays and "segs" in arrays:
+        h, w = arrays["segs"].shape[1:]
+        if arrays["ucm2"].shape != (2 * h + 1, 2 * w + 1):
+            raise ValueError(
+                f"ucm2 shape {arrays['ucm2'].shape} does not fit segs of size {(h, w)}"
+            )
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: the result file name must end in .npz")
+    _atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def fmt_g(x: float) -> str:
+    """``%10g`` as MATLAB/C print it."""
+    return "%10g" % x
+
+
+def round_g(x):
+    """Rounds to 6 significant digits exactly as a ``%g`` print/read round trip does."""
+    if np.ndim(x) == 0:
+        return float("%g" % x)
+    return np.array([float("%g" % v) for v in np.ravel(x)]).reshape(np.shape(x))
+
+
+def format_row(values: Sequence[float], *, int_first: bool = False) -> str:
+    """One output line: ``%10g`` columns (first as ``%10d`` if ``int_first``) joined by spaces."""
+    parts = [("%10d" % values[0]) if int_first else fmt_g(values[0])]
+    parts += [fmt_g(v) for v in values[1:]]
+    return " ".join(parts) + "\n"
+
+
+def format_table(rows, *, int_first: bool = False) -> str:
+    return "".join(format_row(list(r), int_first=int_first) for r in rows)
+
+
+def read_table(path: str | os.PathLike) -> np.ndarray:
+    """Reads a whitespace-separated numeric text file into a 2-D float64 array."""
+    path = Path(path)
+    rows = [
+        list(map(float, line.split())) for line in path.read_text().splitlines() if line.strip()
+    ]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
+def sorted_ids(ids) -> list[str]:
+    """Image ids in MATLAB ``dir`` order (byte-wise string sort, e.g. '100007' < '10081')."""
+    return sorted(ids, key=lambda s: s.encode())
+
+
+def list_image_ids(directory: str | os.PathLike, extensions: Sequence[str]) -> list[str]:
+    """Stems of the files in ``directory`` with one of ``extensions``, byte-sorted."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a directory")
+    exts = {e.lower() for e in extensions}
+    return sorted_ids({p.stem for p in directory.iterdir() if p.suffix.lower() in exts})
