@@ -1,0 +1,328 @@
+"""Reading BSDS500 from its upstream directory layout (host NumPy).
+
+Layout (the January 2013 release)::
+
+    BSDS500/                       <- "root"
+      data/                        <- "data folder" (what resolve_data_dir returns)
+        images/{train,val,test}/<id>.jpg
+        groundTruth/{train,val,test}/<id>.mat
+
+Either the root or its ``data/`` folder is accepted everywhere. The folder
+comes from the ``--data_dir`` flag, else from ``$JAXSEG_DATA``.
+
+Images are returned as ``(H, W, 3) uint8``; ground truth as a list (one entry
+per human annotator) of :class:`GroundTruth` with ``segmentation (H, W) int32``
+labels ``1..n`` as stored and ``boundaries (H, W) bool``. Ids are sorted as
+strings (the benchmark's order, METRICS.md §1.5).
+
+Every (image, annotator) pair is a sample (wang2020 §3.5): 1633 pairs in
+train + val, 1063 in test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import scipy.io
+from PIL import Image
+from tqdm import tqdm
+
+__all__ = [
+    "ENV_VAR",
+    "SPLITS",
+    "BSDS500",
+    "GroundTruth",
+    "ground_truth_path",
+    "image_path",
+    "list_ids",
+    "load_bsds500",
+    "read_ground_truth",
+    "read_image",
+    "resolve_data_dir",
+]
+
+ENV_VAR = "JAXSEG_DATA"
+SPLITS = ("train", "val", "test")
+
+
+class GroundTruth(NamedTuple):
+    """One human annotation of an image.
+
+    Attributes:
+      segmentation: ``(H, W) int32`` region labels ``1..n`` (as stored, never 0).
+      boundaries: ``(H, W) bool`` boundary map as stored (``thin(seg2bdry(.))``).
+    """
+
+    segmentation: np.ndarray
+    boundaries: np.ndarray
+
+
+def _data_folder(path: Path) -> Path | None:
+    """The folder holding ``images/`` under ``path`` (root or data folder), else None."""
+    for candidate in (path / "data", path):
+        if (candidate / "images").is_dir():
+            return candidate
+    return None
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Finds the BSDS500 data folder (the one holding ``images/`` and ``groundTruth/``).
+
+    Args:
+      data_dir: the ``--data_dir`` flag value; when None or empty,
+        ``$JAXSEG_DATA`` is used. Either the BSDS500 root (holding
+        ``data/images``) or its ``data/`` folder.
+
+    Returns:
+      The absolute path of the data folder (``.../BSDS500/data``).
+
+    Raises:
+      FileNotFoundError: nothing given, the folder does not exist, or it does
+        not hold BSDS500 ``images/``; the message names the flag and the
+        environment variable.
+    """
+    if data_dir:
+        source = f"--data_dir={data_dir}"
+        path = Path(data_dir)
+    elif os.environ.get(ENV_VAR):
+        source = f"${ENV_VAR}={os.environ[ENV_VAR]}"
+        path = Path(os.environ[ENV_VAR])
+    else:
+        raise FileNotFoundError(
+            f"No BSDS500 directory given: pass --data_dir or set ${ENV_VAR} to the BSDS500 "
+            "root (the folder holding data/images and data/groundTruth) or to its data/ folder."
+        )
+    path = path.expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"BSDS500 directory {path} (from {source}) does not exist; fix --data_dir or "
+            f"${ENV_VAR}."
+        )
+    folder = _data_folder(path)
+    if folder is None:
+        raise FileNotFoundError(
+            f"{path} (from {source}) is not a BSDS500 directory: neither {path / 'data/images'} "
+            f"nor {path / 'images'} exists. Point --data_dir or ${ENV_VAR} at the BSDS500 root "
+            "or its data/ folder."
+        )
+    return folder.resolve()
+
+
+def _folder(data_dir: str | os.PathLike) -> Path:
+    folder = _data_folder(Path(data_dir))
+    if folder is None:
+        raise FileNotFoundError(
+            f"{data_dir} is not a BSDS500 directory (no data/images or images folder); "
+            "use resolve_data_dir() to find it."
+        )
+    return folder
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+
+
+def list_ids(data_dir: str | os.PathLike, split: str) -> list[str]:
+    """Image ids of a split, sorted as strings (``'100007' < '10081'``).
+
+    Args:
+      data_dir: BSDS500 root or data folder.
+      split: ``'train'``, ``'val'`` or ``'test'``.
+
+    Returns:
+      List of ids (file stems of ``images/<split>/*.jpg``).
+
+    Raises:
+      FileNotFoundError: the split folder is missing or holds no images.
+    """
+    _check_split(split)
+    split_dir = _folder(data_dir) / "images" / split
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"BSDS500 split folder {split_dir} is missing.")
+    ids = sorted(p.stem for p in split_dir.glob("*.jpg"))
+    if not ids:
+        raise FileNotFoundError(f"BSDS500 split folder {split_dir} holds no .jpg images.")
+    return ids
+
+
+def image_path(data_dir: str | os.PathLike, split: str, image_id: str) -> Path:
+    """``<data>/images/<split>/<id>.jpg``."""
+    _check_split(split)
+    return _folder(data_dir) / "images" / split / f"{image_id}.jpg"
+
+
+def ground_truth_path(data_dir: str | os.PathLike, split: str, image_id: str) -> Path:
+    """``<data>/groundTruth/<split>/<id>.mat``."""
+    _check_split(split)
+    return _folder(data_dir) / "groundTruth" / split / f"{image_id}.mat"
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decodes an image file to ``(H, W, 3) uint8`` RGB.
+
+    Raises:
+      FileNotFoundError: the file does not exist.
+      ValueError: the file cannot be decoded (named in the message).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist.")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(
+            f"cannot decode image {path} ({e}); the file is corrupt or truncated, "
+            "re-extract BSDS500."
+        ) from e
+
+
+def read_ground_truth(path: str | os.PathLike) -> list[GroundTruth]:
+    """Reads a BSDS500 ground-truth ``.mat`` file: one :class:`GroundTruth` per human.
+
+    Raises:
+      FileNotFoundError: the file does not exist.
+      ValueError: the file is not a readable MAT-file, has no ``groundTruth``
+        cell array, or holds labels < 1 (named in the message).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ground-truth file {path} does not exist.")
+    try:
+        cells = scipy.io.loadmat(path)["groundTruth"]
+        out = []
+        for k in range(cells.shape[1]):
+            seg = np.asarray(cells[0, k]["Segmentation"][0, 0]).astype(np.int32)
+            bdry = np.asarray(cells[0, k]["Boundaries"][0, 0]) != 0
+            out.append(GroundTruth(seg, bdry))
+    except (OSError, ValueError, KeyError, IndexError, TypeError, NotImplementedError) as e:
+        raise ValueError(
+            f"cannot read BSDS500 ground truth {path} ({type(e).__name__}: {e}); expected a "
+            "MATLAB v5 file with a 1xK cell array 'groundTruth' of structs with fields "
+            "Segmentation and Boundaries. The file is corrupt; re-extract BSDS500."
+        ) from e
+    if not out:
+        raise ValueError(f"ground truth {path} holds no annotations.")
+    for k, gt in enumerate(out):
+        if gt.segmentation.ndim != 2 or gt.segmentation.shape != gt.boundaries.shape:
+            raise ValueError(f"ground truth {path}, annotator {k}: malformed arrays.")
+        if gt.segmentation.min() < 1:
+            raise ValueError(
+                f"ground truth {path}, annotator {k}: labels must be >= 1, found "
+                f"{gt.segmentation.min()}."
+            )
+    return out
+
+
+def _compact(seg: np.ndarray) -> np.ndarray:
+    return seg.astype(np.uint16) if seg.max() < 2**16 else seg
+
+
+@dataclasses.dataclass(frozen=True)
+class BSDS500:
+    """Decoded BSDS500 images and ground truth, kept in memory.
+
+    Attributes:
+      ids: image ids, in split order then string order.
+      splits: the split of each image.
+      images: ``(H, W, 3) uint8`` images (``481x321`` or ``321x481``).
+      segmentations: per image, a list of ``(H, W)`` human segmentations stored
+        as ``uint16`` (labels ``1..n``; half the memory of int32; int32 if
+        a label does not fit).
+      boundaries: per image, a list of ``(H, W) bool`` boundary maps, or None
+        when loaded with ``with_boundaries=False``.
+      samples: ``(num_samples, 2) int32`` (image index, annotator index) for
+        every (image, annotator) pair, image-major.
+    """
+
+    ids: tuple[str, ...]
+    splits: tuple[str, ...]
+    images: tuple[np.ndarray, ...]
+    segmentations: tuple[tuple[np.ndarray, ...], ...]
+    boundaries: tuple[tuple[np.ndarray, ...], ...] | None
+    samples: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of (image, annotator) samples."""
+        return len(self.samples)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.ids)
+
+    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image ``(H, W, 3) uint8``, segmentation ``(H, W) int32``) of a sample."""
+        i, k = (int(v) for v in self.samples[index])
+        return self.images[i], self.segmentations[i][k].astype(np.int32)
+
+    def ground_truth(self, image_index: int) -> list[np.ndarray]:
+        """All human segmentations of an image as ``(H, W) int32`` (for the metrics)."""
+        return [s.astype(np.int32) for s in self.segmentations[image_index]]
+
+
+def load_bsds500(
+    data_dir: str | os.PathLike | None = None,
+    splits: Sequence[str] = ("train", "val"),
+    *,
+    max_images: int | None = None,
+    with_boundaries: bool = False,
+    progress: bool = True,
+) -> BSDS500:
+    """Reads and decodes BSDS500 splits into memory.
+
+    Args:
+      data_dir: BSDS500 root or data folder; None uses ``$JAXSEG_DATA``
+        (see :func:`resolve_data_dir`).
+      splits: which splits, in order (default train + val, the training set of
+        wang2020).
+      max_images: keep only the first ``max_images`` images (over the splits in
+        order), for tiny test configurations; None keeps all.
+      with_boundaries: also keep the boundary maps (not needed for training).
+      progress: show a tqdm progress bar.
+
+    Returns:
+      A :class:`BSDS500` (train + val: 300 images, 1633 samples).
+    """
+    folder = resolve_data_dir(data_dir)
+    if isinstance(splits, str):
+        splits = (splits,)
+    for split in splits:
+        _check_split(split)
+    if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+        raise ValueError(f"max_images must be a positive int or None, got {max_images!r}.")
+    todo = [(split, i) for split in splits for i in list_ids(folder, split)]
+    if max_images is not None:
+        todo = todo[:max_images]
+    ids, split_of, images, segs, bdrys, samples = [], [], [], [], [], []
+    for n, (split, image_id) in enumerate(
+        tqdm(todo, desc="loading BSDS500", unit="img", disable=not progress)
+    ):
+        image = read_image(image_path(folder, split, image_id))
+        gts = read_ground_truth(ground_truth_path(folder, split, image_id))
+        for k, gt in enumerate(gts):
+            if gt.segmentation.shape != image.shape[:2]:
+                raise ValueError(
+                    f"ground truth {ground_truth_path(folder, split, image_id)} annotator {k} "
+                    f"has shape {gt.segmentation.shape}, image has {image.shape[:2]}."
+                )
+            samples.append((n, k))
+        ids.append(image_id)
+        split_of.append(split)
+        images.append(image)
+        segs.append(tuple(_compact(gt.segmentation) for gt in gts))
+        bdrys.append(tuple(gt.boundaries for gt in gts))
+    return BSDS500(
+        ids=tuple(ids),
+        splits=tuple(split_of),
+        images=tuple(images),
+        segmentations=tuple(segs),
+        boundaries=tuple(bdrys) if with_boundaries else None,
+        samples=np.asarray(samples, np.int32).reshape(-1, 2),
+    )
