@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse
 import skimage.morphology
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 from jaxseg.metrics.io import Result, as_result, round_g
 
@@ -93,6 +93,35 @@ def _offsets(radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d2 = dy**2 + dx**2
     keep = d2 <= radius**2
     return dy[keep], dx[keep], np.rint(100.0 * np.sqrt(d2[keep])).astype(np.int64)
+
+
+def _min_cost_matching(
+    a: np.ndarray, b: np.ndarray, wgt: np.ndarray, n1: int, n2: int, ow: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Min-cost matching with outliers on candidate pairs ``(a[e], b[e])`` of cost ``wgt[e]``.
+
+    Every unmatched node pays ``ow``, so a matching with k pairs costs
+    ``sum(w) + ow (n1 + n2 - 2k)``; up to a constant that is ``sum(w) + 2 ow (n_s - k)``
+    with ``n_s`` the smaller side. So this solves a rectangular problem in which each node
+    of the smaller side takes a partner or its own outlier slot at cost ``2 ow``: the same
+    optimum as the square problem of METRICS.md §5.2, several times faster. Costs are
+    integers (+1 so that no explicit zero is dropped by the sparse format); float costs
+    can make the solver stall (scipy issue #17269).
+
+    Returns:
+        ``(xa, xb)`` int arrays of the matched pairs.
+    """
+    swap = n2 <= n1
+    rows_idx, cols_idx, n_rows, n_cols = (b, a, n2, n1) if swap else (a, b, n1, n2)
+    rows = np.concatenate([rows_idx, np.arange(n_rows)])
+    cols = np.concatenate([cols_idx, n_cols + np.arange(n_rows)])
+    vals = np.concatenate([wgt + 1, np.full(n_rows, 2 * ow + 1)]).astype(np.float64)
+    graph = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_rows + n_cols))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    real = col_ind < n_cols
+    if swap:
+        return col_ind[real], row_ind[real]
+    return row_ind[real], col_ind[real]
 
 
 class PixelMatcher:
@@ -161,27 +190,27 @@ class PixelMatcher:
         b_nodes = np.flatnonzero(present)
         b = (np.cumsum(present) - 1)[b_full]
         n2 = b_nodes.size
-        # Every unmatched pixel pays ow, so a matching with k pairs costs
-        # sum(w) + ow (n1 + n2 - 2k); up to a constant that is sum(w) + 2 ow (n_s - k), with
-        # n_s the smaller side. So solve a rectangular problem in which each node of the
-        # smaller side takes a partner or its own outlier slot at cost 2 ow: same optimum
-        # as the square problem of METRICS.md §5.2, several times faster. Integer costs
-        # (+1 so that no explicit zero is dropped by the sparse format).
-        ow = self.outlier_weight
-        if n2 <= n1:
-            rows_idx, cols_idx, n_rows, n_cols = b, a, n2, n1
-        else:
-            rows_idx, cols_idx, n_rows, n_cols = a, b, n1, n2
-        rows = np.concatenate([rows_idx, np.arange(n_rows)])
-        cols = np.concatenate([cols_idx, n_cols + np.arange(n_rows)])
-        vals = np.concatenate([wgt + 1, np.full(n_rows, 2 * ow + 1)]).astype(np.float64)
-        graph = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_rows + n_cols))
-        row_ind, col_ind = min_weight_full_bipartite_matching(graph)
-        real = col_ind < n_cols
-        if n2 <= n1:
-            ma, mb = pos[col_ind[real]], b_nodes[row_ind[real]]
-        else:
-            ma, mb = pos[row_ind[real]], b_nodes[col_ind[real]]
+        # Independent subproblems: connected components of the candidate graph. Components
+        # with a single candidate pair are matched directly.
+        graph = scipy.sparse.csr_matrix(
+            (np.ones(a.size, dtype=np.int8), (a, n1 + b)), shape=(n1 + n2, n1 + n2)
+        )
+        n_comp, comp = connected_components(graph, directed=False)
+        comp_of_pair = comp[a]
+        pairs_per_comp = np.bincount(comp_of_pair, minlength=n_comp)
+        single = pairs_per_comp[comp_of_pair] == 1
+        ma_parts, mb_parts = [a[single]], [b[single]]
+        rest = np.flatnonzero(~single)
+        order = rest[np.argsort(comp_of_pair[rest], kind="stable")]
+        bounds = np.flatnonzero(np.diff(comp_of_pair[order])) + 1
+        for sel in np.split(order, bounds) if order.size else []:
+            ua, ia = np.unique(a[sel], return_inverse=True)
+            ub, ib = np.unique(b[sel], return_inverse=True)
+            xa, xb = _min_cost_matching(ia, ib, wgt[sel], ua.size, ub.size, self.outlier_weight)
+            ma_parts.append(ua[xa])
+            mb_parts.append(ub[xb])
+        ma = pos[np.concatenate(ma_parts)]
+        mb = b_nodes[np.concatenate(mb_parts)]
         m1.ravel()[ma] = True
         m2[self.gt_rows[mb], self.gt_cols[mb]] = True
         return m1, m2

@@ -1,0 +1,200 @@
+"""Speed of the full BSDS500 benchmark: 200 test images x 99 thresholds, ucm2 input.
+
+Command (what the report quotes)::
+
+    .venv/bin/python benchmarks/bench_speed.py --workers 2
+    .venv/bin/python benchmarks/bench_speed.py --workers 2 --num-images 20   # quick subset
+
+There are no official ucm2 files for the 200 test images here, so the script makes
+realistic ones itself, deterministically, for each image (``make_ucm2``):
+
+1. ``skimage.segmentation.slic`` superpixels (``n_segments=1000``, ``compactness=10``,
+   ``start_label=1``) on the RGB image: about 1000 regions of ~150 pixels, so the
+   lowest thresholds give dense boundary maps (~10-20k boundary pixels before thinning,
+   the density of gPb-owt-ucm at t = 0.01).
+2. Agglomerative merging of adjacent regions by Ward distance on mean CIELAB colour
+   (``sqrt(2 n_i n_j / (n_i + n_j)) * ||mu_i - mu_j||``), smallest first, until one
+   region is left; the merge heights are made monotone (running maximum), which makes
+   them an ultrametric.
+3. Every superpixel edge gets the height at which its two sides merged, normalised by the
+   largest height and square-rooted (spreading the values over [0, 1] so that all 99
+   thresholds give different maps, the hardest case for the benchmark); junctions take
+   the max of their incident edges and the outer frame copies its inner neighbour (as in
+   ``seg2bdry``), giving a ``(2H+1, 2W+1)`` ucm2.
+
+The ucm2 files are written once as ``.npz`` (jaxseg's result format) into ``--work``
+(generation time is reported separately and is not part of the benchmark time), then
+``run_bench`` evaluates them (boundary + region, ``--nthresh 99``) into a fresh output
+folder. The script prints the total wall time, the time per image and the projection to
+200 images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import skimage.color
+import skimage.io
+import skimage.segmentation
+from tqdm import tqdm
+
+from jaxseg.metrics.bench import run_bench
+from jaxseg.metrics.io import list_image_ids, save_npz_result
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _merge_heights(labels: np.ndarray, lab: np.ndarray) -> dict[tuple[int, int], float]:
+    """Ward agglomeration of adjacent regions; returns the merge height of adjacent pairs."""
+    n = int(labels.max()) + 1
+    size = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
+    sums = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n) for c in range(3)], 1)
+    pairs = set()
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        d = a != b
+        lo, hi = np.minimum(a[d], b[d]), np.maximum(a[d], b[d])
+        pairs.update(zip(lo.tolist(), hi.tolist(), strict=True))
+    neigh: dict[int, set[int]] = {i: set() for i in range(1, n)}
+    for i, j in pairs:
+        neigh[i].add(j)
+        neigh[j].add(i)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def dist(i: int, j: int) -> float:
+        mi, mj = sums[i] / size[i], sums[j] / size[j]
+        return float(np.sqrt(2 * size[i] * size[j] / (size[i] + size[j])) * np.linalg.norm(mi - mj))
+
+    members = {i: [i] for i in range(1, n)}
+    heap = [(dist(i, j), i, j) for i, j in pairs]
+    heapq.heapify(heap)
+    height: dict[tuple[int, int], float] = {}
+    level = 0.0
+    while heap:
+        d, i, j = heapq.heappop(heap)
+        if find(i) != i or find(j) != j or i == j:
+            continue  # stale entry
+        level = max(level, d)
+        for u in members[i]:  # adjacent original pairs across the two clusters
+            for v in members[j]:
+                key = (min(u, v), max(u, v))
+                if key in pairs:
+                    height[key] = level
+        if len(members[i]) < len(members[j]):
+            i, j = j, i
+        parent[j] = i
+        members[i] += members.pop(j)
+        size[i] += size[j]
+        sums[i] += sums[j]
+        neigh[i] = (neigh[i] | neigh.pop(j)) - {i, j}
+        for k in neigh[i]:
+            neigh[k] = (neigh[k] - {j}) | {i}
+            heapq.heappush(heap, (dist(i, k), min(i, k), max(i, k)))
+    return height
+
+
+def make_ucm2(image: np.ndarray, *, n_segments: int = 1000) -> np.ndarray:
+    """A deterministic, realistic ``(2H+1, 2W+1)`` ucm2 for an RGB uint8 image."""
+    labels = skimage.segmentation.slic(
+        image, n_segments=n_segments, compactness=10, start_label=1, channel_axis=-1
+    )
+    lab = skimage.color.rgb2lab(image)
+    height = _merge_heights(labels, lab)
+    top = max(height.values()) or 1.0
+    h, w = labels.shape
+    ucm2 = np.zeros((2 * h + 1, 2 * w + 1))
+
+    def edge_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        vals = np.array(
+            [height.get(k, 0.0) for k in zip(lo.ravel().tolist(), hi.ravel().tolist(), strict=True)]
+        )
+        return np.sqrt(vals.reshape(a.shape) / top) * (a != b)
+
+    ucm2[1::2, 2 : 2 * w - 1 : 2] = edge_values(labels[:, :-1], labels[:, 1:])
+    ucm2[2 : 2 * h - 1 : 2, 1::2] = edge_values(labels[:-1, :], labels[1:, :])
+    junction = np.maximum.reduce(
+        [
+            ucm2[1 : 2 * h - 2 : 2, 2 : 2 * w - 1 : 2],
+            ucm2[3 : 2 * h : 2, 2 : 2 * w - 1 : 2],
+            ucm2[2 : 2 * h - 1 : 2, 1 : 2 * w - 2 : 2],
+            ucm2[2 : 2 * h - 1 : 2, 3 : 2 * w : 2],
+        ]
+    )
+    ucm2[2 : 2 * h - 1 : 2, 2 : 2 * w - 1 : 2] = junction
+    ucm2[0, :] = ucm2[1, :]
+    ucm2[:, 0] = ucm2[:, 1]
+    ucm2[-1, :] = ucm2[-2, :]
+    ucm2[:, -1] = ucm2[:, -2]
+    return ucm2
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--data", default=os.environ.get("JAXSEG_DATA", REPO.parent / "shared/data/BSDS500")
+    )
+    p.add_argument("--split", default="test")
+    p.add_argument("--num-images", type=int, default=200, help="first N test images (byte order)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--nthresh", type=int, default=99)
+    p.add_argument("--work", default="/tmp/jaxseg_bench_speed", help="scratch folder")
+    args = p.parse_args(argv)
+    data = Path(args.data)
+    data = data / "data" if (data / "data" / "images").is_dir() else data
+    img_dir, gt_dir = data / "images" / args.split, data / "groundTruth" / args.split
+    if not img_dir.is_dir():
+        sys.exit(f"no images at {img_dir}; pass --data BSDS500_ROOT")
+    ids = list_image_ids(img_dir, [".jpg"])[: args.num_images]
+    work = Path(args.work)
+    res_dir, out_dir = work / "ucm2", work / "out"
+    t0 = time.perf_counter()
+    for i in tqdm(ids, desc="making ucm2", unit="img"):
+        if not (res_dir / f"{i}.npz").is_file():
+            save_npz_result(
+                res_dir / f"{i}.npz", ucm2=make_ucm2(skimage.io.imread(img_dir / f"{i}.jpg"))
+            )
+    t_gen = time.perf_counter() - t0
+    # Only the chosen images: a folder of links to their results.
+    shutil.rmtree(out_dir, ignore_errors=True)
+    sel_dir = work / f"sel_{len(ids)}"
+    shutil.rmtree(sel_dir, ignore_errors=True)
+    sel_dir.mkdir(parents=True)
+    for i in ids:
+        os.symlink(res_dir / f"{i}.npz", sel_dir / f"{i}.npz")
+    t0 = time.perf_counter()
+    out = run_bench(
+        sel_dir, gt_dir, out_dir, nthresh=args.nthresh, bench="all", workers=args.workers
+    )
+    wall = time.perf_counter() - t0
+    b, r = out["boundary"], out["region"]
+    print(f"ucm2 generation (not timed in the benchmark): {t_gen:.1f} s")
+    print(
+        f"benchmark: {len(ids)} images x {args.nthresh} thresholds, boundary + region, "
+        f"--workers {args.workers}, {os.cpu_count()} CPUs: {wall:.1f} s wall"
+    )
+    print(
+        f"per image: {wall / len(ids):.2f} s wall ({wall * args.workers / len(ids):.2f} s CPU-slot)"
+    )
+    print(f"projection for 200 images: {wall / len(ids) * 200 / 60:.1f} min (target <= 10 min)")
+    print(
+        f"(sanity) ODS F {b['ods_f']:.4f} OIS F {b['ois_f']:.4f} AP {b['ap']:.4f}; "
+        f"covering ODS {r['cover_ods']:.4f}; PRI ODS {r['pri_ods']:.4f}; VOI ODS {r['voi_ods']:.4f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
