@@ -69,7 +69,9 @@ def rgb_to_lab(image: ArrayLike) -> jax.Array:
     # branch's gradient finite.
     high = rgb > 0.04045
     safe = jnp.where(high, rgb, 1.0)
-    linear = jnp.where(high, ((safe + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    # x ** 2.4 and cbrt as exp(log): the same to float32 precision, and several
+    # times faster than XLA's pow/cbrt on CPU.
+    linear = jnp.where(high, jnp.exp(2.4 * jnp.log((safe + 0.055) / 1.055)), rgb / 12.92)
     # Linear RGB -> XYZ / white, written as a sum of products (exact float32, no dot).
     m = _XYZN_FROM_RGB
     r, g, b = linear[..., 0], linear[..., 1], linear[..., 2]
@@ -78,7 +80,7 @@ def rgb_to_lab(image: ArrayLike) -> jax.Array:
     for t in xyz:
         cube = t > 0.008856
         safe_t = jnp.where(cube, t, 1.0)
-        f.append(jnp.where(cube, jnp.cbrt(safe_t), 7.787 * t + 16.0 / 116.0))
+        f.append(jnp.where(cube, jnp.exp(jnp.log(safe_t) / 3.0), 7.787 * t + 16.0 / 116.0))
     fx, fy, fz = f
     lab = jnp.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
     return lab.astype(jnp.float32)
