@@ -149,6 +149,18 @@ def test_load_bsds500_samples_and_limit(fake):
         data.load_bsds500(root, max_images=0, progress=False)
 
 
+def test_load_split_records(fake):
+    root, arrays = fake
+    records = data.load_split(root, "val")
+    assert [r.id for r in records] == ["10081"]
+    (record,) = records
+    assert record.image.shape == (12, 16, 3) and len(record.boundaries) == 3
+    for seg, expected in zip(record.segmentations, arrays[("val", "10081")][1], strict=True):
+        assert seg.dtype == np.int32
+        np.testing.assert_array_equal(seg, expected)
+    assert [r.id for r in data.load_split(root, "train", limit=1)] == ["100007"]
+
+
 def test_load_bsds500_names_mismatched_ground_truth(fake):
     root, _ = fake
     _write_gt(data.ground_truth_path(root, "val", "10081"), [np.ones((5, 5), np.uint16)])

@@ -37,10 +37,12 @@ __all__ = [
     "SPLITS",
     "BSDS500",
     "GroundTruth",
+    "ImageRecord",
     "ground_truth_path",
     "image_path",
     "list_ids",
     "load_bsds500",
+    "load_split",
     "read_ground_truth",
     "read_image",
     "resolve_data_dir",
@@ -221,6 +223,65 @@ def read_ground_truth(path: str | os.PathLike) -> list[GroundTruth]:
     return out
 
 
+class ImageRecord(NamedTuple):
+    """One decoded BSDS500 image with all its annotations.
+
+    Attributes:
+      id: image id (file stem).
+      image: ``(H, W, 3) uint8``.
+      segmentations: per human, ``(H, W) int32`` labels ``1..n``.
+      boundaries: per human, ``(H, W) bool``.
+    """
+
+    id: str
+    image: np.ndarray
+    segmentations: tuple[np.ndarray, ...]
+    boundaries: tuple[np.ndarray, ...]
+
+
+def load_split(
+    data_dir: str | os.PathLike | None,
+    split: str,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+) -> list[ImageRecord]:
+    """Decodes the images and ground truth of one split, in id (string) order.
+
+    Args:
+      data_dir: BSDS500 root or data folder; None uses ``$JAXSEG_DATA``.
+      split: ``'train'``, ``'val'`` or ``'test'``.
+      limit: keep the first ``limit`` images; None or 0 keeps all.
+      progress: show a tqdm progress bar.
+
+    Returns:
+      A list of :class:`ImageRecord`.
+    """
+    return list(_records(resolve_data_dir(data_dir), split, limit=limit, progress=progress))
+
+
+def _records(folder: Path, split: str, *, limit: int | None, progress: bool):
+    """Yields the :class:`ImageRecord` of a split one by one (bounded memory)."""
+    ids = list_ids(folder, split)
+    if limit:
+        ids = ids[:limit]
+    for image_id in tqdm(ids, desc=f"loading {split}", unit="img", disable=not progress):
+        image = read_image(image_path(folder, split, image_id))
+        gts = read_ground_truth(ground_truth_path(folder, split, image_id))
+        for k, gt in enumerate(gts):
+            if gt.segmentation.shape != image.shape[:2]:
+                raise ValueError(
+                    f"ground truth {ground_truth_path(folder, split, image_id)} annotator {k} "
+                    f"has shape {gt.segmentation.shape}, image has {image.shape[:2]}."
+                )
+        yield ImageRecord(
+            image_id,
+            image,
+            tuple(g.segmentation for g in gts),
+            tuple(g.boundaries for g in gts),
+        )
+
+
 def _compact(seg: np.ndarray) -> np.ndarray:
     return seg.astype(np.uint16) if seg.max() < 2**16 else seg
 
@@ -297,27 +358,19 @@ def load_bsds500(
         _check_split(split)
     if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
         raise ValueError(f"max_images must be a positive int or None, got {max_images!r}.")
-    todo = [(split, i) for split in splits for i in list_ids(folder, split)]
-    if max_images is not None:
-        todo = todo[:max_images]
     ids, split_of, images, segs, bdrys, samples = [], [], [], [], [], []
-    for n, (split, image_id) in enumerate(
-        tqdm(todo, desc="loading BSDS500", unit="img", disable=not progress)
-    ):
-        image = read_image(image_path(folder, split, image_id))
-        gts = read_ground_truth(ground_truth_path(folder, split, image_id))
-        for k, gt in enumerate(gts):
-            if gt.segmentation.shape != image.shape[:2]:
-                raise ValueError(
-                    f"ground truth {ground_truth_path(folder, split, image_id)} annotator {k} "
-                    f"has shape {gt.segmentation.shape}, image has {image.shape[:2]}."
-                )
-            samples.append((n, k))
-        ids.append(image_id)
-        split_of.append(split)
-        images.append(image)
-        segs.append(tuple(_compact(gt.segmentation) for gt in gts))
-        bdrys.append(tuple(gt.boundaries for gt in gts))
+    for split in splits:
+        left = None if max_images is None else max_images - len(ids)
+        if left == 0:
+            break
+        for record in _records(folder, split, limit=left, progress=progress):
+            samples += [(len(ids), k) for k in range(len(record.segmentations))]
+            ids.append(record.id)
+            split_of.append(split)
+            images.append(record.image)
+            segs.append(tuple(_compact(s) for s in record.segmentations))
+            if with_boundaries:
+                bdrys.append(record.boundaries)
     return BSDS500(
         ids=tuple(ids),
         splits=tuple(split_of),
