@@ -6,7 +6,7 @@ Two tables, computed by the same code for the trained model and for the baseline
   the BSDS boundary benchmark on the superpixel boundaries, one scale, pooled over the
   images), boundary recall (BR), undersegmentation error (UE), compactness, and
   achievable segmentation accuracy (ASA); conventions of :mod:`jaxseg.metrics.superpixel`
-  (BR tolerance 2 px, UE of Neubert & Protzel, mean over the humans, see
+  (BR tolerance 2 px, UE = 1 - ASA, mean over the humans, see
   :func:`default_config`). BR/UE/ASA/compactness are means over the images.
 * **Segmentation** (wang2020 Table 4): boundary F, PRI, GCE, segmentation covering (SC) and
   VI from the BSDS benchmark (:mod:`jaxseg.metrics.bench`), in two forms:
@@ -61,7 +61,7 @@ from tqdm import tqdm
 
 from jaxseg import merge
 from jaxseg.metrics import bench, superpixel
-from jaxseg.metrics.io import list_image_ids, load_groundtruth
+from jaxseg.metrics.io import load_groundtruth
 
 __all__ = ["METHODS", "PAPER_TABLE3", "PAPER_TABLE4", "default_config", "evaluate", "main"]
 
@@ -119,7 +119,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.felzenszwalb_min_size = 50
     # Superpixel metric conventions (jaxseg.metrics.superpixel).
     c.br_tolerance = 2.0  # pixels, square window
-    c.ue_variant = "np"
+    c.ue_variant = "asa"  # 1 - ASA, the size of wang2020's UE (jaxseg.metrics.superpixel)
     c.reduce = "mean"  # over the human annotators
     return c
 
@@ -127,42 +127,31 @@ def default_config() -> ml_collections.ConfigDict:
 # ----------------------------------------------------------------------------- data
 
 
-def _data_folder(data_dir: str | os.PathLike | None) -> Path:
-    """The BSDS500 ``data/`` folder (holding ``images/`` and ``groundTruth/``)."""
-    if data_dir is None:
-        data_dir = os.environ.get("JAXSEG_DATA")
-    if data_dir is None:
-        raise ValueError("no data directory: pass --data_dir or set $JAXSEG_DATA to BSDS500.")
-    root = Path(data_dir)
-    for cand in (root / "data", root):
-        if (cand / "images").is_dir() and (cand / "groundTruth").is_dir():
-            return cand
-    raise FileNotFoundError(
-        f"{root} is not a BSDS500 folder: expected {root}/data/images and "
-        f"{root}/data/groundTruth (or images/ and groundTruth/ directly in it)."
-    )
-
-
 def split_files(data_dir, split: str, limit: int = 0) -> list[tuple[str, Path, Path]]:
-    """``(id, image path, ground-truth path)`` of a split, byte-sorted ids, first ``limit``."""
-    folder = _data_folder(data_dir)
-    img_dir, gt_dir = folder / "images" / split, folder / "groundTruth" / split
-    if not img_dir.is_dir():
-        have = sorted(p.name for p in (folder / "images").iterdir() if p.is_dir())
-        raise FileNotFoundError(f"no split {split!r} in {folder / 'images'}; have {have}.")
-    ids = list_image_ids(img_dir, [".jpg"])
+    """``(id, image path, ground-truth path)`` of a split, byte-sorted ids, first ``limit``.
+
+    ``data_dir`` is the BSDS500 root or its ``data/`` folder (None: ``$JAXSEG_DATA``).
+    """
+    from jaxseg.data import bsds500
+
+    folder = bsds500.resolve_data_dir(data_dir)
+    ids = bsds500.list_ids(folder, split)
     if limit:
         ids = ids[:limit]
-    missing = [i for i in ids if not (gt_dir / f"{i}.mat").is_file()]
+    files = [
+        (i, bsds500.image_path(folder, split, i), bsds500.ground_truth_path(folder, split, i))
+        for i in ids
+    ]
+    missing = [i for i, _, gt in files if not gt.is_file()]
     if missing:
-        raise FileNotFoundError(f"no ground truth in {gt_dir} for images {missing[:5]}.")
-    return [(i, img_dir / f"{i}.jpg", gt_dir / f"{i}.mat") for i in ids]
+        raise FileNotFoundError(f"no ground truth for {split} images {missing[:5]} in {folder}.")
+    return files
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from jaxseg.imageio import read_image
+    from jaxseg.data import bsds500
 
-    return read_image(path).image  # (H, W, 3) float32 in [0, 1]
+    return bsds500.read_image(path).astype(np.float32) / 255.0  # (H, W, 3) in [0, 1]
 
 
 # ----------------------------------------------------------------------------- methods
@@ -264,13 +253,11 @@ class _Wang2020(_Method):
                 "method 'wang2020' needs --workdir: a training workdir or a released model "
                 "folder such as jaxseg/weights/wang2020_cpu."
             )
-        from flax import nnx
-
         from jaxseg.checkpointing import restore_model
         from jaxseg.tasks import wang2020
 
         self.model, self.model_config = restore_model(workdir, which=cfg.which)
-        self._predict = nnx.jit(wang2020.predict, static_argnames=("n_segments", "num_iters"))
+        self._predict = wang2020.predict  # jitted inside, per image shape and n
         self._cache: dict = {}
 
     def _run(self, image, n):
@@ -639,8 +626,8 @@ def markdown_report(report: dict) -> str:
 def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
     """Evaluation settings from a config file's ``get_config()``, over the defaults.
 
-    A training config (one with a ``task`` field) is accepted too: its ``eval`` sub-config,
-    if any, is used and its other fields are ignored.
+    A training config (one with a ``task`` field, e.g. ``configs/wang2020.py``) is accepted
+    too and gives the defaults: the model's own config is read from the workdir.
     """
     path = Path(path)
     if not path.is_file():
@@ -653,7 +640,7 @@ def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
     given = module.get_config()
     cfg = default_config()
     if "task" in given:
-        given = given.get("eval", ml_collections.ConfigDict())
+        return cfg
     unknown = sorted(set(given.keys()) - set(cfg.keys()))
     if unknown:
         raise ValueError(
