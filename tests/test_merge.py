@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import scipy.ndimage
 
 from jaxseg.merge import (
     adjacent_pairs_np,
@@ -12,12 +11,7 @@ from jaxseg.merge import (
     merge_threshold,
     similarity_np,
 )
-
-
-def ucm_regions(ucm2: np.ndarray, t: float) -> np.ndarray:
-    """Region benchmark rule (METRICS §1.4): 8-connected components of ucm2 <= t."""
-    comp, _ = scipy.ndimage.label(ucm2 <= t, structure=np.ones((3, 3)))
-    return comp[1::2, 1::2]
+from jaxseg.metrics.region import ucm2_to_segmentation as ucm_regions  # the benchmark's rule
 
 
 def canonical(labels: np.ndarray) -> np.ndarray:
