@@ -258,11 +258,13 @@ class _Wang2020(_Method):
 
         self.model, self.model_config = restore_model(workdir, which=cfg.which)
         self._predict = wang2020.predict  # jitted inside, per image shape and n
-        self._cache: dict = {}
+        # Predictions of the current image by n; holding the image keeps its identity unique.
+        self._image, self._cache = None, {}
 
     def _run(self, image, n):
-        key = (id(image), n)
-        if key not in self._cache:
+        if image is not self._image:
+            self._image, self._cache = image, {}
+        if n not in self._cache:
             import jax
 
             from jaxseg.connectivity import enforce_connectivity
@@ -275,8 +277,8 @@ class _Wang2020(_Method):
                 raw, min_size=_min_size(raw.shape, n, self.cfg.min_size_factor)
             )
             feats = _majority_rows(labels, raw, np.asarray(pred.region_features, np.float64))
-            self._cache = {key: (labels, feats)}  # one image at a time
-        return self._cache[key]
+            self._cache[n] = (labels, feats)
+        return self._cache[n]
 
     def superpixels(self, image, n):
         return self._run(image, n)[0]
