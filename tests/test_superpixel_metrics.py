@@ -156,3 +156,11 @@ def test_bsds_boundaries_reproduce_stored_maps(bsds_root):
             # Each human's own segmentation as superpixels is perfect against that human.
             assert spm.boundary_recall(seg, None, gt_boundaries=[stored], tolerance=1) == 1.0
             assert spm.undersegmentation_error(seg, [seg]) == 0.0
+
+
+def test_compactness_regular_grid_and_ragged():
+    grid = np.arange(16).reshape(4, 4).repeat(10, 0).repeat(10, 1)  # 16 squares of 10x10
+    assert spm.compactness(grid) == pytest.approx(np.pi / 4)
+    ragged = grid.copy()
+    ragged[::2, ::2] = (ragged[::2, ::2] + 1) % 16  # checkerboard noise lengthens perimeters
+    assert spm.compactness(ragged) < 0.5 * spm.compactness(grid)
