@@ -18,7 +18,8 @@ Build once from a local BSDS500 tree, then read random-access with
 
 One example per **image** (not per annotator): ``image (H, W, 3) uint8``,
 ``segmentations (K, H, W) uint16`` labels ``1..n`` as stored, ``boundaries
-(K, H, W) bool``, ``id`` (the file stem). ``K`` (4 to 9) varies between images.
+(K, H, W) bool``, ``id`` (the file stem; ``bytes`` when read back with
+``tfds.data_source``). ``K`` (4 to 9) varies between images.
 Splits ``train`` (200), ``val`` (100), ``test`` (200), keyed by id, so the
 order inside a split is the writer's shuffled order, not the id order.
 
