@@ -1,0 +1,153 @@
+"""SuperAE (lin2021 stage 1): model shapes, loss against NumPy, task functions, training."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxseg import superae
+from jaxseg.superae import SuperAE, superae_loss, template_smoothness
+from jaxseg.tasks import superae as task
+
+
+def _np_loss(x, r, lab, lam, target, norm):
+    mse = np.mean(np.sum((x - r) ** 2, -1))
+    temps = []
+    for b in range(x.shape[0]):
+        src = r[b] if target == "reconstruction" else x[b]
+        dev = np.zeros(lab[b].shape)
+        per = []
+        for j in np.unique(lab[b]):
+            mask = lab[b] == j
+            mu = src[mask].mean(0)
+            d = np.sum((r[b][mask] - mu) ** 2, -1)
+            dev[mask] = d
+            per.append(d.mean())
+        temps.append(dev.mean() if norm == "pixels" else np.mean(per))
+    t = np.mean(temps)
+    return mse + lam * t, mse, t
+
+
+def test_shapes_any_size_and_param_count():
+    model = SuperAE(rngs=nnx.Rngs(0))
+    x = jnp.zeros((2, 30, 42, 3))
+    assert model(x).shape == (2, 30, 42, 3)
+    e1, e2, e3 = model.encode(x)
+    assert (e1.shape, e2.shape, e3.shape) == ((2, 32, 44, 64), (2, 16, 22, 128), (2, 8, 11, 256))
+    params = nnx.state(model, nnx.Param)
+    n = sum(p.size for p in jax.tree.leaves(params))
+    # convs 3x3: 3*64 + 64*128 + 128*256 + 256*128 + 128*64 + 64*3 (+ biases, BN scale/bias)
+    convs = 9 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 128 + 128 * 64 + 64 * 3)
+    biases = 64 + 128 + 256 + 128 + 64 + 3
+    bn = 2 * (64 + 128 + 256 + 128 + 64)
+    assert n == convs + biases + bn
+    out = model(jnp.full((1, 8, 8, 3), 0.5))
+    assert bool(jnp.all((out > 0) & (out < 1)))
+
+
+@pytest.mark.parametrize(
+    "target,norm", [("reconstruction", "pixels"), ("input", "superpixels")]
+)
+def test_loss_matches_numpy(target, norm):
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 12, 10, 3), dtype=np.float32)
+    r = rng.random((2, 12, 10, 3), dtype=np.float32)
+    lab = rng.integers(0, 7, (2, 12, 10)).astype(np.int32)
+    loss, m = superae_loss(
+        x, r, lab, num_segments=16, lam=0.7, template_target=target, template_norm=norm
+    )
+    ref, mse, t = _np_loss(x, r, lab, 0.7, target, norm)
+    np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(m["mse"]), mse, rtol=1e-5)
+    np.testing.assert_allclose(float(m["template"]), t, rtol=1e-5)
+
+
+def test_template_zero_on_piecewise_constant():
+    lab = np.repeat(np.repeat(np.arange(6).reshape(2, 3), 5, 0), 4, 1)  # (10, 12)
+    colours = np.random.default_rng(1).random((6, 3), dtype=np.float32)
+    recon = colours[lab]
+    t = template_smoothness(recon, lab, num_segments=8)
+    assert float(t) == pytest.approx(0.0, abs=1e-7)
+    noisy = recon + 0.1 * np.random.default_rng(2).standard_normal(recon.shape).astype(np.float32)
+    assert float(template_smoothness(noisy, lab, num_segments=8)) > 1e-3
+
+
+def test_loss_gradients_finite_and_bad_options():
+    model = SuperAE(rngs=nnx.Rngs(0))
+    x = jnp.asarray(np.random.default_rng(0).random((1, 16, 16, 3), dtype=np.float32))
+    lab = jnp.asarray(np.arange(256).reshape(1, 16, 16) // 32, jnp.int32)
+
+    def f(m):
+        return superae_loss(x, m(x), lab, num_segments=8)[0]
+
+    grads = nnx.grad(f)(model)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+    with pytest.raises(ValueError, match="template_target must be one of"):
+        superae_loss(x, x, lab, num_segments=8, template_target="mean")
+    with pytest.raises(ValueError, match="template_norm must be one of"):
+        superae_loss(x, x, lab, num_segments=8, template_norm="sum")
+    with pytest.raises(ValueError, match="labels"):
+        superae_loss(x, x, lab[:, :8], num_segments=8)
+
+
+def _config():
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    from configs import superae_tiny
+
+    return superae_tiny.get_config()
+
+
+def test_make_batch_deterministic_and_cropped():
+    config = _config()
+    rng = np.random.default_rng(0)
+    imgs = [rng.random((40, 50, 3), dtype=np.float32) for _ in range(3)]
+    labs = [np.arange(40 * 50).reshape(40, 50).astype(np.int32) % 200 for _ in range(3)]
+    data = task.SuperAEData(imgs, labs, imgs[:1], labs[:1], ["a", "b", "c"])
+    b1, b2 = task.make_batch(config, data, 5), task.make_batch(config, data, 5)
+    c = config.crop_size
+    assert b1["image"].shape == (config.batch_size, c, c, 3)
+    assert b1["labels"].shape == (config.batch_size, c, c) and b1["labels"].dtype == np.int32
+    np.testing.assert_array_equal(b1["image"], b2["image"])
+    assert not np.array_equal(b1["image"], task.make_batch(config, data, 6)["image"])
+    # The labels travel with the pixels (same crop and flip).
+    lut = {tuple(np.round(p, 6)): l for p, l in zip(imgs[0].reshape(-1, 3), labs[0].ravel())}
+    for b in range(config.batch_size):
+        key = tuple(np.round(b1["image"][b, 0, 0], 6))
+        if key in lut:
+            assert lut[key] == b1["labels"][b, 0, 0]
+
+
+def test_train_tiny_resume_and_restore(bsds_root, tmp_path):
+    from jaxseg import checkpointing
+    from jaxseg.training import train_and_evaluate
+
+    config = _config()
+    config.num_steps = 2
+    config.eval_every = 2
+    config.checkpoint_every = 1
+    out = train_and_evaluate(config, tmp_path, data_dir=bsds_root)
+    assert out["step"] == 2 and np.isfinite(out["eval"]["score"])
+    model, cfg = checkpointing.restore_model(tmp_path, which="latest")
+    assert isinstance(model, SuperAE) and cfg.task == "superae"
+    img = np.random.default_rng(0).random((20, 24, 3), dtype=np.float32)
+    rec = task.reconstruct(model, img)
+    assert rec.shape == img.shape and np.all(np.isfinite(rec))
+
+
+def test_template_too_many_segments_message():
+    config = _config()
+    config.template.max_segments = 4
+    img = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="raise template.max_segments"):
+        task._template(config, img)
+
+
+def test_pad_to_multiple():
+    x = jnp.arange(2 * 5 * 6 * 1.0).reshape(2, 5, 6, 1)
+    y = superae.pad_to_multiple(x)
+    assert y.shape == (2, 8, 8, 1)
+    np.testing.assert_array_equal(y[:, :5, :6], x)
+    np.testing.assert_array_equal(y[:, 7, :6], x[:, 4])
