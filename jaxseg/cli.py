@@ -1,0 +1,759 @@
+"""``jaxseg segment``: superpixels, a segmentation hierarchy and pictures of them, for any images.
+
+Usage (see ``docs/segment.md``)::
+
+    jaxseg segment photo.jpg holiday/ --out results/ [--method slic] [--level medium] [--html]
+    python -m jaxseg segment --sample astronaut --out results/ --html
+
+The pipeline for one image (all methods):
+
+1. read it whatever its format (:func:`jaxseg.imageio.read_image`), downscaled to
+   ``--max-side``;
+2. superpixels ``(h, w) int32`` ``0..m-1`` and one feature vector per superpixel: for
+   ``slic`` the mean CIELAB colour / :data:`LAB_SCALE`, for ``felzenszwalb`` the same, for
+   ``wang2020`` the learned region features of the network (head 2);
+3. the merge hierarchy (:func:`jaxseg.merge.hierarchy_levels`): the level ``1 - s`` in
+   ``[0, 1]`` at which each adjacent superpixel pair joins; the segmentation at threshold
+   ``t`` joins every pair with level ``<= t`` (``--level fine|medium|coarse`` is ``t`` =
+   0.3 | 0.5 | 0.7);
+4. back at the original size: superpixels upsampled with nearest-neighbour, segments and the
+   ``ucm2`` drawn from them (:func:`jaxseg.merge.labels_to_ucm2`).
+
+Images of one shape go through one compiled, ``vmap``-ped function in batches of
+``--batch-size`` (a partial batch is padded to the next power of two, so a folder of
+same-size photos compiles at most ``1 + log2(batch_size)`` times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import functools
+import html
+import os
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jaxseg import imageio
+
+__all__ = [
+    "LEVELS",
+    "METHODS",
+    "TRACE_COUNT",
+    "Segmentation",
+    "Segmenter",
+    "default_method",
+    "main",
+    "segment",
+]
+
+METHODS = ("wang2020", "dsc", "slic", "felzenszwalb")
+LEVELS = {"fine": 0.3, "medium": 0.5, "coarse": 0.7}
+"""Named UCM thresholds (merge level ``1 - s``; higher = fewer, larger segments)."""
+LAB_SCALE = 20.0
+"""CIELAB units per feature unit for the classic methods: two regions whose mean colours
+differ by an L1 distance of ``d`` Lab units merge at level ``tanh(d / (2 * LAB_SCALE))``, so
+``medium`` (0.5) joins regions closer than about 22 Lab units."""
+SAMPLES = {
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "rocket": "rocket.jpg",
+}
+"""``--sample`` names: images shipped inside scikit-image's wheel (``skimage/data``)."""
+PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu"
+
+TRACE_COUNT: collections.Counter[str] = collections.Counter()
+"""How many times each method's batched device function was traced (compiled); tests use
+it to check that same-shape images do not recompile."""
+
+
+def default_method() -> str:
+    """``wang2020`` when its packaged checkpoint is installed, else ``slic``."""
+    return "wang2020" if (PACKAGED_WANG2020 / "config.json").is_file() else "slic"
+
+
+@dataclasses.dataclass
+class Segmentation:
+    """The result for one image, at the size of the image given.
+
+    Attributes:
+      superpixels: ``(H, W) int32`` labels ``0..m-1``, each one 4-connected region.
+      segments: ``(H, W) int32`` labels ``0..k-1``, unions of superpixels at the threshold.
+      ucm2: ``(2H+1, 2W+1) float64`` ultrametric contour map in ``[0, 1]`` (BSDS layout).
+      timings: seconds per stage (``superpixels`` is the batch time divided by its size).
+      compiled: whether this image's batch traced (compiled) the device function.
+    """
+
+    superpixels: np.ndarray
+    segments: np.ndarray
+    ucm2: np.ndarray
+    timings: dict[str, float]
+    compiled: bool = False
+
+
+class _Method:
+    """Superpixels + per-superpixel features for a batch of same-shape images."""
+
+    batched = False  # runs a vmapped device function over a batch
+
+    def __call__(self, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        raise NotImplementedError
+
+
+def _lab_features(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``(m, 3)`` mean CIELAB colour of each superpixel / LAB_SCALE (host NumPy)."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(image).reshape(-1, 3)
+    flat = labels.ravel()
+    m = int(flat.max()) + 1
+    counts = np.maximum(np.bincount(flat, minlength=m), 1)
+    sums = np.stack([np.bincount(flat, lab[:, c], minlength=m) for c in range(3)], axis=1)
+    return sums / counts[:, None] / LAB_SCALE
+
+
+@functools.cache
+def _slic_batch_fn(n_segments: int, num_iters: int, compactness: float) -> Callable:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxseg import slic as slic_mod
+
+    def run(images):  # (B, H, W, 3) float32 -> (B, H, W) int32
+        TRACE_COUNT["slic"] += 1
+        return jax.vmap(
+            lambda image: slic_mod._slic_labels(
+                image, jnp.float32(compactness), n_segments=n_segments, num_iters=num_iters
+            )
+        )(images)
+
+    return jax.jit(run)
+
+
+class _Slic(_Method):
+    """jaxseg's SLIC (:func:`jaxseg.slic.slic`) batched: k-means on device, connectivity on host."""
+
+    batched = True
+
+    def __init__(self, *, n_segments: int, compactness: float, num_iters: int = 10):
+        self.n_segments, self.compactness, self.num_iters = n_segments, compactness, num_iters
+
+    def __call__(self, images):
+        from jaxseg.connectivity import enforce_connectivity
+        from jaxseg.slic import grid_shape
+
+        fn = _slic_batch_fn(self.n_segments, self.num_iters, float(self.compactness))
+        raw = np.asarray(fn(images))  # (B, H, W)
+        _, height, width, _ = images.shape
+        gh, gw = grid_shape(height, width, self.n_segments)
+        min_size = int(0.5 * height * width / (gh * gw))  # as jaxseg.slic.slic
+        out = []
+        for image, labels in zip(images, raw, strict=True):
+            labels = enforce_connectivity(labels, min_size=min_size)
+            out.append((labels, _lab_features(image, labels)))
+        return out
+
+
+class _Felzenszwalb(_Method):
+    """skimage's Felzenszwalb-Huttenlocher, ``scale`` searched to give ``n_segments`` regions."""
+
+    def __init__(self, *, n_segments: int):
+        self.n_segments = n_segments
+
+    def __call__(self, images):
+        from jaxseg.generators import generate
+
+        out = []
+        for image in images:
+            labels = generate("felzenszwalb", image, n_segments=self.n_segments)
+            out.append((labels, _lab_features(image, labels)))
+        return out
+
+
+def _make_method(method: str, *, n_segments: int, compactness: float, checkpoint) -> _Method:
+    if method == "slic":
+        return _Slic(n_segments=n_segments, compactness=compactness)
+    if method == "felzenszwalb":
+        return _Felzenszwalb(n_segments=n_segments)
+    if method in ("wang2020", "dsc"):
+        raise NotImplementedError(f"--method {method} is not available in this version yet")
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def _segments_of_superpixels(num: int, pairs: np.ndarray, levels: np.ndarray, threshold: float):
+    """``(m,)`` segment id of each superpixel: components of the pairs with level <= t."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    keep = levels <= threshold
+    graph = coo_matrix(
+        (np.ones(int(keep.sum())), (pairs[keep, 0], pairs[keep, 1])), shape=(num, num)
+    )
+    _, comp = connected_components(graph, directed=False)
+    # Number segments in order of their first superpixel (deterministic, 0..k-1).
+    _, first = np.unique(comp, return_index=True)
+    rank = np.empty(len(first), dtype=np.int32)
+    rank[np.argsort(first)] = np.arange(len(first), dtype=np.int32)
+    return rank[comp]
+
+
+class Segmenter:
+    """One method with its options; call it on same-shape images (host arrays).
+
+    Args:
+      method: one of :data:`METHODS`.
+      n_segments: requested number of superpixels.
+      threshold: UCM level in ``[0, 1]`` of the segmentation (see :data:`LEVELS`).
+      compactness: SLIC's colour/position trade-off.
+      checkpoint: model folder for ``wang2020`` (default: the packaged one).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        *,
+        n_segments: int = 200,
+        threshold: float = LEVELS["medium"],
+        compactness: float = 10.0,
+        checkpoint: str | os.PathLike | None = None,
+    ):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 1:
+            raise ValueError(f"n_segments must be an int >= 1, got {n_segments!r}")
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1] (a UCM level), got {threshold!r}")
+        if not float(compactness) > 0:
+            raise ValueError(f"compactness must be > 0, got {compactness!r}")
+        self.method = method
+        self.threshold = float(threshold)
+        self._impl = _make_method(
+            method, n_segments=n_segments, compactness=compactness, checkpoint=checkpoint
+        )
+
+    @property
+    def batched(self) -> bool:
+        return self._impl.batched
+
+    def __call__(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        output_shapes: Sequence[tuple[int, int]] | None = None,
+    ) -> list[Segmentation]:
+        """Segments a batch of ``(h, w, 3) float32`` images in ``[0, 1]`` of one shape.
+
+        Args:
+          images: the batch (one shape). A batched method pads it to the next power of two.
+          output_shapes: ``(H, W)`` per image to upsample the results to (nearest
+            neighbour); default: the input size.
+
+        Returns:
+          One :class:`Segmentation` per image.
+        """
+        from jaxseg.merge import hierarchy_levels, labels_to_ucm2
+
+        if not images:
+            return []
+        if len({im.shape for im in images}) != 1:
+            raise ValueError("a batch must hold images of one shape; group them first")
+        batch = np.stack(images).astype(np.float32)  # (B, h, w, 3)
+        count = len(images)
+        if self.batched:
+            padded = 1 << (count - 1).bit_length()
+            batch = np.concatenate([batch, np.repeat(batch[-1:], padded - count, axis=0)])
+        traces = sum(TRACE_COUNT.values())
+        start = time.perf_counter()
+        results = self._impl(batch)[:count]
+        sp_time = (time.perf_counter() - start) / count
+        compiled = sum(TRACE_COUNT.values()) > traces
+        out = []
+        for i, (labels, features) in enumerate(results):
+            start = time.perf_counter()
+            labels = np.asarray(labels, dtype=np.int32)
+            pairs, levels = hierarchy_levels(labels, features)
+            seg_of_sp = _segments_of_superpixels(
+                int(labels.max()) + 1, pairs, levels, self.threshold
+            )
+            shape = labels.shape if output_shapes is None else tuple(output_shapes[i])
+            full = imageio.upsample_labels(labels, shape)
+            ucm2 = labels_to_ucm2(full, pairs, levels)
+            out.append(
+                Segmentation(
+                    superpixels=full.astype(np.int32),
+                    segments=seg_of_sp[full],
+                    ucm2=ucm2,
+                    timings={"superpixels": sp_time, "hierarchy": time.perf_counter() - start},
+                    compiled=compiled,
+                )
+            )
+        return out
+
+
+def segment(
+    images: Sequence[np.ndarray],
+    *,
+    method: str = "slic",
+    n_segments: int = 200,
+    threshold: float = LEVELS["medium"],
+    batch_size: int = 8,
+    compactness: float = 10.0,
+    checkpoint: str | os.PathLike | None = None,
+) -> list[Segmentation]:
+    """Segments images of any shapes in process (what ``jaxseg segment`` runs per image).
+
+    Images of one shape are batched together (``batch_size`` at a time) through one
+    compiled function.
+
+    Args:
+      images: ``(H, W, 3)`` float32 in ``[0, 1]`` (or uint8) arrays.
+      method, n_segments, threshold, compactness, checkpoint: see :class:`Segmenter`.
+      batch_size: images per device batch.
+
+    Returns:
+      One :class:`Segmentation` per image, in order.
+
+    Example:
+      >>> import numpy as np
+      >>> image = np.zeros((40, 60, 3), np.float32); image[:, 30:] = 1.0
+      >>> [res] = segment([image], n_segments=6)
+      >>> int(res.segments.max()) + 1, res.ucm2.shape
+      (2, (81, 121))
+    """
+    segmenter = Segmenter(
+        method,
+        n_segments=n_segments,
+        threshold=threshold,
+        compactness=compactness,
+        checkpoint=checkpoint,
+    )
+    arrays = [_as_float_image(im, i) for i, im in enumerate(images)]
+    groups: dict[tuple, list[int]] = collections.defaultdict(list)
+    for i, im in enumerate(arrays):
+        groups[im.shape].append(i)
+    step = batch_size if segmenter.batched else 1
+    out: list[Segmentation | None] = [None] * len(arrays)
+    for idx in groups.values():
+        for s in range(0, len(idx), step):
+            chunk = idx[s : s + step]
+            for i, res in zip(chunk, segmenter([arrays[i] for i in chunk]), strict=True):
+                out[i] = res
+    return out  # type: ignore[return-value]
+
+
+def _as_float_image(image, index: int) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"images[{index}] must have shape (H, W, 3), got {image.shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    image = image.astype(np.float32)
+    if not np.all(np.isfinite(image)) or image.min() < 0.0 or image.max() > 1.0:
+        raise ValueError(f"images[{index}] must be uint8 or float in [0, 1]")
+    return image
+
+
+# --------------------------------------------------------------------------- the command
+
+
+class _UsageError(Exception):
+    """Bad command-line values: printed, exit code 2."""
+
+
+@dataclasses.dataclass
+class _Input:
+    path: Path
+    name: str  # output name: relative path without suffix, '/'-separated
+
+
+@dataclasses.dataclass
+class _Pending:
+    item: _Input
+    loaded: imageio.LoadedImage
+    read_s: float
+
+
+OUTPUT_FILES = (
+    "superpixels.png",
+    "superpixels.npy",
+    "segments.png",
+    "segments.npy",
+    "ucm.png",
+    "overlay_superpixels.png",
+    "overlay_segments.png",
+    "result.json",
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1] (a UCM level), got {value}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxseg", description="Differentiable superpixels and segmentation in JAX."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser(
+        "segment",
+        help="superpixels, segments and a UCM hierarchy for images or folders of images",
+        description=(
+            "Segment images: writes OUT/<name>/ (superpixels, segments, UCM, overlays, "
+            "result.json) and OUT/bench/<name>.npz (ucm2 + segs for `eval.py bench`). "
+            "Exit code 1 when any input failed, 2 on bad options."
+        ),
+    )
+    p.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files or folders")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    p.add_argument(
+        "--sample",
+        action="append",
+        default=[],
+        choices=sorted(SAMPLES),
+        help="add an image shipped with scikit-image (repeatable), e.g. astronaut",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=None,
+        help=f"segmentation method (default: {default_method()}; wang2020 when its "
+        "packaged checkpoint is installed)",
+    )
+    p.add_argument("--checkpoint", type=Path, help="model folder for --method wang2020")
+    p.add_argument(
+        "--n-segments", type=_positive_int, default=200, help="superpixels (default 200)"
+    )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("--threshold", type=_unit_float, help="UCM level in [0, 1] of the segments")
+    level.add_argument(
+        "--level",
+        choices=sorted(LEVELS, key=LEVELS.get),
+        default="medium",
+        help="named threshold: fine=0.3 medium=0.5 (default) coarse=0.7",
+    )
+    p.add_argument("--compactness", type=float, default=10.0, help="SLIC compactness (default 10)")
+    p.add_argument("--device", choices=("cpu", "gpu"), help="JAX device (default: JAX's)")
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=8, help="images per batch (default 8)"
+    )
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=1024,
+        help="downscale images whose longer side exceeds this before segmenting; results "
+        "are upsampled back (nearest-neighbour). 0 = never (default 1024)",
+    )
+    p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--html", action="store_true", help="write OUT/index.html to browse results")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_segment)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jaxseg`` console script; returns the exit code."""
+    args = _build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _UsageError as e:
+        print(f"jaxseg {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _select_device(name: str | None):
+    """The ``jax.Device`` for ``--device`` (None: JAX's default)."""
+    if name is None:
+        return None
+    if name == "cpu" and "jax" not in sys.modules:
+        os.environ["JAX_PLATFORMS"] = "cpu"  # before jax starts: do not initialise a GPU
+    import jax
+
+    try:
+        return jax.devices(name)[0]
+    except RuntimeError as e:
+        raise _UsageError(
+            f"--device {name}: JAX has no {name.upper()} here ({e}). Use --device cpu, or "
+            "install a GPU build of JAX (pip install 'jax[cuda12]')."
+        ) from None
+
+
+def _collect_inputs(paths: Sequence[str], recursive: bool, note, fail) -> list[_Input]:
+    """Image files named or found in folders; notes skipped files, fails missing paths."""
+    items: list[_Input] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            walker = path.rglob("*") if recursive else path.iterdir()
+            found, skipped, subdirs = [], 0, 0
+            for p in sorted(walker):
+                if p.is_dir():
+                    subdirs += not recursive
+                    continue
+                if p.name.startswith(".") or p.suffix.lower() not in imageio.IMAGE_SUFFIXES:
+                    skipped += 1
+                    note(f"{p}: not an image file (by its suffix), skipped")
+                    continue
+                found.append(p)
+            if subdirs:
+                note(f"{path}: {subdirs} subfolder(s) not searched (use --recursive)")
+            if not found:
+                fail(path, "folder holds no image files")
+            items += [_Input(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
+        elif path.exists():
+            items.append(_Input(path, path.stem))
+        else:
+            fail(path, "no such file or folder")
+    return _unique_names(items)
+
+
+def _unique_names(items: list[_Input]) -> list[_Input]:
+    """Drops repeated files; names that still collide get their suffix (``a_jpg``)."""
+    seen, unique = set(), []
+    for item in items:
+        key = item.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    counts = collections.Counter(item.name for item in unique)
+    for item in unique:
+        if counts[item.name] > 1:
+            item.name = f"{item.name}_{item.path.suffix.lstrip('.').lower()}"
+    return unique
+
+
+def _bench_path(out: Path, name: str) -> Path:
+    return out / "bench" / (name.replace("/", "__") + ".npz")
+
+
+def _existing_outputs(out: Path, name: str) -> list[Path]:
+    paths = [out / name / f for f in OUTPUT_FILES] + [_bench_path(out, name)]
+    return [p for p in paths if p.exists()]
+
+
+def _label_png(labels: np.ndarray) -> np.ndarray | None:
+    return labels.astype(np.uint16) if labels.max() <= np.iinfo(np.uint16).max else None
+
+
+def _write_outputs(
+    out: Path, pending: _Pending, res: Segmentation, info: dict, write_input: bool
+) -> None:
+    from jaxseg import overlay
+    from jaxseg.metrics.io import save_npz_result
+
+    start = time.perf_counter()
+    folder = out / pending.item.name
+    display = pending.loaded.display
+    for kind, labels in (("superpixels", res.superpixels), ("segments", res.segments)):
+        imageio.write_npy(folder / f"{kind}.npy", labels)
+        png = _label_png(labels)
+        if png is None:
+            info["notes"].append(f"{kind}: more than 65536 labels, {kind}.png not written")
+        else:
+            imageio.write_png(folder / f"{kind}.png", png)
+        imageio.write_png(folder / f"overlay_{kind}.png", overlay.draw_boundaries(display, labels))
+    imageio.write_png(folder / "ucm.png", overlay.ucm_image(res.ucm2))
+    if write_input:
+        with imageio.atomic_write(folder / "input.jpg") as f:
+            from PIL import Image
+
+            Image.fromarray(display).save(f, format="JPEG", quality=90)
+    save_npz_result(_bench_path(out, pending.item.name), ucm2=res.ucm2, segs=res.segments[None] + 1)
+    info["timings_s"]["write"] = time.perf_counter() - start
+    info["timings_s"]["total"] = sum(info["timings_s"].values())
+    imageio.write_json(folder / "result.json", info)
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    import jaxseg
+
+    if args.max_side < 0:
+        raise _UsageError(f"--max-side must be >= 0 (0 = never downscale), got {args.max_side}")
+    if not args.inputs and not args.sample:
+        raise _UsageError("give at least one IMAGE_OR_DIR (or --sample astronaut)")
+    if args.out.exists() and not args.out.is_dir():
+        raise _UsageError(f"--out {args.out} exists and is not a folder")
+    method = args.method or default_method()
+    threshold = args.threshold if args.threshold is not None else LEVELS[args.level]
+    device = _select_device(args.device)
+    max_side = args.max_side or None
+
+    failures: list[str] = []
+
+    def note(msg: str) -> None:
+        tqdm.write(f"note: {msg}", file=sys.stderr)
+
+    def fail(path, reason: str) -> None:
+        failures.append(str(path))
+        tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
+
+    paths = list(args.inputs)
+    if args.sample:
+        import skimage.data
+
+        data_dir = Path(skimage.data.__file__).resolve().parent
+        paths += [str(data_dir / SAMPLES[s]) for s in args.sample]
+    items = _collect_inputs(paths, args.recursive, note, fail)
+    try:
+        segmenter = Segmenter(
+            method,
+            n_segments=args.n_segments,
+            threshold=threshold,
+            compactness=args.compactness,
+            checkpoint=args.checkpoint,
+        )
+    except (ValueError, NotImplementedError, FileNotFoundError) as e:
+        raise _UsageError(str(e)) from None
+    step = args.batch_size if segmenter.batched else 1
+    params = {
+        "n_segments": args.n_segments,
+        "threshold": threshold,
+        "level": None if args.threshold is not None else args.level,
+        "compactness": args.compactness,
+        "max_side": args.max_side,
+        "batch_size": step,
+    }
+    done: list[_Input] = []
+    skipped = 0
+    buckets: dict[tuple, list[_Pending]] = collections.defaultdict(list)
+
+    def run_batch(batch: list[_Pending]) -> None:
+        try:
+            results = segmenter(
+                [p.loaded.image for p in batch],
+                output_shapes=[p.loaded.original_shape for p in batch],
+            )
+        except Exception as e:  # noqa: BLE001 - report, keep going with the other images
+            for p in batch:
+                fail(p.item.path, f"segmentation failed ({type(e).__name__}: {e})")
+            bar.update(len(batch))
+            return
+        for p, res in zip(batch, results, strict=True):
+            info = {
+                "input": str(p.item.path),
+                "name": p.item.name,
+                "method": method,
+                "params": params,
+                "jaxseg_version": jaxseg.__version__,
+                "original_size": list(p.loaded.original_shape),
+                "processed_size": list(p.loaded.image.shape[:2]),
+                "n_superpixels": int(res.superpixels.max()) + 1,
+                "n_segments": int(res.segments.max()) + 1,
+                "batch_images": len(batch),
+                "includes_compile": res.compiled,
+                "notes": list(p.loaded.notes),
+                "timings_s": {"read": p.read_s, **res.timings},
+            }
+            try:
+                _write_outputs(args.out, p, res, info, args.html)
+            except OSError as e:
+                fail(p.item.path, f"cannot write outputs ({e})")
+            else:
+                done.append(p.item)
+            bar.update(1)
+
+    import contextlib
+
+    import jax
+
+    ctx = jax.default_device(device) if device is not None else contextlib.nullcontext()
+    bar = tqdm(
+        total=len(items),
+        unit="img",
+        desc=f"segment [{method}]",
+        disable=args.quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    with ctx, bar:
+        for item in items:
+            existing = _existing_outputs(args.out, item.name)
+            if existing and not args.overwrite:
+                note(f"{item.path}: {existing[0]} exists, skipped (use --overwrite)")
+                skipped += 1
+                done.append(item)
+                bar.update(1)
+                continue
+            start = time.perf_counter()
+            try:
+                loaded = imageio.read_image(item.path, max_side=max_side)
+            except imageio.ImageReadError as e:
+                fail(item.path, e.reason)
+                bar.update(1)
+                continue
+            for msg in loaded.notes:
+                if msg.startswith("downscaled"):
+                    note(f"{item.path}: {msg}")
+            bucket = buckets[loaded.image.shape]
+            bucket.append(_Pending(item, loaded, time.perf_counter() - start))
+            if len(bucket) >= step:
+                run_batch(bucket)
+                buckets[loaded.image.shape] = []
+        for bucket in buckets.values():
+            if bucket:
+                run_batch(bucket)
+    if args.html:
+        _write_index(args.out, done)
+    segmented = len(done) - skipped
+    print(
+        f"jaxseg segment: {segmented} segmented, {skipped} skipped (exist), "
+        f"{len(failures)} failed; outputs in {args.out}"
+        + (f" (open {args.out / 'index.html'})" if args.html else ""),
+        file=sys.stderr,
+    )
+    return 1 if failures else 0
+
+
+def _write_index(out: Path, items: list[_Input]) -> None:
+    """``OUT/index.html``: input, superpixel and segment overlays side by side."""
+
+    def cell(name: str, file: str, alt: str) -> str:
+        if not (out / name / file).exists():
+            return "<td>(not written)</td>"
+        src = urllib.parse.quote(f"{name}/{file}")
+        return f'<td><a href="{src}"><img src="{src}" alt="{html.escape(alt)}"></a></td>'
+
+    rows = []
+    for item in sorted(items, key=lambda i: i.name):
+        name = item.name
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th>"
+            + cell(name, "input.jpg", f"{name} input")
+            + cell(name, "overlay_superpixels.png", f"{name} superpixels")
+            + cell(name, "overlay_segments.png", f"{name} segments")
+            + cell(name, "ucm.png", f"{name} hierarchy")
+            + "</tr>"
+        )
+    page = (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>jaxseg segment</title>"
+        "<style>img{max-width:320px;height:auto}td,th{vertical-align:top;padding:4px}"
+        "</style></head><body>\n<table>\n<tr><th>image</th><th>input</th><th>superpixels</th>"
+        "<th>segments</th><th>hierarchy (UCM)</th></tr>\n" + "\n".join(rows) + "\n</table>\n"
+        "</body></html>\n"
+    )
+    imageio.write_text(out / "index.html", page)
