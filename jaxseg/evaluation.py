@@ -114,9 +114,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.select_by = "bf"  # "bf" (boundary F) or "pri": ODS criterion that picks T on val
     c.slic_colour_scale = 0.05  # slic method: region features = mean CIELAB * scale
     # Felzenszwalb (EGB) baseline.
-    c.felzenszwalb_scales = (50.0, 100.0, 200.0, 300.0, 500.0, 750.0, 1000.0, 1500.0, 2500.0)
+    # scale on [0, 1] images; 100 -> ~200 regions, 2500 -> ~10 on BSDS (min_size 100)
+    c.felzenszwalb_scales = (100.0, 250.0, 500.0, 1000.0, 2500.0)
     c.felzenszwalb_sigma = 0.8
-    c.felzenszwalb_min_size = 50
+    c.felzenszwalb_min_size = 100
     # Superpixel metric conventions (jaxseg.metrics.superpixel).
     c.br_tolerance = 2.0  # pixels, square window
     c.ue_variant = "asa"  # 1 - ASA, the size of wang2020's UE (jaxseg.metrics.superpixel)
