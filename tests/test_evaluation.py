@@ -201,3 +201,12 @@ def test_load_config_accepts_eval_and_training_configs():
     assert cfg.to_dict() == evaluation.default_config().to_dict()
     cfg = evaluation.load_config("configs/wang2020_tiny.py")  # a training config: defaults
     assert cfg.method == "wang2020" and cfg.n_segments == (100, 300, 600)
+
+
+def test_region_features_of_connected_superpixels():
+    raw = np.array([[0, 0, 1, 1], [0, 2, 1, 1]])  # raw label 2: one pixel inside label 0
+    connected = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])  # after absorbing it
+    rows = np.array([[10.0], [20.0], [30.0]])
+    np.testing.assert_array_equal(evaluation._majority_rows(connected, raw, rows), [[10], [20]])
+    values = np.arange(8, dtype=float).reshape(2, 4, 1)  # 0..7
+    np.testing.assert_allclose(evaluation._region_means(connected, values), [[2.75], [4.25]])
