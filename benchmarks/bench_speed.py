@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import os
+import resource
 import shutil
 import sys
 import time
@@ -139,6 +140,12 @@ def make_ucm2(image: np.ndarray, *, n_segments: int = 1000) -> np.ndarray:
     ucm2[-1, :] = ucm2[-2, :]
     ucm2[:, -1] = ucm2[:, -2]
     return ucm2
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main(argv=None) -> int:

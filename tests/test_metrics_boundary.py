@@ -139,6 +139,11 @@ def test_evaluate_image_boundary_ucm_thresholds():
     # pb >= t: on at 0.25 and 0.5 (>= counts), off at 0.75
     np.testing.assert_array_equal(ev[:, 4], [2, 2, 0])
     np.testing.assert_array_equal(ev[:, 1], [2, 2, 0])
+    ev = evaluate_image_boundary(ucm2, [gt], thresholds=[0.4, 0.6])  # explicit thresholds
+    np.testing.assert_array_equal(ev[:, 0], [0.4, 0.6])
+    np.testing.assert_array_equal(ev[:, 4], [2, 0])
+    with pytest.raises(ValueError, match="thresholds must be a non-empty increasing"):
+        evaluate_image_boundary(ucm2, [gt], thresholds=[0.6, 0.4])
 
 
 def test_evaluate_image_boundary_errors():

@@ -92,6 +92,12 @@ def test_symmetric_metrics():
     assert local_consistency_error(a, b) <= global_consistency_error(a, b)
 
 
+def test_sparse_label_numbers():
+    # label values do not matter, only the partition (huge numbers are renumbered)
+    assert rand_index(A * 10**7, B * 10**7 + 5) == pytest.approx(0.5)
+    assert variation_of_information(A * 10**7, B) == pytest.approx(3 - 1 - 0.8112781245)
+
+
 def test_label_errors():
     with pytest.raises(ValueError, match="has label 0; labels must be >= 1"):
         rand_index(A - 1, B)

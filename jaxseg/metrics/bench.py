@@ -92,6 +92,7 @@ def evaluate_image(
     *,
     nthresh: int = 99,
     bench: str = "all",
+    thresholds: Sequence[float] | None = None,
     max_dist: float = boundary.MAX_DIST,
     thin_maps: bool = True,
 ) -> ImageEval:
@@ -103,6 +104,7 @@ def evaluate_image(
         gt: the image's ground truth (:func:`~jaxseg.metrics.io.load_groundtruth`).
         nthresh: thresholds ``k/(nthresh+1)``, k = 1..nthresh (segs use their own scales).
         bench: ``"all"``, ``"boundary"`` or ``"region"``.
+        thresholds: explicit increasing thresholds for ucm2/pb (instead of ``nthresh``).
         max_dist: boundary matching tolerance (fraction of the diagonal).
         thin_maps: thin machine boundary maps (official default).
 
@@ -119,10 +121,17 @@ def evaluate_image(
     ev1 = reg = None
     if bench in ("all", "boundary"):
         ev1 = boundary.evaluate_image_boundary(
-            result, gt.boundaries, nthresh=nthresh, max_dist=max_dist, thin_maps=thin_maps
+            result,
+            gt.boundaries,
+            nthresh=nthresh,
+            thresholds=thresholds,
+            max_dist=max_dist,
+            thin_maps=thin_maps,
         )
     if bench in ("all", "region"):
-        reg = region.evaluate_image_region(result, gt.segmentations, nthresh=nthresh)
+        reg = region.evaluate_image_region(
+            result, gt.segmentations, nthresh=nthresh, thresholds=thresholds
+        )
     return ImageEval(ev1, reg)
 
 
@@ -213,6 +222,7 @@ def evaluate_results(
     bench: str = "all",
     workers: int = 1,
     progress: bool = False,
+    thresholds: Sequence[float] | None = None,
     max_dist: float = boundary.MAX_DIST,
     thin_maps: bool = True,
 ) -> dict:
@@ -221,7 +231,7 @@ def evaluate_results(
     Args:
         results: ``{image_id: ucm2 | segs | pb}`` (arrays as in :func:`evaluate_image`).
         groundtruth: ``{image_id: GroundTruth}`` or a directory of ``<id>.mat`` files.
-        nthresh, bench, max_dist, thin_maps: as in :func:`evaluate_image`.
+        nthresh, bench, thresholds, max_dist, thin_maps: as in :func:`evaluate_image`.
         workers: processes (1 = in this process).
         progress: show a tqdm bar.
 
@@ -243,7 +253,9 @@ def evaluate_results(
         if missing:
             raise KeyError(f"no ground truth for images {missing[:10]}")
         gts = groundtruth
-    kwargs = dict(nthresh=nthresh, bench=bench, max_dist=max_dist, thin_maps=thin_maps)
+    kwargs = dict(
+        nthresh=nthresh, bench=bench, thresholds=thresholds, max_dist=max_dist, thin_maps=thin_maps
+    )
     tasks = [(i, as_result(results[i]), gts[i], kwargs) for i in ids]
     evals = dict(_map_images(tasks, workers, progress, "bench"))
     out = collect([evals[i] for i in ids])
@@ -395,7 +407,8 @@ def run_bench(
     missing_gt = [i for i in ids if not (gt_dir / f"{i}.mat").is_file()]
     if missing_gt:
         raise FileNotFoundError(
-            f"no ground truth <id>.mat in {gt_dir} for {len(missing_gt)} images, e.g. {missing_gt[:5]}"
+            f"no ground truth <id>.mat in {gt_dir} for {len(missing_gt)} images, "
+            f"e.g. {missing_gt[:5]}"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [i for i in ids if not _is_done(out_dir, i, bench, nthresh)]
@@ -439,7 +452,8 @@ def _print_summary(collected: dict) -> None:
     if "region" in collected:
         r = collected["region"]
         print(
-            f"Covering  ODS={r['cover_ods']:.4f} OIS={r['cover_ois']:.4f} Best={r['cover_best']:.4f}"
+            f"Covering  ODS={r['cover_ods']:.4f} OIS={r['cover_ois']:.4f}"
+            f" Best={r['cover_best']:.4f}"
             f"  PRI ODS={r['pri_ods']:.4f} OIS={r['pri_ois']:.4f}"
             f"  VOI ODS={r['voi_ods']:.4f} OIS={r['voi_ois']:.4f}"
             f"  GCE@PRI-ODS={r['gce_at_pri_ods']:.4f}"

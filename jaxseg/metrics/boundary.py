@@ -248,10 +248,20 @@ def correspond_pixels(
     return PixelMatcher(gt, max_dist=max_dist, outlier_cost=outlier_cost).match(machine)
 
 
-def thresholds_for(result: Result, nthresh: int) -> np.ndarray:
-    """The thresholds the official code uses: ``k/(nthresh+1)``, or ``1..n`` for segs."""
+def thresholds_for(result: Result, nthresh: int, thresholds=None) -> np.ndarray:
+    """The thresholds the official code uses: ``k/(nthresh+1)``, or ``1..n`` for segs.
+
+    ``thresholds`` (increasing, finite) replaces ``k/(nthresh+1)`` for ucm2/pb results.
+    """
     if result.kind == "segs":
         return np.arange(1, result.data.shape[0] + 1, dtype=np.float64)
+    if thresholds is not None:
+        t = np.asarray(thresholds, dtype=np.float64)
+        if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+            raise ValueError(
+                f"thresholds must be a non-empty increasing 1-D list, got {thresholds}"
+            )
+        return t
     if nthresh < 1:
         raise ValueError(f"nthresh must be >= 1, got {nthresh}")
     return np.linspace(1.0 / (nthresh + 1), 1.0 - 1.0 / (nthresh + 1), nthresh)
@@ -275,6 +285,7 @@ def evaluate_image_boundary(
     gt_boundaries: Sequence[np.ndarray],
     *,
     nthresh: int = 99,
+    thresholds: Sequence[float] | None = None,
     max_dist: float = MAX_DIST,
     thin_maps: bool = True,
 ) -> np.ndarray:
@@ -285,6 +296,7 @@ def evaluate_image_boundary(
             ``(n, H, W)``, or a :class:`~jaxseg.metrics.io.Result`.
         gt_boundaries: K human boundary maps ``(H, W)``.
         nthresh: number of thresholds (ignored for segs, which use ``1..n``).
+        thresholds: explicit increasing thresholds for ucm2/pb (instead of ``nthresh``).
         max_dist: matching tolerance as a fraction of the diagonal.
         thin_maps: thin machine maps before matching (official default).
 
@@ -299,7 +311,7 @@ def evaluate_image_boundary(
     if any(g.shape != shape for g in gts):
         raise ValueError(f"ground-truth maps have different shapes {[g.shape for g in gts]}")
     _check_result_shape(result, shape)
-    thresholds = thresholds_for(result, nthresh)
+    thresholds = thresholds_for(result, nthresh, thresholds)
     if result.kind == "ucm2":
         pb = result.data[2::2, 2::2]
     elif result.kind == "pb":

@@ -302,19 +302,19 @@ def save_npz_result(
 
 def fmt_g(x: float) -> str:
     """``%10g`` as MATLAB/C print it."""
-    return "%10g" % x
+    return f"{float(x):10g}"
 
 
 def round_g(x):
     """Rounds to 6 significant digits exactly as a ``%g`` print/read round trip does."""
     if np.ndim(x) == 0:
-        return float("%g" % x)
-    return np.array([float("%g" % v) for v in np.ravel(x)]).reshape(np.shape(x))
+        return float(f"{float(x):g}")
+    return np.array([float(f"{float(v):g}") for v in np.ravel(x)]).reshape(np.shape(x))
 
 
 def format_row(values: Sequence[float], *, int_first: bool = False) -> str:
     """One output line: ``%10g`` columns (first as ``%10d`` if ``int_first``) joined by spaces."""
-    parts = [("%10d" % values[0]) if int_first else fmt_g(values[0])]
+    parts = [f"{int(values[0]):10d}" if int_first else fmt_g(values[0])]
     parts += [fmt_g(v) for v in values[1:]]
     return " ".join(parts) + "\n"
 

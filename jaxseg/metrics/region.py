@@ -81,6 +81,11 @@ def contingency_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     na, nb = int(a.max()) + 1, int(b.max()) + 1
+    if na * nb > 4 * a.size + 1_000_000:
+        # sparse label numbers: renumber (empty labels contribute nothing to any metric)
+        a = np.unique(a, return_inverse=True)[1].reshape(a.shape) + 1
+        b = np.unique(b, return_inverse=True)[1].reshape(b.shape) + 1
+        na, nb = int(a.max()) + 1, int(b.max()) + 1
     return np.bincount((a * nb + b).ravel(), minlength=na * nb).reshape(na, nb)
 
 
@@ -226,6 +231,7 @@ def evaluate_image_region(
     gt_segmentations: Sequence[np.ndarray],
     *,
     nthresh: int = 99,
+    thresholds: Sequence[float] | None = None,
 ) -> RegionImageResult:
     """Per-threshold covering, PRI, VOI, GCE and LCE of one image.
 
@@ -234,6 +240,7 @@ def evaluate_image_region(
             a :class:`~jaxseg.metrics.io.Result`. Boundary maps (``pb``) are not accepted.
         gt_segmentations: K human label images ``(H, W)`` (labels >= 1).
         nthresh: number of thresholds ``k/(nthresh+1)`` for ucm2 (segs use ``1..n``).
+        thresholds: explicit increasing thresholds for ucm2 (instead of ``nthresh``).
 
     Returns:
         :class:`RegionImageResult` (not rounded).
@@ -259,7 +266,7 @@ def evaluate_image_region(
             f"segs contain label {result.data.min()}; the region benchmark needs labels >= 1 "
             "(add 1 to 0-based label images)"
         )
-    thresholds = thresholds_for(result, nthresh)
+    thresholds = thresholds_for(result, nthresh, thresholds)
     t_n = thresholds.size
     ev2, ev4, ev5 = np.zeros((t_n, 5)), np.zeros((t_n, 3)), np.zeros((t_n, 3))
     best_all = [np.zeros(int(g.max())) for g in gts]
