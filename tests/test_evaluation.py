@@ -208,5 +208,5 @@ def test_region_features_of_connected_superpixels():
     connected = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])  # after absorbing it
     rows = np.array([[10.0], [20.0], [30.0]])
     np.testing.assert_array_equal(evaluation._majority_rows(connected, raw, rows), [[10], [20]])
-    values = np.arange(8, dtype=float).reshape(2, 4, 1)  # 0..7
-    np.testing.assert_allclose(evaluation._region_means(connected, values), [[2.75], [4.25]])
+    values = np.arange(8, dtype=float).reshape(2, 4, 1)  # rows 0 1 2 3 / 4 5 6 7
+    np.testing.assert_allclose(evaluation._region_means(connected, values), [[2.5], [4.5]])
