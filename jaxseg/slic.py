@@ -109,16 +109,22 @@ def grid_shape(height: int, width: int, n_segments: int) -> tuple[int, int]:
     n_segments = _check_int(n_segments, "n_segments", 1)
     target = min(n_segments, height * width)
     ideal_h = math.sqrt(target * height / width)
-    best = None
-    for gh in {max(1, math.floor(ideal_h)), max(1, math.ceil(ideal_h))}:
-        gh = min(gh, height)
-        gw = min(max(1, round(target / gh)), width)
-        # Prefer the count closest to the target, then the squarest cells.
-        aspect = abs(math.log((height / gh) / (width / gw)))
-        key = (abs(gh * gw - target), aspect)
-        if best is None or key < best[0]:
-            best = (key, (gh, gw))
-    return best[1]
+    ideal_w = math.sqrt(target * width / height)
+    options = set()
+    for gh in (math.floor(ideal_h), math.ceil(ideal_h)):
+        gh = min(max(gh, 1), height)
+        options.add((gh, min(max(round(target / gh), 1), width)))
+    for gw in (math.floor(ideal_w), math.ceil(ideal_w)):
+        gw = min(max(gw, 1), width)
+        options.add((min(max(round(target / gw), 1), height), gw))
+
+    def key(grid):
+        gh, gw = grid
+        # Closest count to the target first, then the squarest cells.
+        return abs(gh * gw - target), abs(math.log((height / gh) / (width / gw))), grid
+
+    best = min(options, key=key)
+    return best
 
 
 def _bands(size: int, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -349,6 +355,12 @@ def ssn(
     _check_image_like(features, "features")
     n_segments = _check_int(n_segments, "n_segments", 1)
     num_iters = _check_int(num_iters, "num_iters", 0)
+    return _ssn(features, n_segments, num_iters)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _ssn(features: jax.Array, n_segments: int, num_iters: int) -> SSNOutput:
+    """Jitted body of `ssn` (inlined when called under an outer `jit`)."""
     height, width, _ = features.shape
     g = _grid(height, width, *grid_shape(height, width, n_segments))
     # float32 unless the caller passes float64 (with jax_enable_x64, e.g. for
@@ -410,11 +422,16 @@ def soft_pool(
     values, assoc, candidates = map(jnp.asarray, (values, assoc, candidates))
     _check_image_like(values, "values")
     num_segments = _check_int(num_segments, "num_segments", 1)
-    height, width, depth = values.shape
+    height, width, _ = values.shape
     _check_assoc(assoc, candidates, height, width)
+    return _soft_pool(values, assoc, candidates, num_segments)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _soft_pool(values, assoc, candidates, num_segments: int) -> jax.Array:
     ids = candidates.reshape(-1)  # (9n,)
     q = assoc.reshape(-1)
-    weighted = (assoc[..., :, None] * values[..., None, :]).reshape(-1, depth)  # (9n, D)
+    weighted = (assoc[..., :, None] * values[..., None, :]).reshape(-1, values.shape[-1])  # (9n, D)
     sums = jax.ops.segment_sum(weighted, ids, num_segments=num_segments)
     totals = jax.ops.segment_sum(q, ids, num_segments=num_segments)[:, None]
     return jnp.where(totals > 0, sums / jnp.where(totals > 0, totals, 1.0), 0.0)
@@ -446,6 +463,11 @@ def soft_unpool(sp_values: ArrayLike, assoc: ArrayLike, candidates: ArrayLike) -
     if assoc.ndim != 3:
         raise ValueError(f"assoc must have shape (H, W, 9); got shape {assoc.shape}.")
     _check_assoc(assoc, candidates, assoc.shape[0], assoc.shape[1])
+    return _soft_unpool(sp_values, assoc, candidates)
+
+
+@jax.jit
+def _soft_unpool(sp_values, assoc, candidates) -> jax.Array:
     gathered = jnp.take(sp_values, candidates, axis=0)  # (H, W, 9, D)
     return jnp.sum(assoc[..., None] * gathered, axis=-2)
 
