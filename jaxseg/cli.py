@@ -197,11 +197,16 @@ def _segments_of_superpixels(num: int, pairs: np.ndarray, levels: np.ndarray, th
         (np.ones(int(keep.sum())), (pairs[keep, 0], pairs[keep, 1])), shape=(num, num)
     )
     _, comp = connected_components(graph, directed=False)
-    # Number segments in order of their first superpixel (deterministic, 0..k-1).
-    _, first = np.unique(comp, return_index=True)
+    return comp.astype(np.int32)
+
+
+def _raster_order(labels: np.ndarray) -> np.ndarray:
+    """Renumbers labels ``0..k-1`` in the order of their first pixel (row-major)."""
+    flat = labels.ravel()
+    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int32)
     rank[np.argsort(first)] = np.arange(len(first), dtype=np.int32)
-    return rank[comp]
+    return rank[inverse].reshape(labels.shape)
 
 
 class Segmenter:
@@ -288,7 +293,7 @@ class Segmenter:
             out.append(
                 Segmentation(
                     superpixels=full.astype(np.int32),
-                    segments=seg_of_sp[full],
+                    segments=_raster_order(seg_of_sp[full]),
                     ucm2=ucm2,
                     timings={"superpixels": sp_time, "hierarchy": time.perf_counter() - start},
                     compiled=compiled,

@@ -146,7 +146,7 @@ def read_image(path: str | os.PathLike, *, max_side: int | None = None) -> Loade
         reason = str(e) or type(e).__name__
         if isinstance(e, UnidentifiedImageError):
             reason = "not a readable image (unknown or unsupported format)"
-        elif "truncated" in reason or isinstance(e, EOFError):
+        elif "truncated" in reason.lower() or isinstance(e, EOFError):
             reason = f"corrupt or truncated image data ({reason})"
         else:
             reason = f"cannot decode image ({reason})"
