@@ -12,6 +12,9 @@ from jaxseg import superae
 from jaxseg.superae import SuperAE, superae_loss, template_smoothness
 from jaxseg.tasks import superae as task
 
+# Big graphs compiled once: optimisations only cost compile time here.
+jax.config.update("jax_disable_most_optimizations", True)
+
 
 def _np_loss(x, r, lab, lam, target, norm):
     mse = np.mean(np.sum((x - r) ** 2, -1))
@@ -33,10 +36,11 @@ def _np_loss(x, r, lab, lam, target, norm):
 
 def test_shapes_any_size_and_param_count():
     model = SuperAE(rngs=nnx.Rngs(0))
-    x = jnp.zeros((2, 30, 42, 3))
-    assert model(x).shape == (2, 30, 42, 3)
-    e1, e2, e3 = model.encode(x)
-    assert (e1.shape, e2.shape, e3.shape) == ((2, 32, 44, 64), (2, 16, 22, 128), (2, 8, 11, 256))
+    x = jnp.full((2, 10, 14, 3), 0.5)
+    out, (e1, e2, e3) = nnx.jit(lambda m, x: (m(x), m.encode(x)))(model, x)
+    assert out.shape == (2, 10, 14, 3)
+    assert (e1.shape, e2.shape, e3.shape) == ((2, 12, 16, 64), (2, 6, 8, 128), (2, 3, 4, 256))
+    assert bool(jnp.all((out > 0) & (out < 1)))
     params = nnx.state(model, nnx.Param)
     n = sum(p.size for p in jax.tree.leaves(params))
     # convs 3x3: 3*64 + 64*128 + 128*256 + 256*128 + 128*64 + 64*3 (+ biases, BN scale/bias)
@@ -44,13 +48,9 @@ def test_shapes_any_size_and_param_count():
     biases = 64 + 128 + 256 + 128 + 64 + 3
     bn = 2 * (64 + 128 + 256 + 128 + 64)
     assert n == convs + biases + bn
-    out = model(jnp.full((1, 8, 8, 3), 0.5))
-    assert bool(jnp.all((out > 0) & (out < 1)))
 
 
-@pytest.mark.parametrize(
-    "target,norm", [("reconstruction", "pixels"), ("input", "superpixels")]
-)
+@pytest.mark.parametrize("target,norm", [("reconstruction", "pixels"), ("input", "superpixels")])
 def test_loss_matches_numpy(target, norm):
     rng = np.random.default_rng(0)
     x = rng.random((2, 12, 10, 3), dtype=np.float32)
@@ -77,20 +77,20 @@ def test_template_zero_on_piecewise_constant():
 
 def test_loss_gradients_finite_and_bad_options():
     model = SuperAE(rngs=nnx.Rngs(0))
-    x = jnp.asarray(np.random.default_rng(0).random((1, 16, 16, 3), dtype=np.float32))
-    lab = jnp.asarray(np.arange(256).reshape(1, 16, 16) // 32, jnp.int32)
+    x = jnp.asarray(np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32))
+    lab = jnp.asarray(np.arange(64).reshape(1, 8, 8) // 8, jnp.int32)
 
     def f(m):
         return superae_loss(x, m(x), lab, num_segments=8)[0]
 
-    grads = nnx.grad(f)(model)
+    grads = nnx.jit(nnx.grad(f))(model)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     with pytest.raises(ValueError, match="template_target must be one of"):
         superae_loss(x, x, lab, num_segments=8, template_target="mean")
     with pytest.raises(ValueError, match="template_norm must be one of"):
         superae_loss(x, x, lab, num_segments=8, template_norm="sum")
     with pytest.raises(ValueError, match="labels"):
-        superae_loss(x, x, lab[:, :8], num_segments=8)
+        superae_loss(x, x, lab[:, :4], num_segments=8)
 
 
 def _config():
@@ -102,9 +102,12 @@ def _config():
 
 def test_make_batch_deterministic_and_cropped():
     config = _config()
-    rng = np.random.default_rng(0)
-    imgs = [rng.random((40, 50, 3), dtype=np.float32) for _ in range(3)]
-    labs = [np.arange(40 * 50).reshape(40, 50).astype(np.int32) % 200 for _ in range(3)]
+    # Channel 0 encodes the pixel index, so crops/flips can be traced back exactly.
+    idx = np.arange(40 * 50).reshape(40, 50)
+    img = np.zeros((40, 50, 3), np.float32)
+    img[..., 0] = idx / 2000.0
+    imgs = [img.copy() for _ in range(3)]
+    labs = [(idx % 200).astype(np.int32) for _ in range(3)]
     data = task.SuperAEData(imgs, labs, imgs[:1], labs[:1], ["a", "b", "c"])
     b1, b2 = task.make_batch(config, data, 5), task.make_batch(config, data, 5)
     c = config.crop_size
@@ -113,11 +116,8 @@ def test_make_batch_deterministic_and_cropped():
     np.testing.assert_array_equal(b1["image"], b2["image"])
     assert not np.array_equal(b1["image"], task.make_batch(config, data, 6)["image"])
     # The labels travel with the pixels (same crop and flip).
-    lut = {tuple(np.round(p, 6)): l for p, l in zip(imgs[0].reshape(-1, 3), labs[0].ravel())}
-    for b in range(config.batch_size):
-        key = tuple(np.round(b1["image"][b, 0, 0], 6))
-        if key in lut:
-            assert lut[key] == b1["labels"][b, 0, 0]
+    src = np.round(b1["image"][..., 0] * 2000).astype(int)
+    np.testing.assert_array_equal(b1["labels"], src % 200)
 
 
 def test_train_tiny_resume_and_restore(bsds_root, tmp_path):
