@@ -76,7 +76,12 @@ it to check that same-shape images do not recompile."""
 
 def default_method() -> str:
     """``wang2020`` when its packaged checkpoint is installed, else ``slic``."""
-    return "wang2020" if (PACKAGED_WANG2020 / "config.json").is_file() else "slic"
+    packaged = (PACKAGED_WANG2020 / "config.json").is_file()
+    return "wang2020" if packaged and (PACKAGED_WANG2020 / "model.npz").is_file() else "slic"
+
+
+DEFAULT_N_SEGMENTS = {"wang2020": 100, "dsc": 200, "slic": 200, "felzenszwalb": 200}
+"""``--n-segments`` default per method (wang2020 is trained and evaluated with 100)."""
 
 
 @dataclasses.dataclass
@@ -177,12 +182,80 @@ class _Felzenszwalb(_Method):
         return out
 
 
+@functools.cache
+def _wang2020_batch_fn(graphdef, n_segments: int, num_iters: int) -> Callable:
+    import jax
+    from flax import nnx
+
+    from jaxseg.tasks import wang2020
+
+    def run(state, images):  # (B, H, W, 3) -> labels (B, H, W), region features (B, m, C)
+        TRACE_COUNT["wang2020"] += 1
+        model = nnx.merge(graphdef, state)
+
+        def one(image):
+            pred = wang2020.predict(model, image, n_segments=n_segments, num_iters=num_iters)
+            return pred.labels, pred.region_features
+
+        return jax.vmap(one)(images)
+
+    return jax.jit(run)
+
+
+def _majority_rows(connected: np.ndarray, raw: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` of the raw label covering most of each connected label (features follow the
+    relabelling done by the connectivity step)."""
+    k, m = int(connected.max()) + 1, int(raw.max()) + 1
+    table = np.bincount(connected.ravel() * m + raw.ravel(), minlength=k * m).reshape(k, m)
+    return rows[np.argmax(table, axis=1)]
+
+
+class _Wang2020(_Method):
+    """The trained wang2020 network: SSN superpixels + learned region features, batched."""
+
+    batched = True
+    MIN_SIZE_FACTOR = 0.25  # as jaxseg.evaluation: pieces < 0.25 * H*W/n pixels absorbed
+
+    def __init__(self, *, n_segments: int, checkpoint, num_iters: int = 10):
+        from flax import nnx
+
+        from jaxseg.checkpointing import restore_model
+
+        path = Path(checkpoint) if checkpoint is not None else PACKAGED_WANG2020
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"--method wang2020: no trained model in {path} (config.json missing); pass "
+                "--checkpoint DIR (a training workdir or an exported model folder), or use "
+                "--method slic"
+            )
+        model, config = restore_model(path)
+        if config.get("task") != "wang2020":
+            raise ValueError(f"{path} holds a {config.get('task')!r} model, not wang2020")
+        self.graphdef, self.state = nnx.split(model)
+        self.n_segments, self.num_iters = n_segments, num_iters
+
+    def __call__(self, images):
+        from jaxseg.connectivity import enforce_connectivity
+
+        fn = _wang2020_batch_fn(self.graphdef, self.n_segments, self.num_iters)
+        raw, feats = (np.asarray(a) for a in fn(self.state, images))
+        _, height, width, _ = images.shape
+        min_size = max(1, int(self.MIN_SIZE_FACTOR * height * width / self.n_segments))
+        out = []
+        for labels_raw, rows in zip(raw, feats, strict=True):
+            labels = enforce_connectivity(labels_raw, min_size=min_size)
+            out.append((labels, _majority_rows(labels, labels_raw, rows.astype(np.float64))))
+        return out
+
+
 def _make_method(method: str, *, n_segments: int, compactness: float, checkpoint) -> _Method:
     if method == "slic":
         return _Slic(n_segments=n_segments, compactness=compactness)
     if method == "felzenszwalb":
         return _Felzenszwalb(n_segments=n_segments)
-    if method in ("wang2020", "dsc"):
+    if method == "wang2020":
+        return _Wang2020(n_segments=n_segments, checkpoint=checkpoint)
+    if method == "dsc":
         raise NotImplementedError(f"--method {method} is not available in this version yet")
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
@@ -239,6 +312,9 @@ class Segmenter:
             raise ValueError(f"compactness must be > 0, got {compactness!r}")
         self.method = method
         self.threshold = float(threshold)
+        self.checkpoint = None
+        if method == "wang2020":
+            self.checkpoint = Path(checkpoint) if checkpoint is not None else PACKAGED_WANG2020
         self._impl = _make_method(
             method, n_segments=n_segments, compactness=compactness, checkpoint=checkpoint
         )
@@ -449,7 +525,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", type=Path, help="model folder for --method wang2020")
     p.add_argument(
-        "--n-segments", type=_positive_int, default=200, help="superpixels (default 200)"
+        "--n-segments",
+        type=_positive_int,
+        help="requested superpixels (default 100 for wang2020, else 200)",
     )
     level = p.add_mutually_exclusive_group()
     level.add_argument("--threshold", type=_unit_float, help="UCM level in [0, 1] of the segments")
@@ -604,6 +682,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise _UsageError(f"--out {args.out} exists and is not a folder")
     method = args.method or default_method()
+    n_segments = args.n_segments or DEFAULT_N_SEGMENTS[method]
     threshold = args.threshold if args.threshold is not None else LEVELS[args.level]
     device = _select_device(args.device)
     max_side = args.max_side or None
@@ -627,7 +706,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     try:
         segmenter = Segmenter(
             method,
-            n_segments=args.n_segments,
+            n_segments=n_segments,
             threshold=threshold,
             compactness=args.compactness,
             checkpoint=args.checkpoint,
@@ -636,10 +715,11 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         raise _UsageError(str(e)) from None
     step = args.batch_size if segmenter.batched else 1
     params = {
-        "n_segments": args.n_segments,
+        "n_segments": n_segments,
         "threshold": threshold,
         "level": None if args.threshold is not None else args.level,
-        "compactness": args.compactness,
+        "compactness": args.compactness if method == "slic" else None,
+        "checkpoint": str(segmenter.checkpoint) if segmenter.checkpoint else None,
         "max_side": args.max_side,
         "batch_size": step,
     }

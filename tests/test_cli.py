@@ -308,3 +308,51 @@ def test_python_dash_m(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "1 segmented, 0 skipped (exist), 0 failed" in proc.stderr
     _check_outputs(out, "a", (H, W), _scene())
+
+
+@pytest.fixture(scope="module")
+def tiny_wang2020(tmp_path_factory):
+    """An exported, untrained wang2020 model of the tiny test config (random weights)."""
+    from flax import nnx
+
+    from jaxseg.checkpointing import export_model
+    from jaxseg.tasks import wang2020
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    try:
+        from configs import wang2020_tiny
+    finally:
+        sys.path.pop(0)
+    config = wang2020_tiny.get_config()
+    model = wang2020.create_model(config, nnx.Rngs(0))
+    return export_model(model, config, tmp_path_factory.mktemp("wang2020_tiny"))
+
+
+def test_wang2020_checkpoint(tmp_path, tiny_wang2020):
+    for i in range(3):
+        Image.fromarray(_scene(seed=i)).save(tmp_path / f"im{i}.png")
+    out = tmp_path / "out"
+    before = cli.TRACE_COUNT["wang2020"]
+    args = ["--method", "wang2020", "--checkpoint", str(tiny_wang2020), "--n-segments", "9"]
+    rc = segment(*(str(tmp_path / f"im{i}.png") for i in range(3)), "--out", str(out), *args, "-q")
+    assert rc == 0
+    assert cli.TRACE_COUNT["wang2020"] == before + 1  # 3 images, one padded batch of 4
+    for i in range(3):
+        info = _check_outputs(out, f"im{i}", (H, W), _scene(seed=i))
+        assert info["method"] == "wang2020" and info["batch_images"] == 3
+        assert info["params"]["checkpoint"] == str(tiny_wang2020)
+
+
+def test_wang2020_missing_checkpoint(tmp_path, capsys):
+    Image.fromarray(_scene()).save(tmp_path / "a.png")
+    rc = segment(
+        str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--method", "wang2020",
+        "--checkpoint", str(tmp_path), "-q",
+    )  # fmt: skip
+    assert rc == 2
+    assert f"no trained model in {tmp_path} (config.json missing)" in capsys.readouterr().err
+
+
+def test_default_method_follows_packaged_checkpoint():
+    packaged = (cli.PACKAGED_WANG2020 / "model.npz").is_file()
+    assert cli.default_method() == ("wang2020" if packaged else "slic")
