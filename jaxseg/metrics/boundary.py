@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse
 import skimage.morphology
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 from jaxseg.metrics.io import Result, as_result, round_g
@@ -95,6 +96,19 @@ def _offsets(radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return dy[keep], dx[keep], np.rint(100.0 * np.sqrt(d2[keep])).astype(np.int64)
 
 
+def _group(labels: np.ndarray, n: int):
+    """Nodes grouped by label: ``order``, group ``start``/``count``, index within group."""
+    order = np.argsort(labels, kind="stable")
+    count = np.bincount(labels, minlength=n)
+    start = np.cumsum(count) - count
+    local = np.empty(labels.size, dtype=np.int64)
+    local[order] = np.arange(labels.size) - start[labels[order]]
+    return order, start, count, local
+
+
+_DENSE_MAX = 20_000  # entries; above this the sparse LAPJVsp solver is used
+
+
 def _min_cost_matching(
     a: np.ndarray, b: np.ndarray, wgt: np.ndarray, n1: int, n2: int, ow: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +127,16 @@ def _min_cost_matching(
     """
     swap = n2 <= n1
     rows_idx, cols_idx, n_rows, n_cols = (b, a, n2, n1) if swap else (a, b, n1, n2)
+    if n_rows * (n_rows + n_cols) <= _DENSE_MAX:
+        # small problem: dense solver, far less overhead (inf = no edge)
+        cost = np.full((n_rows, n_cols + n_rows), np.inf)
+        cost[rows_idx, cols_idx] = wgt
+        cost[np.arange(n_rows), n_cols + np.arange(n_rows)] = 2 * ow
+        row_ind, col_ind = linear_sum_assignment(cost)
+        real = col_ind < n_cols
+        if swap:
+            return col_ind[real], row_ind[real]
+        return row_ind[real], col_ind[real]
     rows = np.concatenate([rows_idx, np.arange(n_rows)])
     cols = np.concatenate([cols_idx, n_cols + np.arange(n_rows)])
     vals = np.concatenate([wgt + 1, np.full(n_rows, 2 * ow + 1)]).astype(np.float64)
@@ -196,7 +220,11 @@ class PixelMatcher:
             (np.ones(a.size, dtype=np.int8), (a, n1 + b)), shape=(n1 + n2, n1 + n2)
         )
         n_comp, comp = connected_components(graph, directed=False)
-        comp_of_pair = comp[a]
+        comp_a, comp_b = comp[:n1], comp[n1:]
+        # local index of every node inside its component
+        order_a, start_a, cnt_a, local_a = _group(comp_a, n_comp)
+        order_b, start_b, cnt_b, local_b = _group(comp_b, n_comp)
+        comp_of_pair = comp_a[a]
         pairs_per_comp = np.bincount(comp_of_pair, minlength=n_comp)
         single = pairs_per_comp[comp_of_pair] == 1
         ma_parts, mb_parts = [a[single]], [b[single]]
@@ -204,11 +232,12 @@ class PixelMatcher:
         order = rest[np.argsort(comp_of_pair[rest], kind="stable")]
         bounds = np.flatnonzero(np.diff(comp_of_pair[order])) + 1
         for sel in np.split(order, bounds) if order.size else []:
-            ua, ia = np.unique(a[sel], return_inverse=True)
-            ub, ib = np.unique(b[sel], return_inverse=True)
-            xa, xb = _min_cost_matching(ia, ib, wgt[sel], ua.size, ub.size, self.outlier_weight)
-            ma_parts.append(ua[xa])
-            mb_parts.append(ub[xb])
+            c = comp_of_pair[sel[0]]
+            xa, xb = _min_cost_matching(
+                local_a[a[sel]], local_b[b[sel]], wgt[sel], cnt_a[c], cnt_b[c], self.outlier_weight
+            )
+            ma_parts.append(order_a[start_a[c] + xa])
+            mb_parts.append(order_b[start_b[c] + xb])
         ma = pos[np.concatenate(ma_parts)]
         mb = b_nodes[np.concatenate(mb_parts)]
         m1.ravel()[ma] = True
