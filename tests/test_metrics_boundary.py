@@ -200,3 +200,46 @@ def test_collect_boundary_by_hand():
     assert out["ods_f"] >= 2 * 0.7 * 0.625 / 1.325 - 1e-12  # at least the best discrete F
     with pytest.raises(ValueError, match="same number of thresholds"):
         collect_boundary([0.25, 0.5], [a, b[:1]])
+
+
+def _square_reference(a, b, wgt, n1, n2, ow):
+    """The square assignment of METRICS.md §5.2, solved densely: returns (k, sum w)."""
+    from scipy.optimize import linear_sum_assignment
+
+    n = n1 + n2
+    cost = np.full((n, n), np.inf)
+    cost[a, b] = 2 * wgt  # machine a -> GT b
+    cost[np.arange(n1), n2 + np.arange(n1)] = ow  # machine a -> its own dummy
+    cost[n1 + np.arange(n2), np.arange(n2)] = ow  # GT b's dummy -> GT b
+    cost[n1 + b, n2 + a] = 0  # dummy pairs of every candidate pair
+    r, c = linear_sum_assignment(cost)
+    real = (r < n1) & (c < n2)
+    return int(real.sum()), int(cost[r[real], c[real]].sum() // 2)
+
+
+@pytest.mark.parametrize("dense_max", [0, 10**9])  # sparse LAPJVsp path, dense path
+def test_min_cost_matching_equals_square_formulation(monkeypatch, dense_max):
+    """The rectangular problem has the optimum of the §5.2 square one.
+
+    A 2 ow outlier slot (each pair saving 2 ow - w instead of ow - w) fails this test.
+    """
+    from jaxseg.metrics import boundary
+
+    monkeypatch.setattr(boundary, "_DENSE_MAX", dense_max)
+    rng = np.random.default_rng(0)
+    # the BSDS outlier weight, and small ones for which some pairs are not worth matching
+    for ow in [43371] * 10 + [300] * 10 + [150] * 10:
+        n1, n2 = rng.integers(1, 30, size=2)
+        dense = rng.random((n1, n2)) < 0.15
+        dense[rng.integers(n1), rng.integers(n2)] = True
+        a, b = np.nonzero(dense)
+        wgt = rng.choice([0, 100, 141, 200, 224, 283, 300, 316, 361, 400, 412, 424], a.size)
+        xa, xb = boundary._min_cost_matching(a, b, wgt, n1, n2, ow)
+        assert len(set(xa.tolist())) == xa.size and len(set(xb.tolist())) == xb.size
+        w = {(i, j): v for i, j, v in zip(a.tolist(), b.tolist(), wgt.tolist(), strict=True)}
+        got_cost = sum(w[(i, j)] for i, j in zip(xa.tolist(), xb.tolist(), strict=True))
+        k_ref, cost_ref = _square_reference(a, b, wgt, n1, n2, ow)
+        # same objective sum(w) - ow k (with small ow, ties between k and k+1 are possible)
+        assert got_cost - ow * xa.size == cost_ref - ow * k_ref
+        if ow > 424 * 60:  # BSDS weight: the optimum is a maximum matching, count fixed
+            assert xa.size == k_ref

@@ -114,13 +114,13 @@ def _min_cost_matching(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Min-cost matching with outliers on candidate pairs ``(a[e], b[e])`` of cost ``wgt[e]``.
 
-    Every unmatched node pays ``ow``, so a matching with k pairs costs
-    ``sum(w) + ow (n1 + n2 - 2k)``; up to a constant that is ``sum(w) + 2 ow (n_s - k)``
-    with ``n_s`` the smaller side. So this solves a rectangular problem in which each node
-    of the smaller side takes a partner or its own outlier slot at cost ``2 ow``: the same
-    optimum as the square problem of METRICS.md §5.2, several times faster. Costs are
-    integers (+1 so that no explicit zero is dropped by the sparse format); float costs
-    can make the solver stall (scipy issue #17269).
+    The square problem of METRICS.md §5.2 (and the original CSA graph) charges a matching
+    with k pairs ``sum(w) - ow k`` plus a constant: each real pair saves ``ow - w``. The
+    same objective comes from a smaller rectangular problem: every node of the smaller
+    side takes a partner or its own outlier slot at cost ``ow`` (``sum(w) + ow (n_s - k)``).
+    That is several times faster than the square problem, with the same optimum. Costs are
+    integers (+1 in the sparse path so that no explicit zero is dropped); float costs can
+    make the sparse solver stall (scipy issue #17269).
 
     Returns:
         ``(xa, xb)`` int arrays of the matched pairs.
@@ -131,7 +131,7 @@ def _min_cost_matching(
         # small problem: dense solver, far less overhead (inf = no edge)
         cost = np.full((n_rows, n_cols + n_rows), np.inf)
         cost[rows_idx, cols_idx] = wgt
-        cost[np.arange(n_rows), n_cols + np.arange(n_rows)] = 2 * ow
+        cost[np.arange(n_rows), n_cols + np.arange(n_rows)] = ow
         row_ind, col_ind = linear_sum_assignment(cost)
         real = col_ind < n_cols
         if swap:
@@ -139,7 +139,7 @@ def _min_cost_matching(
         return row_ind[real], col_ind[real]
     rows = np.concatenate([rows_idx, np.arange(n_rows)])
     cols = np.concatenate([cols_idx, n_cols + np.arange(n_rows)])
-    vals = np.concatenate([wgt + 1, np.full(n_rows, 2 * ow + 1)]).astype(np.float64)
+    vals = np.concatenate([wgt + 1, np.full(n_rows, ow + 1)]).astype(np.float64)
     graph = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_rows + n_cols))
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
     real = col_ind < n_cols
