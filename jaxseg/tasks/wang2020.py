@@ -1,0 +1,362 @@
+"""Task ``wang2020``: supervised superpixels + segmentation (METHOD.md part A).
+
+``train.py --config configs/wang2020.py --workdir DIR`` reaches this module via
+``config.task = "wang2020"`` (the Tasks contract in docs/DESIGN.md).
+
+Per training image (batches are vmapped):
+
+1. the network (:mod:`jaxseg.models`) gives clustering features ``F`` (head 1) and
+   segmentation features ``F'`` (head 2);
+2. SSN clustering (:func:`jaxseg.slic.ssn`, ``config.train_iters`` iterations, ``m``
+   from ``config.n_segments``) on ``[F, scaled XYLab]``;
+3. loss ``recon_weight * L_recon + compact_weight * L_compact + pair_weight * L_pair``
+   (:mod:`jaxseg.losses`): SSN label reconstruction of the one-hot ground truth,
+   SSN compactness, and the pair loss (eq. 7) on ``F'`` pooled over the hard
+   superpixels, ``l_ij`` from each superpixel's majority ground-truth segment.
+
+Data (``config.data``): every (image, annotator) pair of ``train_splits`` is a
+sample; random horizontal flips and ``crop_size`` crops; sample order is a
+permutation per epoch drawn from ``(seed, epoch)``, crops/flips from
+``(seed, step)``, so a batch is a pure function of ``(config.seed, step)``.
+Ground-truth segments are renumbered per crop; beyond the
+``max_gt_segments`` largest, pixels are ignored (label -1). ``data.name =
+"synthetic"`` replaces BSDS500 with generated piecewise-constant images (tests).
+
+Validation (:func:`evaluate`) runs :func:`predict` on the first
+``config.eval.num_images`` images of ``val_split`` at ``config.eval.n_segments``:
+boundary recall (2 px), undersegmentation error and the balanced accuracy of
+``s_ij > 0.5`` as a same-segment classifier; ``score = mean(BR, 1 - UE, pair_bacc)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.typing import ArrayLike
+
+from jaxseg import losses, models, pooling, slic
+from jaxseg.metrics import superpixel as spm
+
+__all__ = [
+    "Prediction",
+    "Wang2020Data",
+    "create_model",
+    "evaluate",
+    "load_dataset",
+    "loss_fn",
+    "make_batch",
+    "max_pairs_for",
+    "predict",
+]
+
+
+@dataclasses.dataclass
+class Wang2020Data:
+    """Host data kept in memory.
+
+    Attributes:
+      images: training images, ``(H, W, 3) uint8``.
+      gts: per training image, the list of human segmentations ``(H, W) int``.
+      samples: ``(N, 2) int`` (image index, annotator index) pairs.
+      val_images / val_gts: validation images and their human segmentations.
+    """
+
+    images: list[np.ndarray]
+    gts: list[list[np.ndarray]]
+    samples: np.ndarray
+    val_images: list[np.ndarray]
+    val_gts: list[list[np.ndarray]]
+
+
+def create_model(config, rngs: nnx.Rngs) -> models.SuperpixelSegNet:
+    return models.create_model(config, rngs)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _synthetic_image(rng: np.random.Generator, height: int, width: int):
+    """Voronoi regions with random colours + noise; gt labels ``1..k``."""
+    k = int(rng.integers(3, 9))
+    seeds = rng.uniform([0, 0], [height, width], size=(k, 2))
+    yy, xx = np.mgrid[:height, :width]
+    d = (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2
+    gt = np.argmin(d, axis=-1).astype(np.int32) + 1
+    colours = rng.uniform(0, 255, size=(k + 1, 3))
+    image = colours[gt] + rng.normal(0, 8, size=(height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), gt
+
+
+def _synthetic(config) -> Wang2020Data:
+    d = config.data
+    rng = np.random.default_rng(int(config.seed) + 12345)
+    height, width = d.get("synthetic_size", (48, 64))
+
+    def make(n):
+        imgs, gts = [], []
+        for _ in range(n):
+            image, gt = _synthetic_image(rng, height, width)
+            imgs.append(image)
+            gts.append([gt])
+        return imgs, gts
+
+    images, gts = make(int(d.get("max_images", 0) or 8))
+    val_images, val_gts = make(int(config.eval.num_images))
+    samples = np.array([(i, 0) for i in range(len(images))], np.int64)
+    return Wang2020Data(images, gts, samples, val_images, val_gts)
+
+
+def _bsds(config, data_dir) -> Wang2020Data:
+    from jaxseg.data import bsds500
+
+    d = config.data
+    images, gts = [], []
+    for split in d.train_splits:
+        for item in bsds500.load_split(data_dir, split, limit=int(d.get("max_images", 0) or 0)):
+            images.append(item.image)
+            gts.append(list(item.segmentations))
+    samples = np.array([(i, a) for i, g in enumerate(gts) for a in range(len(g))], np.int64)
+    val_images, val_gts = [], []
+    for item in bsds500.load_split(data_dir, d.val_split, limit=int(config.eval.num_images)):
+        val_images.append(item.image)
+        val_gts.append(list(item.segmentations))
+    return Wang2020Data(images, gts, samples, val_images, val_gts)
+
+
+def load_dataset(config, data_dir) -> Wang2020Data:
+    """Reads the training pairs and validation images (``config.data.name``)."""
+    name = config.data.get("name", "bsds500")
+    if name == "synthetic":
+        return _synthetic(config)
+    if name != "bsds500":
+        raise ValueError(f"config.data.name={name!r} is not one of 'bsds500', 'synthetic'")
+    return _bsds(config, data_dir)
+
+
+def _renumber(gt: np.ndarray, max_segments: int) -> np.ndarray:
+    """Crop labels -> ``0..k-1`` by decreasing size; beyond ``max_segments`` -> -1."""
+    ids, inverse, counts = np.unique(gt, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(ids))
+    out = rank[inverse.reshape(gt.shape)]
+    return np.where(out < max_segments, out, -1).astype(np.int32)
+
+
+def make_batch(config, dataset: Wang2020Data, step: int) -> dict[str, np.ndarray]:
+    """Global batch ``step``: ``image (B, c, c, 3) float32``, ``gt (B, c, c) int32``.
+
+    A pure function of ``(config.seed, step)``.
+    """
+    b = int(config.batch_size)
+    crop = int(config.data.crop_size)
+    n = len(dataset.samples)
+    images, gts = [], []
+    rng = np.random.default_rng([int(config.seed), int(step)])
+    for i in range(b):
+        g = int(step) * b + i
+        perm = np.random.default_rng([int(config.seed), g // n, 1]).permutation(n)
+        img_idx, ann = dataset.samples[perm[g % n]]
+        image = dataset.images[img_idx]
+        gt = dataset.gts[img_idx][ann]
+        h, w = gt.shape
+        ch, cw = min(crop, h), min(crop, w)
+        y0 = int(rng.integers(0, h - ch + 1))
+        x0 = int(rng.integers(0, w - cw + 1))
+        image = image[y0 : y0 + ch, x0 : x0 + cw]
+        gt = gt[y0 : y0 + ch, x0 : x0 + cw]
+        if config.data.flip and rng.random() < 0.5:
+            image, gt = image[:, ::-1], gt[:, ::-1]
+        if (ch, cw) != (crop, crop):
+            raise ValueError(
+                f"image {img_idx} is {h}x{w}, smaller than config.data.crop_size={crop}; "
+                "lower crop_size"
+            )
+        images.append(image.astype(np.float32) / 255.0)
+        gts.append(_renumber(gt, int(config.data.max_gt_segments)))
+    return {"image": np.stack(images), "gt": np.stack(gts)}
+
+
+# ----------------------------------------------------------------------- model + loss
+
+
+def max_pairs_for(num_segments: int) -> int:
+    """Static pair-list length for ``m`` superpixels (room above the planar ``3m``)."""
+    return 6 * num_segments + 16
+
+
+def _clustering_features(model, image, spix, n_segments: int) -> tuple[jax.Array, jax.Array]:
+    """``[head-1 features, scaled XYLab]`` (H, W, Cs + 5) and the XYLab part (H, W, 5)."""
+    xylab = slic.xylab_features(
+        image, n_segments=n_segments, pos_scale=model.pos_scale, color_scale=model.color_scale
+    )
+    return jnp.concatenate([spix, xylab], axis=-1), xylab
+
+
+def loss_fn(model, batch, config):
+    """Total loss and metrics for one global batch (traced in the train step)."""
+    images = batch["image"]  # (B, h, w, 3)
+    gts = batch["gt"]  # (B, h, w)
+    feats = model(images)
+    n_seg = int(config.n_segments)
+    k = int(config.data.max_gt_segments)
+    lc = config.loss
+    alpha = lc.get("pair_alpha", None)
+
+    def one(image, gt, spix, seg):
+        f, xylab = _clustering_features(model, image, spix, n_seg)
+        out = slic.ssn(f, n_segments=n_seg, num_iters=int(config.train_iters))
+        m = out.centres.shape[0]
+        onehot = jax.nn.one_hot(gt, k)  # -1 -> all-zero row (ignored)
+        l_rec = losses.reconstruction_loss(onehot, out.assoc, out.candidates, num_segments=m)
+        l_cmp = losses.compactness_loss(
+            xylab[..., :2], out.assoc, out.candidates, out.labels, num_segments=m
+        )
+        region = pooling.segment_mean(seg, out.labels, m)  # (m, C)
+        pairs, valid = pooling.adjacent_pairs(out.labels, m, max_pairs=max_pairs_for(m))
+        dist = pooling.pair_distance(region, pairs)
+        major = pooling.segment_majority(out.labels, gt, m, k)
+        same = major[pairs[:, 0]] == major[pairs[:, 1]]
+        l_pair = losses.pair_loss(dist, same, valid, alpha=alpha, eps=float(lc.pair_eps))
+        pred_same = dist < np.log(3.0)  # s > 0.5  <=>  d < log 3
+        vf = valid.astype(jnp.float32)
+        pos = jnp.sum(vf * same)
+        neg = jnp.sum(vf * ~same)
+        tpr = jnp.sum(vf * (same & pred_same)) / jnp.maximum(pos, 1.0)
+        tnr = jnp.sum(vf * (~same & ~pred_same)) / jnp.maximum(neg, 1.0)
+        return {
+            "recon": l_rec,
+            "compact": l_cmp,
+            "pair": l_pair,
+            "pair_bacc": 0.5 * (tpr + tnr),
+            "pos_frac": pos / jnp.maximum(jnp.sum(vf), 1.0),
+        }
+
+    per = jax.vmap(one)(images, gts, feats.spix, feats.seg)
+    metrics = {k_: jnp.mean(v) for k_, v in per.items()}
+    total = (
+        float(lc.recon_weight) * metrics["recon"]
+        + float(lc.compact_weight) * metrics["compact"]
+        + float(lc.pair_weight) * metrics["pair"]
+    )
+    return total, metrics
+
+
+# ------------------------------------------------------------------------ inference
+
+
+class Prediction(NamedTuple):
+    """Output of :func:`predict` for one image (``m`` grid cells, ``P`` pair slots).
+
+    Attributes:
+      labels: ``(H, W) int32`` hard superpixels in ``[0, m)`` (not made connected).
+      pairs: ``(P, 2) int32`` adjacent superpixel pairs, ``i < j``.
+      valid: ``(P,) bool`` real pairs (a prefix).
+      similarity: ``(P,) float32`` ``s_ij`` (eq. 6) of the head-2 features.
+      region_features: ``(m, C) float32`` head-2 features pooled on ``labels``.
+    """
+
+    labels: jax.Array
+    pairs: jax.Array
+    valid: jax.Array
+    similarity: jax.Array
+    region_features: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "n_segments", "num_iters"))
+def _predict(graphdef, state, image, *, n_segments, num_iters):
+    model = nnx.merge(graphdef, state)
+    feats = model(image[None])
+    f, _ = _clustering_features(model, image, feats.spix[0], n_segments)
+    out = slic.ssn(f, n_segments=n_segments, num_iters=num_iters)
+    m = out.centres.shape[0]
+    region = pooling.segment_mean(feats.seg[0], out.labels, m)
+    pairs, valid = pooling.adjacent_pairs(out.labels, m, max_pairs=max_pairs_for(m))
+    sim = pooling.pair_similarity(region, pairs)
+    return Prediction(out.labels.astype(jnp.int32), pairs, valid, sim, region)
+
+
+def predict(
+    model: models.SuperpixelSegNet,
+    image: ArrayLike,
+    *,
+    n_segments: int = 100,
+    num_iters: int = 10,
+) -> Prediction:
+    """Superpixels and pair similarities of one image with a trained model.
+
+    Args:
+      model: the network (put it in eval mode: ``model.eval()``; models from
+        :func:`jaxseg.checkpointing.restore_model` already are).
+      image: ``(H, W, 3)`` float32 RGB in ``[0, 1]`` (any size).
+      n_segments: requested superpixels (static; the grid has ``m ~ n_segments`` cells).
+      num_iters: SSN iterations (static; 10 at test time).
+
+    The XYLab scales are the model's (``model.pos_scale``, ``model.color_scale``,
+    set from the training config).
+
+    Returns:
+      :class:`Prediction`.
+
+    Raises:
+      ValueError: ``image`` is not ``(H, W, 3)`` or ``n_segments``/``num_iters`` are bad.
+    """
+    image = jnp.asarray(image, jnp.float32)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be (H, W, 3) float in [0, 1], got shape {image.shape}")
+    if not isinstance(n_segments, int | np.integer) or n_segments < 1:
+        raise ValueError(f"n_segments={n_segments!r} must be a positive int")
+    if not isinstance(num_iters, int | np.integer) or num_iters < 0:
+        raise ValueError(f"num_iters={num_iters!r} must be a non-negative int")
+    graphdef, state = nnx.split(model)
+    return _predict(
+        graphdef,
+        state,
+        image,
+        n_segments=int(n_segments),
+        num_iters=int(num_iters),
+    )
+
+
+# ----------------------------------------------------------------------- validation
+
+
+def _pair_bacc(labels, pairs, valid, similarity, gt) -> float:
+    """Balanced accuracy of ``s > 0.5`` for "same majority segment" (host NumPy)."""
+    m = int(labels.max()) + 1
+    ids, g = np.unique(gt, return_inverse=True)
+    hist = np.zeros((m, len(ids)), np.int64)
+    np.add.at(hist, (labels.ravel(), g.ravel()), 1)
+    major = hist.argmax(1)
+    p = pairs[valid]
+    same = major[p[:, 0]] == major[p[:, 1]]
+    pred = similarity[valid] > 0.5
+    tpr = (same & pred).sum() / max(same.sum(), 1)
+    tnr = (~same & ~pred).sum() / max((~same).sum(), 1)
+    return 0.5 * (tpr + tnr)
+
+
+def evaluate(model, config, dataset: Wang2020Data) -> dict[str, float]:
+    """Validation metrics on ``dataset.val_images`` (see the module docstring)."""
+    ev = config.eval
+    br, ue, bacc = [], [], []
+    for image, gts in zip(dataset.val_images, dataset.val_gts, strict=True):
+        pred = predict(
+            model,
+            np.asarray(image, np.float32) / 255.0,
+            n_segments=int(ev.n_segments),
+            num_iters=int(ev.num_iters),
+        )
+        labels, pairs, valid, sim = (np.asarray(a) for a in jax.device_get(pred[:4]))
+        br.append(spm.boundary_recall(labels, gts))
+        ue.append(spm.undersegmentation_error(labels, gts))
+        bacc.append(np.mean([_pair_bacc(labels, pairs, valid, sim, g) for g in gts]))
+    out = {"br": float(np.mean(br)), "ue": float(np.mean(ue)), "pair_bacc": float(np.mean(bacc))}
+    out["score"] = (out["br"] + (1.0 - out["ue"]) + out["pair_bacc"]) / 3.0
+    return out

@@ -1,0 +1,259 @@
+"""Generic trainer: ``train_and_evaluate(config, workdir)`` for any task in ``jaxseg.tasks``.
+
+The task module named by ``config.task`` supplies the model, data, loss and
+validation (DESIGN.md "Tasks"); this module owns everything else:
+
+* the optimiser (``config.optimizer``: ``name`` adam/sgd, ``learning_rate``,
+  ``b1``/``b2`` for Adam, ``momentum`` for SGD, optional ``schedule``
+  constant/cosine with ``warmup_steps``, optional ``grad_clip_norm``), wrapped as
+  ``nnx.Optimizer(model, tx, wrt=nnx.Param)``;
+* data parallelism: a ``jax.sharding.Mesh`` over all devices with one axis
+  ``data``; each global batch is split over it and the model/optimiser state is
+  replicated. The same code runs on 1 or N devices, with the same result for the
+  same global batch (up to float reduction order);
+* checkpoints (:mod:`jaxseg.checkpointing`): ``config.json`` written once (a
+  workdir of another config is refused), the latest state every
+  ``config.checkpoint_every`` steps, the best model on ``evaluate()['score']``
+  every ``config.eval_every`` steps. A run that is stopped (Ctrl-C / SIGTERM, which
+  save before exiting, or a kill, which loses at most the steps since the last
+  save) resumes from the latest checkpoint with identical results, because
+  batches are a pure function of ``(config.seed, step)``;
+* a tqdm progress bar (loss, steps/s, ETA) and ``metrics.jsonl`` (one JSON object
+  per log/eval step; TensorBoard event files too when ``tensorboardX`` is installed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm import tqdm
+
+from jaxseg import checkpointing
+
+__all__ = ["make_mesh", "make_optimizer", "train_and_evaluate"]
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """optax transformation from ``config.optimizer`` (and ``config.num_steps``)."""
+    o = config.optimizer
+    name = o.get("name", "adam")
+    schedule_name = o.get("schedule", "constant")
+    warmup = int(o.get("warmup_steps", 0))
+    lr = float(o.learning_rate)
+    if schedule_name == "constant":
+        schedule = optax.constant_schedule(lr)
+        if warmup:
+            schedule = optax.join_schedules(
+                [optax.linear_schedule(0.0, lr, warmup), schedule], [warmup]
+            )
+    elif schedule_name == "cosine":
+        schedule = optax.warmup_cosine_decay_schedule(
+            0.0, lr, warmup, max(int(config.num_steps), warmup + 1), end_value=lr * 0.01
+        )
+    else:
+        raise ValueError(
+            f"config.optimizer.schedule={schedule_name!r} is not one of 'constant', 'cosine'"
+        )
+    if name == "adam":
+        tx = optax.adam(schedule, b1=float(o.get("b1", 0.9)), b2=float(o.get("b2", 0.999)))
+    elif name == "sgd":
+        tx = optax.sgd(schedule, momentum=float(o.get("momentum", 0.0)) or None)
+    else:
+        raise ValueError(f"config.optimizer.name={name!r} is not one of 'adam', 'sgd'")
+    clip = float(o.get("grad_clip_norm", 0.0))
+    if clip > 0:
+        tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+    return tx
+
+
+def make_mesh(devices: list | None = None) -> Mesh:
+    """1-D mesh with axis ``data`` over ``devices`` (default: all)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("data",))
+
+
+def _resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
+    return str(data_dir) if data_dir is not None else os.environ.get("JAXSEG_DATA")
+
+
+class _MetricsWriter:
+    """Appends JSON lines to ``metrics.jsonl`` (and TensorBoard when available)."""
+
+    def __init__(self, workdir: Path, start_step: int):
+        self.path = workdir / METRICS_FILE
+        self._truncate_after(start_step)
+        self._tb = None
+        if importlib.util.find_spec("tensorboardX") is not None:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(workdir / "tensorboard"))
+
+    def _truncate_after(self, step: int) -> None:
+        # A resumed run recomputes the steps after its checkpoint; drop their old lines.
+        if not self.path.is_file():
+            return
+        keep = [
+            ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step
+        ]
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(ln + "\n" for ln in keep))
+        os.replace(tmp, self.path)
+
+    def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        record = {"step": step, "split": split, **{k: float(v) for k, v in metrics.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for k, v in metrics.items():
+                self._tb.add_scalar(f"{split}/{k}", float(v), step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between steps (so a save is consistent)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        if hasattr(signal, "SIGTERM"):
+            try:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no handlers, plain behaviour
+                self._old = {}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # second signal: give up immediately
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Trains ``config.task`` for ``config.num_steps`` steps in ``workdir`` (resuming).
+
+    Args:
+      config: the run's ConfigDict (see ``configs/``).
+      workdir: output folder (config.json, checkpoints/, metrics.jsonl).
+      data_dir: dataset root; default ``$JAXSEG_DATA`` (tasks may have their own
+        fallback, e.g. synthetic data needs none).
+
+    Returns:
+      ``{"step": last step, "train": last train metrics, "eval": last eval metrics}``.
+
+    Raises:
+      ValueError: ``workdir`` holds a run of another config, or the global batch
+        size is not a multiple of the device count.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    checkpointing.check_or_write_config(workdir, config)
+    task = importlib.import_module(f"jaxseg.tasks.{config.task}")
+
+    mesh = make_mesh()
+    num_devices = mesh.devices.size
+    if config.batch_size % num_devices:
+        raise ValueError(
+            f"config.batch_size={config.batch_size} must be a multiple of the "
+            f"{num_devices} devices (the batch is split over them); change one of the two"
+        )
+    replicated = NamedSharding(mesh, P())
+    batch_sharding = NamedSharding(mesh, P("data"))
+
+    dataset = task.load_dataset(config, _resolve_data_dir(data_dir))
+    model = task.create_model(config, nnx.Rngs(config.seed))
+    optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
+    # Replicate parameters, batch statistics and optimiser state over the mesh.
+    state = jax.device_put(nnx.state((model, optimizer)), replicated)
+    nnx.update((model, optimizer), state)
+
+    ckpt = checkpointing.CheckpointManager(workdir, max_to_keep=config.get("keep_checkpoints", 2))
+    start = ckpt.restore_latest(model, optimizer) or 0
+    writer = _MetricsWriter(workdir, start)
+
+    @nnx.jit
+    def train_step(model, optimizer, batch):
+        def loss(model):
+            return task.loss_fn(model, batch, config)
+
+        (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+        optimizer.update(model, grads)
+        return dict(metrics, loss=value)
+
+    num_steps = int(config.num_steps)
+    log_every = int(config.log_every)
+    eval_every = int(config.eval_every)
+    ckpt_every = int(config.checkpoint_every)
+    last_train: dict[str, float] = {}
+    last_eval: dict[str, float] = {}
+    step = start
+    model.train()
+    try:
+        with (
+            _StopRequest() as stop,
+            tqdm(total=num_steps, initial=start, desc=config.task, unit="step") as bar,
+        ):
+            t0, s0 = time.perf_counter(), start
+            while step < num_steps and not stop.requested:
+                batch = jax.device_put(task.make_batch(config, dataset, step), batch_sharding)
+                metrics = train_step(model, optimizer, batch)
+                step += 1
+                bar.update(1)
+                last = step == num_steps
+                if step % log_every == 0 or last:
+                    last_train = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    now = time.perf_counter()
+                    last_train["steps_per_sec"] = (step - s0) / max(now - t0, 1e-9)
+                    t0, s0 = now, step
+                    writer.write(step, "train", last_train)
+                    bar.set_postfix(loss=f"{last_train['loss']:.4f}")
+                if step % eval_every == 0 or last:
+                    model.eval()
+                    last_eval = {
+                        k: float(v) for k, v in task.evaluate(model, config, dataset).items()
+                    }
+                    model.train()
+                    writer.write(step, "eval", last_eval)
+                    ckpt.save_best(step, model, last_eval)
+                    bar.write(
+                        f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in last_eval.items())
+                    )
+                if step % ckpt_every == 0 or last or stop.requested:
+                    ckpt.save_latest(step, model, optimizer)
+            if stop.requested and step < num_steps:
+                bar.write(f"stopped at step {step}; rerun the same command to resume")
+    finally:
+        ckpt.wait_until_finished()
+        ckpt.close()
+        writer.close()
+    return {"step": step, "train": last_train, "eval": last_eval}
