@@ -164,12 +164,20 @@ def collect(evals: Sequence[ImageEval], *, round_intermediates: bool = True) -> 
 
 
 def _jsonable(collected: dict) -> dict:
-    """Scalar figures only (tables stay in the text files)."""
+    """Scalar figures only (tables stay in the text files), plus the boundary P-R curve."""
+
+    def scalar(v):
+        if isinstance(v, str | bool | type(None)):
+            return v
+        if isinstance(v, int | np.integer):
+            return int(v)
+        return float(v)
+
     out = {}
     for key, val in collected.items():
         if isinstance(val, dict):
             out[key] = {
-                k: float(v)
+                k: scalar(v)
                 for k, v in val.items()
                 if np.ndim(v) == 0 and not isinstance(v, list | np.ndarray)
             }
@@ -420,6 +428,15 @@ def run_bench(
         [_read_image_files(out_dir, i, bench) for i in ids], round_intermediates=False
     )
     collected.update(images=ids, n_evaluated=len(todo), n_skipped=len(ids) - len(todo))
+    collected["settings"] = {
+        "results": str(results_dir),
+        "gt": str(gt_dir),
+        "bench": bench,
+        "nthresh": nthresh,
+        "max_dist": max_dist,
+        "thin": thin_maps,
+        "matcher": "exact min-cost matching (deterministic; official CSA is randomly seeded)",
+    }
     write_outputs(out_dir, collected)
     return collected
 
