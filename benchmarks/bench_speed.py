@@ -181,21 +181,28 @@ def main(argv=None) -> int:
     sel_dir.mkdir(parents=True)
     for i in ids:
         os.symlink(res_dir / f"{i}.npz", sel_dir / f"{i}.npz")
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     out = run_bench(
         sel_dir, gt_dir, out_dir, nthresh=args.nthresh, bench="all", workers=args.workers
     )
     wall = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0  # this process + its (finished) worker processes
     b, r = out["boundary"], out["region"]
-    print(f"ucm2 generation (not timed in the benchmark): {t_gen:.1f} s")
+    n = len(ids)
+    print(f"ucm2 generation (not part of the benchmark time): {t_gen:.1f} s")
     print(
-        f"benchmark: {len(ids)} images x {args.nthresh} thresholds, boundary + region, "
-        f"--workers {args.workers}, {os.cpu_count()} CPUs: {wall:.1f} s wall"
+        f"benchmark: {n} images x {args.nthresh} thresholds, boundary + region, "
+        f"--workers {args.workers}, {os.cpu_count()} CPUs: {wall:.1f} s wall, {cpu:.1f} s CPU"
     )
+    print(f"per image: {wall / n:.2f} s wall, {cpu / n:.2f} s CPU")
+    print(f"projection for 200 images: {wall / n * 200 / 60:.1f} min wall (target <= 10 min)")
+    idle = cpu / n * 200 / args.workers / 60
     print(
-        f"per image: {wall / len(ids):.2f} s wall ({wall * args.workers / len(ids):.2f} s CPU-slot)"
+        f"on {args.workers} otherwise idle cores: about {idle:.1f} min "
+        f"for 200 images (CPU time / workers); load average now {os.getloadavg()[0]:.1f} "
+        "(the machine may be shared)"
     )
-    print(f"projection for 200 images: {wall / len(ids) * 200 / 60:.1f} min (target <= 10 min)")
     print(
         f"(sanity) ODS F {b['ods_f']:.4f} OIS F {b['ois_f']:.4f} AP {b['ap']:.4f}; "
         f"covering ODS {r['cover_ods']:.4f}; PRI ODS {r['pri_ods']:.4f}; VOI ODS {r['voi_ods']:.4f}"
