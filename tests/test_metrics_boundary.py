@@ -12,6 +12,7 @@ from jaxseg.metrics.boundary import (
     seg2bdry,
     thin,
 )
+from jaxseg.metrics.io import Result
 
 
 def test_seg2bdry_by_hand():
@@ -128,6 +129,23 @@ def test_evaluate_image_boundary_perfect_segs():
     assert ev[0, 2] == 2 * gts[0].sum()  # recall pools both humans
 
 
+def test_result_kind_from_the_image_size():
+    # 3x5 image (odd sides, like BSDS 481x321): a (3, 5) float map is a soft boundary map,
+    # a (7, 11) one a ucm2, an integer (3, 5) array one label image
+    gt = np.zeros((3, 5), dtype=bool)
+    gt[:, 1] = True
+    pb = np.zeros((3, 5))
+    pb[:, 1] = 0.7
+    ev_pb = evaluate_image_boundary(pb, [gt], nthresh=1)  # t = 0.5
+    assert ev_pb[0, 1] == 3 and ev_pb[0, 4] == 3
+    ucm2 = np.zeros((7, 11))
+    ucm2[:, 4] = 0.7  # column 4 = pb column 1
+    np.testing.assert_array_equal(evaluate_image_boundary(ucm2, [gt], nthresh=1), ev_pb)
+    seg = np.where(np.arange(5) <= 1, 1, 2)[None].repeat(3, 0)  # boundary on column 1
+    ev_seg = evaluate_image_boundary(seg, [gt])
+    np.testing.assert_array_equal(ev_seg[:, 1:], ev_pb[:, 1:])
+
+
 def test_evaluate_image_boundary_ucm_thresholds():
     # 2x3 image, one vertical contour of strength 0.5 between columns 0 and 1
     ucm2 = np.zeros((5, 7))
@@ -148,8 +166,10 @@ def test_evaluate_image_boundary_ucm_thresholds():
 
 def test_evaluate_image_boundary_errors():
     gt = np.zeros((4, 5), dtype=bool)
-    with pytest.raises(ValueError, match=r"double size \(9, 11\)"):
+    with pytest.raises(ValueError, match=r"fits neither a ucm2 \(9, 11\) nor a boundary map"):
         evaluate_image_boundary(np.zeros((9, 9)), [gt])
+    with pytest.raises(ValueError, match=r"double size \(9, 11\)"):
+        evaluate_image_boundary(Result("ucm2", np.zeros((9, 9))), [gt])
     with pytest.raises(ValueError, match="empty"):
         evaluate_image_boundary(np.zeros((9, 11)), [])
     bad = np.zeros((9, 11))

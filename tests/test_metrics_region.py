@@ -145,7 +145,7 @@ def test_evaluate_image_region_errors():
         evaluate_image_region(np.ones((1, 2, 2), dtype=int), [gt - 1])
     with pytest.raises(ValueError, match="empty"):
         evaluate_image_region(np.ones((1, 2, 2), dtype=int), [])
-    with pytest.raises(ValueError, match=r"double size \(5, 5\)"):
+    with pytest.raises(ValueError, match=r"fits neither a ucm2 \(5, 5\)"):
         evaluate_image_region(np.zeros((7, 5)), [gt])
     with pytest.raises(ValueError, match="not a boundary map"):
         evaluate_image_region(np.zeros((2, 2)), [gt])

@@ -112,7 +112,7 @@ def evaluate_image(
         :class:`ImageEval` (not rounded).
     """
     _check_bench(bench)
-    result = as_result(result)
+    result = as_result(result, shape=gt.shape)
     if result.kind == "pb" and bench != "boundary":
         raise ValueError(
             "a boundary map (PNG/pb) can only be evaluated with bench='boundary'; the region "
@@ -264,7 +264,7 @@ def evaluate_results(
     kwargs = dict(
         nthresh=nthresh, bench=bench, thresholds=thresholds, max_dist=max_dist, thin_maps=thin_maps
     )
-    tasks = [(i, as_result(results[i]), gts[i], kwargs) for i in ids]
+    tasks = [(i, results[i], gts[i], kwargs) for i in ids]
     evals = dict(_map_images(tasks, workers, progress, "bench"))
     out = collect([evals[i] for i in ids])
     out["images"] = ids

@@ -332,13 +332,13 @@ def evaluate_image_boundary(
     Returns:
         ``(T, 5)`` float64 rows ``[thresh, cntR, sumR, cntP, sumP]`` (thresholds not rounded).
     """
-    result = as_result(result)
     gts = [np.asarray(g).astype(bool) for g in gt_boundaries]
     if len(gts) == 0:
         raise ValueError("gt_boundaries is empty; pass at least one human boundary map")
     shape = gts[0].shape
     if any(g.shape != shape for g in gts):
         raise ValueError(f"ground-truth maps have different shapes {[g.shape for g in gts]}")
+    result = as_result(result, shape=shape)
     _check_result_shape(result, shape)
     thresholds = thresholds_for(result, nthresh, thresholds)
     if result.kind == "ucm2":

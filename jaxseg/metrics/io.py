@@ -67,15 +67,20 @@ class GroundTruth:
 
 
 def as_result(
-    value: Result | np.ndarray | Sequence[np.ndarray], *, kind: str | None = None
+    value: Result | np.ndarray | Sequence[np.ndarray],
+    *,
+    kind: str | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> Result:
     """Wraps an in-memory result into a :class:`Result`, inferring its kind.
 
     Args:
-        value: a :class:`Result`; a 2-D float array (``ucm2`` if both sides are odd and
-            ``kind`` is not given, else ``pb``); a 3-D integer array or a list of 2-D
-            integer arrays (``segs``).
+        value: a :class:`Result`; a list of ``(H, W)`` label images or an ``(n, H, W)``
+            array (``segs``); a 2-D integer array (one label image, ``segs``); a 2-D float
+            array: ``ucm2`` if it is ``(2H+1, 2W+1)`` for the image size ``shape``, ``pb``
+            if it is ``(H, W)`` (without ``shape``: ``ucm2`` iff both sides are odd).
         kind: force ``"ucm2"``, ``"segs"`` or ``"pb"``.
+        shape: the image size ``(H, W)`` (from the ground truth), to tell ucm2 from pb.
 
     Returns:
         The :class:`Result` with float64 (ucm2/pb) or int64 (segs) data.
@@ -89,12 +94,21 @@ def as_result(
         kind = kind or "segs"
     arr = np.asarray(value)
     if kind is None:
-        if arr.ndim == 3:
+        if arr.ndim == 3 or (arr.ndim == 2 and np.issubdtype(arr.dtype, np.integer)):
             kind = "segs"
-        elif arr.ndim == 2 and arr.shape[0] % 2 == 1 and arr.shape[1] % 2 == 1:
-            kind = "ucm2"
+        elif arr.ndim == 2 and shape is not None:
+            h, w = shape
+            if arr.shape == (2 * h + 1, 2 * w + 1):
+                kind = "ucm2"
+            elif arr.shape == (h, w):
+                kind = "pb"
+            else:
+                raise ValueError(
+                    f"a result of shape {arr.shape} fits neither a ucm2 ({2 * h + 1}, "
+                    f"{2 * w + 1}) nor a boundary map {(h, w)} for an image of size {(h, w)}"
+                )
         elif arr.ndim == 2:
-            kind = "pb"
+            kind = "ucm2" if arr.shape[0] % 2 == 1 and arr.shape[1] % 2 == 1 else "pb"
         else:
             raise ValueError(
                 f"cannot interpret a result of shape {arr.shape}; expected a (2H+1, 2W+1) ucm2, "

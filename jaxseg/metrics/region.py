@@ -247,11 +247,6 @@ def evaluate_image_region(
     """
     from jaxseg.metrics.boundary import _check_result_shape, thresholds_for
 
-    result = as_result(result)
-    if result.kind == "pb":
-        raise ValueError(
-            "the region benchmark needs a ucm2 or segs result, not a boundary map (PNG/pb)"
-        )
     gts = [np.asarray(g).astype(np.int64) for g in gt_segmentations]
     if len(gts) == 0:
         raise ValueError("gt_segmentations is empty; pass at least one human segmentation")
@@ -260,6 +255,11 @@ def evaluate_image_region(
     for k, g in enumerate(gts):
         if g.min() < 1:
             raise ValueError(f"ground truth {k} has label {g.min()}; human labels must be >= 1")
+    result = as_result(result, shape=shape)
+    if result.kind == "pb":
+        raise ValueError(
+            "the region benchmark needs a ucm2 or segs result, not a boundary map (PNG/pb)"
+        )
     _check_result_shape(result, shape)
     if result.kind == "segs" and result.data.min() < 1:
         raise ValueError(
