@@ -260,3 +260,17 @@ def test_dispatch(eval_py, monkeypatch):
     monkeypatch.setitem(sys.modules, "jaxseg.evaluation_dsc", None)  # makes the import fail
     with pytest.raises(SystemExit, match="jaxseg.evaluation_dsc is not available"):
         eval_py.main(["dsc"])
+
+
+def test_parallel_worker_error_propagates(bsds_bench_dir, tmp_path):
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    shutil.copy(bsds_bench_dir / "groundTruth" / "2018.mat", gt)
+    (gt / "3063.mat").write_bytes(b"not a mat file")
+    res = tmp_path / "res"
+    res.mkdir()
+    for i in ("2018", "3063"):
+        shutil.copy(bsds_bench_dir / "segs" / f"{i}.mat", res)
+    with pytest.raises(ValueError, match="cannot read .*3063.mat"):
+        run_bench(res, gt, tmp_path / "out", bench="region", workers=2, progress=False)
+    assert not (tmp_path / "out" / "3063_ev2.txt").exists()

@@ -213,11 +213,15 @@ def _map_images(tasks: list, workers: int, progress: bool, desc: str):
                 yield _eval_worker(task)
                 bar.update()
         else:
-            with _pool(min(workers, len(tasks))) as pool:
+            pool = _pool(min(workers, len(tasks)))
+            try:
                 futures = [pool.submit(_eval_worker, task) for task in tasks]
                 for fut in as_completed(futures):
                     yield fut.result()
                     bar.update()
+            finally:
+                # on an error (or Ctrl-C) do not wait for the queued images
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
 
