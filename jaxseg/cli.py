@@ -273,6 +273,12 @@ def _segments_of_superpixels(num: int, pairs: np.ndarray, levels: np.ndarray, th
     return comp.astype(np.int32)
 
 
+def _first_pixels(labels: np.ndarray) -> np.ndarray:
+    """``(m,)`` flat index of the first pixel of each label ``0..m-1``."""
+    _, first = np.unique(labels.ravel(), return_index=True)
+    return first
+
+
 def _raster_order(labels: np.ndarray) -> np.ndarray:
     """Renumbers labels ``0..k-1`` in the order of their first pixel (row-major)."""
     flat = labels.ravel()
@@ -363,13 +369,18 @@ class Segmenter:
             seg_of_sp = _segments_of_superpixels(
                 int(labels.max()) + 1, pairs, levels, self.threshold
             )
+            # Number segments in raster order of the processed image (cheaper than at
+            # full size; upsampling keeps them consecutive).
+            seg_of_sp = _raster_order(seg_of_sp[labels])[
+                tuple(np.unravel_index(_first_pixels(labels), labels.shape))
+            ]
             shape = labels.shape if output_shapes is None else tuple(output_shapes[i])
             full = imageio.upsample_labels(labels, shape)
             ucm2 = labels_to_ucm2(full, pairs, levels)
             out.append(
                 Segmentation(
                     superpixels=full.astype(np.int32),
-                    segments=_raster_order(seg_of_sp[full]),
+                    segments=seg_of_sp[full],
                     ucm2=ucm2,
                     timings={"superpixels": sp_time, "hierarchy": time.perf_counter() - start},
                     compiled=compiled,
