@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
             seg_channels=64,
             pos_scale=2.5,  # SSN's XYLab scales
             color_scale=0.26,
+            spix_zero_init=False,  # head 1 with the default (lecun normal) init
         )
     )
 
@@ -51,7 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
         )
     )
 
-    config.batch_size = 1
+    config.batch_size = 1  # global batch, split over the devices
+    config.num_devices = 0  # 0: all visible devices
     config.n_segments = 100
     config.train_iters = 5
 

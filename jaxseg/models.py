@@ -84,6 +84,9 @@ class SuperpixelSegNet(nnx.Module):
       pos_scale, color_scale: scales of the XYLab vector appended to the head-1
         features for the SSN clustering (:func:`jaxseg.slic.xylab_features`; SSN's
         defaults). Stored on the model so inference uses the training values.
+      spix_zero_init: start head 1 at zero, so the untrained model clusters on
+        XYLab alone (plain SSN/SLIC) and training refines from there (not in the
+        paper; speeds up short trainings).
       rngs: parameter initialisation keys.
 
     Call with ``images (B, H, W, 3) float32 in [0, 1]``; returns a
@@ -110,6 +113,7 @@ class SuperpixelSegNet(nnx.Module):
         seg_channels: int = 64,
         pos_scale: float = 2.5,
         color_scale: float = 0.26,
+        spix_zero_init: bool = False,
         rngs: nnx.Rngs,
     ):
         if norm not in NORMS:
@@ -136,7 +140,10 @@ class SuperpixelSegNet(nnx.Module):
             self.seg_hidden = None
             self.seg_out = None
         else:
-            self.spix_head = nnx.Conv(width, spix_channels, (3, 3), padding="SAME", rngs=rngs)
+            init = nnx.initializers.zeros if spix_zero_init else nnx.initializers.lecun_normal()
+            self.spix_head = nnx.Conv(
+                width, spix_channels, (3, 3), padding="SAME", kernel_init=init, rngs=rngs
+            )
             self.seg_hidden = nnx.Conv(width, seg_hidden, (3, 3), padding="SAME", rngs=rngs)
             self.seg_out = nnx.Conv(seg_hidden, seg_channels, (1, 1), rngs=rngs)
 
@@ -173,7 +180,7 @@ def create_model(config, rngs: nnx.Rngs) -> SuperpixelSegNet:
 
     ``config.model`` fields: ``width``, ``norm``, ``num_groups``, ``concat``,
     ``shared_features``, ``spix_channels``, ``seg_hidden``, ``seg_channels``,
-    ``pos_scale``, ``color_scale``; missing
+    ``pos_scale``, ``color_scale``, ``spix_zero_init``; missing
     fields take the ours-GN8 defaults.
     """
     m = config.model
@@ -188,6 +195,7 @@ def create_model(config, rngs: nnx.Rngs) -> SuperpixelSegNet:
         "seg_channels",
         "pos_scale",
         "color_scale",
+        "spix_zero_init",
     }
     unknown = set(m.keys()) - allowed
     if unknown:

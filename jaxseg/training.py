@@ -159,6 +159,7 @@ def train_and_evaluate(
     workdir: str | os.PathLike,
     *,
     data_dir: str | os.PathLike | None = None,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Trains ``config.task`` for ``config.num_steps`` steps in ``workdir`` (resuming).
 
@@ -167,6 +168,8 @@ def train_and_evaluate(
       workdir: output folder (config.json, checkpoints/, metrics.jsonl).
       data_dir: dataset root; default ``$JAXSEG_DATA`` (tasks may have their own
         fallback, e.g. synthetic data needs none).
+      stop_at: stop after this step as if interrupted (a checkpoint is saved;
+        rerunning resumes). For time-sliced jobs and tests.
 
     Returns:
       ``{"step": last step, "train": last train metrics, "eval": last eval metrics}``.
@@ -180,8 +183,13 @@ def train_and_evaluate(
     checkpointing.check_or_write_config(workdir, config)
     task = importlib.import_module(f"jaxseg.tasks.{config.task}")
 
-    mesh = make_mesh()
-    num_devices = mesh.devices.size
+    num_devices = int(config.get("num_devices", 0)) or jax.device_count()
+    if num_devices > jax.device_count():
+        raise ValueError(
+            f"config.num_devices={num_devices} but only {jax.device_count()} devices are "
+            "visible; use 0 for all of them"
+        )
+    mesh = make_mesh(jax.devices()[:num_devices])
     if config.batch_size % num_devices:
         raise ValueError(
             f"config.batch_size={config.batch_size} must be a multiple of the "
@@ -211,6 +219,7 @@ def train_and_evaluate(
         return dict(metrics, loss=value)
 
     num_steps = int(config.num_steps)
+    end = num_steps if stop_at is None else min(num_steps, int(stop_at))
     log_every = int(config.log_every)
     eval_every = int(config.eval_every)
     ckpt_every = int(config.checkpoint_every)
@@ -224,7 +233,7 @@ def train_and_evaluate(
             tqdm(total=num_steps, initial=start, desc=config.task, unit="step") as bar,
         ):
             t0, s0 = time.perf_counter(), start
-            while step < num_steps and not stop.requested:
+            while step < end and not stop.requested:
                 batch = jax.device_put(task.make_batch(config, dataset, step), batch_sharding)
                 metrics = train_step(model, optimizer, batch)
                 step += 1
@@ -248,9 +257,9 @@ def train_and_evaluate(
                     bar.write(
                         f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in last_eval.items())
                     )
-                if step % ckpt_every == 0 or last or stop.requested:
+                if step % ckpt_every == 0 or step == end or stop.requested:
                     ckpt.save_latest(step, model, optimizer)
-            if stop.requested and step < num_steps:
+            if step < num_steps:
                 bar.write(f"stopped at step {step}; rerun the same command to resume")
     finally:
         ckpt.wait_until_finished()

@@ -15,16 +15,16 @@ Per training image (batches are vmapped):
    superpixels, ``l_ij`` from each superpixel's majority ground-truth segment.
 
 Data (``config.data``): every (image, annotator) pair of ``train_splits`` is a
-sample; random horizontal flips and ``crop_size`` crops; sample order is a
-permutation per epoch drawn from ``(seed, epoch)``, crops/flips from
-``(seed, step)``, so a batch is a pure function of ``(config.seed, step)``.
-Ground-truth segments are renumbered per crop; beyond the
-``max_gt_segments`` largest, pixels are ignored (label -1). ``data.name =
-"synthetic"`` replaces BSDS500 with generated piecewise-constant images (tests).
+sample; batches come from :func:`jaxseg.data.pipeline.make_batch` (random
+horizontal flips and ``crop_size`` crops, a pure function of ``(config.seed,
+step)``; ground-truth segments renumbered per crop, beyond the
+``max_gt_segments`` largest ignored). ``data.name = "synthetic"`` replaces
+BSDS500 with generated piecewise-constant images (tests without the data).
 
 Validation (:func:`evaluate`) runs :func:`predict` on the first
 ``config.eval.num_images`` images of ``val_split`` at ``config.eval.n_segments``:
-boundary recall (2 px), undersegmentation error and the balanced accuracy of
+boundary recall (2 px) and undersegmentation error of the superpixels made
+connected (as :func:`jaxseg.slic.slic` does), and the balanced accuracy of
 ``s_ij > 0.5`` as a same-segment classifier; ``score = mean(BR, 1 - UE, pair_bacc)``.
 """
 
@@ -41,6 +41,9 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxseg import losses, models, pooling, slic
+from jaxseg.connectivity import enforce_connectivity
+from jaxseg.data import bsds500, pipeline
+from jaxseg.data.bsds500 import BSDS500
 from jaxseg.metrics import superpixel as spm
 
 __all__ = [
@@ -58,20 +61,15 @@ __all__ = [
 
 @dataclasses.dataclass
 class Wang2020Data:
-    """Host data kept in memory.
+    """Host data kept in memory: training samples and validation images.
 
     Attributes:
-      images: training images, ``(H, W, 3) uint8``.
-      gts: per training image, the list of human segmentations ``(H, W) int``.
-      samples: ``(N, 2) int`` (image index, annotator index) pairs.
-      val_images / val_gts: validation images and their human segmentations.
+      train: the training (image, annotator) samples.
+      val: the validation images and their human segmentations.
     """
 
-    images: list[np.ndarray]
-    gts: list[list[np.ndarray]]
-    samples: np.ndarray
-    val_images: list[np.ndarray]
-    val_gts: list[list[np.ndarray]]
+    train: BSDS500
+    val: BSDS500
 
 
 def create_model(config, rngs: nnx.Rngs) -> models.SuperpixelSegNet:
@@ -93,94 +91,63 @@ def _synthetic_image(rng: np.random.Generator, height: int, width: int):
     return np.clip(image, 0, 255).astype(np.uint8), gt
 
 
-def _synthetic(config) -> Wang2020Data:
-    d = config.data
-    rng = np.random.default_rng(int(config.seed) + 12345)
-    height, width = d.get("synthetic_size", (48, 64))
-
-    def make(n):
-        imgs, gts = [], []
-        for _ in range(n):
-            image, gt = _synthetic_image(rng, height, width)
-            imgs.append(image)
-            gts.append([gt])
-        return imgs, gts
-
-    images, gts = make(int(d.get("max_images", 0) or 8))
-    val_images, val_gts = make(int(config.eval.num_images))
-    samples = np.array([(i, 0) for i in range(len(images))], np.int64)
-    return Wang2020Data(images, gts, samples, val_images, val_gts)
-
-
-def _bsds(config, data_dir) -> Wang2020Data:
-    from jaxseg.data import bsds500
-
-    d = config.data
-    images, gts = [], []
-    for split in d.train_splits:
-        for item in bsds500.load_split(data_dir, split, limit=int(d.get("max_images", 0) or 0)):
-            images.append(item.image)
-            gts.append(list(item.segmentations))
-    samples = np.array([(i, a) for i, g in enumerate(gts) for a in range(len(g))], np.int64)
-    val_images, val_gts = [], []
-    for item in bsds500.load_split(data_dir, d.val_split, limit=int(config.eval.num_images)):
-        val_images.append(item.image)
-        val_gts.append(list(item.segmentations))
-    return Wang2020Data(images, gts, samples, val_images, val_gts)
+def _synthetic_split(rng: np.random.Generator, n: int, size, split: str) -> BSDS500:
+    images, segs = [], []
+    for _ in range(n):
+        image, gt = _synthetic_image(rng, *size)
+        images.append(image)
+        segs.append((gt,))
+    return BSDS500(
+        ids=tuple(f"synthetic{i}" for i in range(n)),
+        splits=(split,) * n,
+        images=tuple(images),
+        segmentations=tuple(segs),
+        boundaries=None,
+        samples=np.array([(i, 0) for i in range(n)], np.int32).reshape(-1, 2),
+    )
 
 
 def load_dataset(config, data_dir) -> Wang2020Data:
-    """Reads the training pairs and validation images (``config.data.name``)."""
-    name = config.data.get("name", "bsds500")
+    """Reads the training samples and the validation images.
+
+    ``config.data.name``: ``"bsds500"`` (``train_splits``, ``val_split``,
+    ``max_images`` (0: all), ``config.eval.num_images``) or ``"synthetic"``
+    (generated piecewise-constant images of ``synthetic_size``, for tests).
+    """
+    d = config.data
+    name = d.get("name", "bsds500")
+    num_val = int(config.eval.num_images)
     if name == "synthetic":
-        return _synthetic(config)
+        rng = np.random.default_rng(int(config.seed) + 12345)
+        size = tuple(d.get("synthetic_size", (48, 64)))
+        train = _synthetic_split(rng, int(d.get("max_images", 0) or 8), size, "train")
+        return Wang2020Data(train, _synthetic_split(rng, num_val, size, "val"))
     if name != "bsds500":
         raise ValueError(f"config.data.name={name!r} is not one of 'bsds500', 'synthetic'")
-    return _bsds(config, data_dir)
-
-
-def _renumber(gt: np.ndarray, max_segments: int) -> np.ndarray:
-    """Crop labels -> ``0..k-1`` by decreasing size; beyond ``max_segments`` -> -1."""
-    ids, inverse, counts = np.unique(gt, return_inverse=True, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(ids))
-    out = rank[inverse.reshape(gt.shape)]
-    return np.where(out < max_segments, out, -1).astype(np.int32)
+    train = bsds500.load_bsds500(
+        data_dir, tuple(d.train_splits), max_images=int(d.get("max_images", 0)) or None
+    )
+    val = bsds500.load_bsds500(data_dir, (d.val_split,), max_images=num_val, progress=False)
+    return Wang2020Data(train, val)
 
 
 def make_batch(config, dataset: Wang2020Data, step: int) -> dict[str, np.ndarray]:
-    """Global batch ``step``: ``image (B, c, c, 3) float32``, ``gt (B, c, c) int32``.
+    """Global batch ``step`` (:func:`jaxseg.data.pipeline.make_batch`).
 
-    A pure function of ``(config.seed, step)``.
+    Returns ``image (B, c, c, 3) float32`` in ``[0, 1]`` and ``gt (B, c, c) int32``
+    in ``[-1, max_gt_segments)``; a pure function of ``(config.seed, step)``.
     """
-    b = int(config.batch_size)
-    crop = int(config.data.crop_size)
-    n = len(dataset.samples)
-    images, gts = [], []
-    rng = np.random.default_rng([int(config.seed), int(step)])
-    for i in range(b):
-        g = int(step) * b + i
-        perm = np.random.default_rng([int(config.seed), g // n, 1]).permutation(n)
-        img_idx, ann = dataset.samples[perm[g % n]]
-        image = dataset.images[img_idx]
-        gt = dataset.gts[img_idx][ann]
-        h, w = gt.shape
-        ch, cw = min(crop, h), min(crop, w)
-        y0 = int(rng.integers(0, h - ch + 1))
-        x0 = int(rng.integers(0, w - cw + 1))
-        image = image[y0 : y0 + ch, x0 : x0 + cw]
-        gt = gt[y0 : y0 + ch, x0 : x0 + cw]
-        if config.data.flip and rng.random() < 0.5:
-            image, gt = image[:, ::-1], gt[:, ::-1]
-        if (ch, cw) != (crop, crop):
-            raise ValueError(
-                f"image {img_idx} is {h}x{w}, smaller than config.data.crop_size={crop}; "
-                "lower crop_size"
-            )
-        images.append(image.astype(np.float32) / 255.0)
-        gts.append(_renumber(gt, int(config.data.max_gt_segments)))
-    return {"image": np.stack(images), "gt": np.stack(gts)}
+    d = config.data
+    batch = pipeline.make_batch(
+        dataset.train,
+        seed=int(config.seed),
+        step=int(step),
+        batch_size=int(config.batch_size),
+        crop_size=int(d.crop_size),
+        max_gt_segments=int(d.max_gt_segments),
+        flip=bool(d.flip),
+    )
+    return {"image": batch["image"], "gt": batch["segmentation"]}
 
 
 # ----------------------------------------------------------------------- model + loss
@@ -343,10 +310,12 @@ def _pair_bacc(labels, pairs, valid, similarity, gt) -> float:
 
 
 def evaluate(model, config, dataset: Wang2020Data) -> dict[str, float]:
-    """Validation metrics on ``dataset.val_images`` (see the module docstring)."""
+    """Validation metrics on ``dataset.val`` (see the module docstring)."""
     ev = config.eval
     br, ue, bacc = [], [], []
-    for image, gts in zip(dataset.val_images, dataset.val_gts, strict=True):
+    val = dataset.val
+    for i, image in enumerate(val.images):
+        gts = val.ground_truth(i)
         pred = predict(
             model,
             np.asarray(image, np.float32) / 255.0,
@@ -354,8 +323,12 @@ def evaluate(model, config, dataset: Wang2020Data) -> dict[str, float]:
             num_iters=int(ev.num_iters),
         )
         labels, pairs, valid, sim = (np.asarray(a) for a in jax.device_get(pred[:4]))
-        br.append(spm.boundary_recall(labels, gts))
-        ue.append(spm.undersegmentation_error(labels, gts))
+        # Superpixel metrics on connected superpixels (fragments would inflate BR),
+        # as jaxseg.slic.slic post-processes.
+        m = int(pred.region_features.shape[0])
+        sp = enforce_connectivity(labels, min_size=int(0.5 * labels.size / m))
+        br.append(spm.boundary_recall(sp, gts))
+        ue.append(spm.undersegmentation_error(sp, gts))
         bacc.append(np.mean([_pair_bacc(labels, pairs, valid, sim, g) for g in gts]))
     out = {"br": float(np.mean(br)), "ue": float(np.mean(ue)), "pair_bacc": float(np.mean(bacc))}
     out["score"] = (out["br"] + (1.0 - out["ue"]) + out["pair_bacc"]) / 3.0
