@@ -24,6 +24,18 @@ Files written by :func:`run_bench` into ``out_dir``:
   ``eval_RI_VOI_thr.txt`` (official columns, ``%10g``), ``eval_GCE_LCE_thr.txt``
   (``T GCE LCE``) and ``eval_summary.json``.
 
+Example (in-process, as model evaluation uses it)::
+
+    from jaxseg.metrics import bench
+    from jaxseg.metrics.io import load_groundtruth
+
+    gt = load_groundtruth("BSDS500/data/groundTruth/test/2018.mat")
+    ev = bench.evaluate_image(ucm2, gt, nthresh=99)  # ucm2: (2H+1, 2W+1) float
+    out = bench.collect([ev])  # any number of images, in id order
+    out["boundary"]["ods_f"], out["region"]["cover_ods"], out["region"]["pri_ods"]
+    # or a whole dict of results, in 2 processes:
+    out = bench.evaluate_results({"2018": ucm2}, "BSDS500/data/groundTruth/test", workers=2)
+
 The boundary numbers come from an exact matcher, while the official one is randomly
 seeded, so they agree with official runs to about 1e-4 (official runs differ among
 themselves by as much); region numbers match the official ones digit for digit.
