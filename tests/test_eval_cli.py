@@ -274,3 +274,8 @@ def test_parallel_worker_error_propagates(bsds_bench_dir, tmp_path):
     with pytest.raises(ValueError, match="cannot read .*3063.mat"):
         run_bench(res, gt, tmp_path / "out", bench="region", workers=2, progress=False)
     assert not (tmp_path / "out" / "3063_ev2.txt").exists()
+
+
+def test_written_files_are_readable(tmp_path):
+    save_npz_result(tmp_path / "r.npz", segs=np.ones((2, 3), int))
+    assert (tmp_path / "r.npz").stat().st_mode & 0o044 == 0o044  # not mkstemp's 0600
