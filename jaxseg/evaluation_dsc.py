@@ -41,6 +41,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from tqdm import tqdm
 
 __all__ = ["PAPER", "VARIANTS", "build_parser", "main", "run"]
@@ -126,14 +127,21 @@ def _resize_labels(lab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return lab[ys.astype(int)[:, None], xs.astype(int)[None, :]]
 
 
-def deep_features(model, image: np.ndarray) -> np.ndarray:
-    """``(H, W, 451)`` embedding: image + bilinearly upsampled e1, e2, e3."""
-    model.eval()
-    e1, e2, e3 = (np.asarray(e[0]) for e in model.encode(jnp.asarray(image)[None]))
+def _encode_up(model, image):
+    e1, e2, e3 = (e[0] for e in model.encode(image[None]))
     hp, wp = e1.shape[:2]
-    up = [np.asarray(jax.image.resize(e, (hp, wp, e.shape[-1]), "bilinear")) for e in (e2, e3)]
+    up = [jax.image.resize(e, (hp, wp, e.shape[-1]), "bilinear") for e in (e2, e3)]
     h, w = image.shape[:2]
-    return np.concatenate([image, e1, *up], axis=-1)[:h, :w]
+    return jnp.concatenate([image, e1[:h, :w], up[0][:h, :w], up[1][:h, :w]], axis=-1)
+
+
+_encode_up_jit = nnx.jit(_encode_up)
+
+
+def deep_features(model, image: np.ndarray) -> np.ndarray:
+    """``(H, W, 451)`` embedding: image + bilinearly upsampled e1, e2, e3 (eval-mode BN)."""
+    model.eval()
+    return np.asarray(_encode_up_jit(model, jnp.asarray(image, jnp.float32)))
 
 
 def _pool(features: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ label image ``(H, W) int32`` with labels ``0..k-1`` for one of:
   :func:`skimage.segmentation.felzenszwalb` (native ``scale``, ``sigma``,
   ``min_size``). With ``n_segments`` the ``scale`` is found by bisection in
   log-space (the region count falls as ``scale`` grows) until the count is
-  within ``tol`` (relative) of the target, else the closest count seen.
+  within ``tol`` (relative) of the target, else the closest count seen; an
+  excess left above ``(1 + tol) * n_segments`` is pruned by
+  :func:`merge_regions` (smallest region into its most similar neighbour).
 * ``"meanshift"``: Comaniciu-Meer mean-shift segmentation, EDISON-style:
   joint spatial-range mean-shift filtering (OpenCV ``pyrMeanShiftFiltering``
   on 8-bit CIELAB, native ``spatial_radius`` hs and ``range_radius`` hr),
@@ -175,7 +177,7 @@ def _felzenszwalb(
     sigma=0.8,
     min_size=20,
     tol=0.1,
-    max_search=14,
+    max_search=10,
 ):
     from skimage.segmentation import felzenszwalb
 
@@ -186,7 +188,7 @@ def _felzenszwalb(
         return run(100.0 if scale is None else scale)
     if scale is not None:
         raise ValueError("pass either n_segments or scale to felzenszwalb, not both.")
-    lo, hi = math.log(1e-2), math.log(1e5)  # log-scale bracket
+    lo, hi = math.log(1e-1), math.log(1e4)  # log-scale bracket
     best, best_err = None, math.inf
     for _ in range(max_search):
         mid = 0.5 * (lo + hi)
@@ -201,6 +203,9 @@ def _felzenszwalb(
             lo = mid  # too many regions: larger scale
         else:
             hi = mid
+    if int(best.max()) + 1 > (1 + tol) * n_segments:
+        # The count can jump past the target as scale grows; prune the excess.
+        best = _connected(merge_regions(best, img, n_segments=n_segments))
     return best
 
 
