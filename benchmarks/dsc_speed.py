@@ -1,0 +1,132 @@
+"""DSC seconds per image: per-image loop against one vmapped batch of B images.
+
+    .venv/bin/python benchmarks/dsc_speed.py --data_dir ../shared/data/BSDS500 \
+        [--superae workdirs/superae_cpu_model] [--batch 4] [--scale 0.5] \
+        [--num_iters 128] [--train_encoder] [--json out.json]
+
+Takes the first ``--batch`` landscape BSDS500 ``--split`` images (same size, as
+``dsc_optimize_batch`` needs), rescaled by ``--scale``, with ~100 EGB
+superpixels each, and times ``jaxseg.dsc.dsc_optimize`` on each image in turn
+and ``jaxseg.dsc.dsc_optimize_batch`` on all of them, both after a warm-up
+call with the same shapes (compilation excluded; best of ``--repeats``).
+Without ``--superae`` a randomly initialised SuperAE is used (same cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+
+def _load(data_dir, split, batch, scale):
+    from skimage import transform
+
+    from jaxseg.data import bsds500
+    from jaxseg.generators import generate
+
+    images, sps = [], []
+    for image_id in bsds500.list_ids(data_dir, split):
+        img = bsds500.read_image(bsds500.image_path(data_dir, split, image_id))
+        if img.shape[0] > img.shape[1]:
+            continue  # landscape only: one shape for the batch
+        img = img.astype(np.float32) / 255.0
+        if scale != 1.0:
+            img = transform.rescale(img, scale, channel_axis=-1, anti_aliasing=True)
+        img = np.clip(img, 0, 1).astype(np.float32)
+        images.append(img)
+        sps.append(generate("felzenszwalb", img, n_segments=100))
+        if len(images) == batch:
+            break
+    return np.stack(images), np.stack(sps)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data_dir", default=None)
+    p.add_argument("--split", default="test")
+    p.add_argument("--superae", default=None, help="SuperAE workdir/model folder")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--scale", type=float, default=0.5)
+    p.add_argument("--num_iters", type=int, default=128)
+    p.add_argument("--num_classes", type=int, default=32)
+    p.add_argument("--train_encoder", action="store_true")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+
+    from flax import nnx
+
+    from jaxseg import checkpointing, dsc
+    from jaxseg.data import bsds500
+    from jaxseg.superae import SuperAE
+
+    data_dir = bsds500.resolve_data_dir(args.data_dir)
+    if args.superae:
+        model, _ = checkpointing.restore_model(args.superae)
+    else:
+        model = SuperAE(rngs=nnx.Rngs(0))
+    images, sps = _load(data_dir, args.split, args.batch, args.scale)
+    keys = jax.random.split(jax.random.key(0), len(images))
+    kw = dict(
+        num_classes=args.num_classes,
+        num_iters=args.num_iters,
+        train_encoder=args.train_encoder,
+        max_segments=64 * -(-int(sps.max() + 1) // 64),
+    )
+
+    def loop():
+        for i in range(len(images)):
+            jax.block_until_ready(dsc.dsc_optimize(model, images[i], sps[i], key=keys[i], **kw))
+
+    def batch():
+        jax.block_until_ready(dsc.dsc_optimize_batch(model, images, sps, keys=keys, **kw))
+
+    timings = {}
+    for name, fn in (("loop", loop), ("vmap_batch", batch)):
+        t0 = time.perf_counter()
+        fn()  # warm-up: compiles
+        compile_s = time.perf_counter() - t0
+        best = min(_timed(fn) for _ in range(args.repeats))
+        timings[name] = {
+            "seconds_per_image": best / len(images),
+            "first_call_seconds": compile_s,
+        }
+    result = {
+        "device": str(jax.devices()[0]),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "image_shape": list(images.shape[1:3]),
+        "batch": len(images),
+        "superpixels": [int(s.max()) + 1 for s in sps],
+        "num_iters": args.num_iters,
+        "train_encoder": args.train_encoder,
+        "superae": args.superae or "random init",
+        "timings": timings,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        path = Path(args.json)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+    return 0
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
