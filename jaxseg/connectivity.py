@@ -64,25 +64,20 @@ def relabel_sequential(labels: ArrayLike) -> np.ndarray:
     return _sequential(_check_labels(labels, "relabel_sequential"))
 
 
-def _neighbour_pairs(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both orientations of every 4-neighbour pair of pixels in different components."""
-    pairs = []
-    for a, b in ((comp[:, :-1], comp[:, 1:]), (comp[:-1, :], comp[1:, :])):
-        differ = a != b
-        pairs.append((a[differ], b[differ]))
-    src = np.concatenate([p[0] for p in pairs] + [p[1] for p in pairs])
-    dst = np.concatenate([p[1] for p in pairs] + [p[0] for p in pairs])
-    return src, dst
-
-
 def enforce_connectivity(labels: ArrayLike, *, min_size: int) -> np.ndarray:
     """Make every label one 4-connected region and absorb the small ones.
 
-    Each 4-connected component of each label becomes its own segment. Components
-    with fewer than `min_size` pixels are merged into their largest adjacent
-    segment (repeatedly, so chains of small pieces end in a large one). The
-    result is renumbered ``0..k-1``. `jaxseg.slic.slic` calls this with
-    ``min_size = min_size_factor * H * W / m`` as `skimage.segmentation.slic` does.
+    Each 4-connected component of each label becomes its own segment. A
+    component with fewer than `min_size` pixels is merged into the component
+    that precedes it in raster order (the one above, else left of, its first
+    pixel), as `skimage.segmentation.slic` does; chains of small pieces end in a
+    large one. The result is renumbered ``0..k-1``. `jaxseg.slic.slic` calls
+    this with ``min_size = min_size_factor * H * W / m`` as skimage does.
+
+    Vectorised: components come from `skimage.measure.label` on the label image
+    itself (equal-valued 4-connected regions, numbered in raster order, so the
+    first pixel of each is where the running maximum of the labels grows);
+    chains are resolved by pointer jumping.
 
     Args:
       labels: ``(H, W)`` integer label image.
@@ -110,39 +105,47 @@ def enforce_connectivity(labels: ArrayLike, *, min_size: int) -> np.ndarray:
         raise TypeError(f"min_size must be an int; got {min_size!r} ({type(min_size).__name__}).")
     if min_size < 0:
         raise ValueError(f"min_size must be >= 0; got {min_size}.")
-    # Components of equal-valued pixels, numbered 1..K (background=-1 never occurs
-    # after the shift to 0..k-1, so every pixel gets a component).
-    comp = skimage.measure.label(_sequential(labels), background=-1, connectivity=1)
-    num = int(comp.max())
-    sizes = np.bincount(comp.ravel(), minlength=num + 1).astype(np.int64)
+    if labels.min() < 0:
+        labels = _sequential(labels)  # background=-1 below must never occur
+    height, width = labels.shape
+    comp = skimage.measure.label(labels, background=-1, connectivity=1)  # 1..K, raster order
+    flat = comp.ravel()
+    num = int(flat[-1]) if flat.size == 1 else int(comp.max())
+    sizes = np.bincount(flat, minlength=num + 1)
+    small = sizes < min_size
+    small[0] = False
+    if not np.any(small):
+        return (comp - 1).astype(np.int32)
+    # First pixel of each component: where the running maximum of `flat` grows.
+    running = np.maximum.accumulate(flat)
+    first = np.zeros(num + 1, np.int64)
+    first[2:] = np.flatnonzero(running[1:] != running[:-1]) + 1
+    # The pixel above (or left of) a component's first pixel was scanned earlier,
+    # so it belongs to another component with a smaller number: no cycles.
+    previous = np.where(first >= width, first - width, first - 1)
     parent = np.arange(num + 1)
-    if min_size > 1 and np.any(sizes[1:] < min_size):
-        src, dst = _neighbour_pairs(comp)
-        while True:
-            # Small components merge into their largest neighbour, but only into a
-            # strictly "bigger" one under (size, id) order, so no cycles can form.
-            small = sizes[src] < min_size
-            s, d = src[small], dst[small]
-            if s.size == 0:
-                break
-            score = sizes[d] * (num + 1) + d
-            best = np.zeros(num + 1, np.int64)
-            np.maximum.at(best, s, score)
-            cand = np.nonzero(best)[0]
-            target = best[cand] % (num + 1)
-            bigger = best[cand] > sizes[cand] * (num + 1) + cand
-            if not np.any(bigger):
-                break
-            step = np.arange(num + 1)
-            step[cand[bigger]] = target[bigger]
-            while True:  # pointer jumping to the roots; depth halves each pass
-                nxt = step[step]
-                if np.array_equal(nxt, step):
-                    break
-                step = nxt
-            parent = step[parent]
-            sizes = np.bincount(step, weights=sizes, minlength=num + 1).astype(np.int64)
-            src, dst = step[src], step[dst]
-            keep = src != dst
-            src, dst = src[keep], dst[keep]
-    return _sequential(parent[comp])
+    merge = np.flatnonzero(small)
+    merge = merge[merge != 1]  # component 1 starts at pixel 0: nothing precedes it
+    parent[merge] = flat[previous[merge]]
+    while True:  # pointer jumping to the roots; depth halves each pass
+        jumped = parent[parent]
+        if np.array_equal(jumped, parent):
+            break
+        parent = jumped
+    if small[1] and sizes[parent == 1].sum() < min_size:
+        # The group of component 1 is still small: absorb it into its largest
+        # neighbouring group (all of which are large).
+        root = parent[comp]  # (H, W)
+        group_sizes = np.bincount(root.ravel(), minlength=num + 1)
+        neighbours = []
+        for a, b in ((root[:, :-1], root[:, 1:]), (root[:-1, :], root[1:, :])):
+            touch = (a == 1) != (b == 1)
+            neighbours.append(np.where(a[touch] == 1, b[touch], a[touch]))
+        neighbours = np.concatenate(neighbours)
+        if neighbours.size:
+            parent[parent == 1] = neighbours[np.argmax(group_sizes[neighbours])]
+    # Number the roots 0..k-1 in order and map every component to its root's number.
+    is_root = np.zeros(num + 1, bool)
+    is_root[parent[1:]] = True
+    number = (np.cumsum(is_root) - 1).astype(np.int32)
+    return number[parent][comp]

@@ -53,18 +53,29 @@ def test_diagonal_contact_is_not_connected():
     assert_array_equal(np.sort(np.unique(out)), np.arange(4))
 
 
-def test_small_piece_absorbed_by_largest_neighbour():
+def test_small_piece_absorbed_by_preceding_neighbour():
     labels = np.zeros((6, 6), int)
     labels[:, 3:] = 1
     labels[3:, :3] = 2
-    labels[0, 2] = 3  # a single pixel touching label 0 (3 sides) and label 1 (1 side)
-    labels[5, 5] = 0  # stray piece of label 0 inside label 1: absorbed by label 1
+    labels[0, 2] = 3  # first row: joins the segment on its left (label 0)
+    labels[2, 4] = 3  # joins the segment above it (label 1)
+    labels[4, 1] = 0  # stray piece of label 0 inside label 2: joins label 2
     out = enforce_connectivity(labels, min_size=2)
     expect = np.zeros((6, 6), int)
     expect[:, 3:] = 1
     expect[3:, :3] = 2
-    # Label 1 (17 pixels) is larger than label 0 (8 pixels): the lone pixel joins 1.
-    expect[0, 2] = 1
+    assert _same_partition(out, expect)
+
+
+def test_small_first_component_joins_largest_neighbour():
+    labels = np.ones((4, 6), int)
+    labels[:2, :2] = 0  # component containing pixel (0, 0), too small
+    labels[2:, :] = 2  # 12 pixels, label 1 has 8
+    out = enforce_connectivity(labels, min_size=5)
+    expect = np.ones((4, 6), int)
+    expect[2:, :] = 2
+    expect[:2, :2] = 2
+    # Label 0's piece touches label 1 (right) and label 2 (below): it joins the larger.
     assert _same_partition(out, expect)
 
 
