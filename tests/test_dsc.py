@@ -149,3 +149,33 @@ def test_errors_name_the_value_and_fix():
         )
     with pytest.raises(TypeError, match="SuperAE"):
         dsc.dsc_optimize(object(), images[0], sps[0], key=jax.random.key(0))
+
+
+def test_eval_dsc_end_to_end_small(bsds_root, tmp_path):
+    import json
+
+    from jaxseg import checkpointing, evaluation_dsc
+
+    config = __import__("ml_collections").ConfigDict({"task": "superae", "image_scale": 0.25})
+    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
+    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
+    argv += ["--out", str(tmp_path / "out"), "--variants", "img,kmeans_rgb"]
+    argv += ["--counts", "12,6", "--base_count", "12", "--partitions", "4,2"]
+    assert evaluation_dsc.main(argv) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["n_images"] == 1 and res["scale"] == 0.25
+    for row in res["rows"].values():
+        assert 0 < row["sc_ods"] <= row["sc_ois"] <= 1 and row["vi_ods"] > 0
+    assert res["paper"]["img"] == list(evaluation_dsc.PAPER[("felzenszwalb", "img")])
+    assert "| img | ours |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_eval_dsc_bad_arguments():
+    from jaxseg import evaluation_dsc
+
+    with pytest.raises(SystemExit):
+        evaluation_dsc.build_parser().parse_args(
+            ["--superae", "x", "--out", "y", "--variants", "dscc"]
+        )
+    with pytest.raises(SystemExit):
+        evaluation_dsc.build_parser().parse_args(["--superae", "x", "--out", "y", "--counts", "0"])
