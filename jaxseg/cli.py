@@ -31,6 +31,7 @@ import collections
 import dataclasses
 import functools
 import html
+import math
 import os
 import sys
 import time
@@ -68,6 +69,7 @@ SAMPLES = {
 }
 """``--sample`` names: images shipped inside scikit-image's wheel (``skimage/data``)."""
 PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu"
+PACKAGED_SUPERAE = Path(__file__).resolve().parent / "weights" / "superae_cpu"
 
 TRACE_COUNT: collections.Counter[str] = collections.Counter()
 """How many times each method's batched device function was traced (compiled); tests use
@@ -104,11 +106,19 @@ class Segmentation:
 
 
 class _Method:
-    """Superpixels + per-superpixel features for a batch of same-shape images."""
+    """Superpixels + features for a batch of same-shape images ``(B, h, w, 3)``.
+
+    Returns, per image, ``(superpixels, features, regions)``: connected superpixels
+    ``0..m-1``; ``(m, C)`` features of the superpixels, or, when ``regions`` (a coarser
+    labelling, a union of superpixels ``0..k-1``) is given, ``(k, C)`` features of the
+    regions, which then are the hierarchy's first level (``dsc``).
+    """
 
     batched = False  # runs a vmapped device function over a batch
 
-    def __call__(self, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def __call__(
+        self, images: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         raise NotImplementedError
 
 
@@ -162,7 +172,7 @@ class _Slic(_Method):
         out = []
         for image, labels in zip(images, raw, strict=True):
             labels = enforce_connectivity(labels, min_size=min_size)
-            out.append((labels, _lab_features(image, labels)))
+            out.append((labels, _lab_features(image, labels), None))
         return out
 
 
@@ -178,7 +188,7 @@ class _Felzenszwalb(_Method):
         out = []
         for image in images:
             labels = generate("felzenszwalb", image, n_segments=self.n_segments)
-            out.append((labels, _lab_features(image, labels)))
+            out.append((labels, _lab_features(image, labels), None))
         return out
 
 
@@ -244,11 +254,72 @@ class _Wang2020(_Method):
         out = []
         for labels_raw, rows in zip(raw, feats, strict=True):
             labels = enforce_connectivity(labels_raw, min_size=min_size)
-            out.append((labels, _majority_rows(labels, labels_raw, rows.astype(np.float64))))
+            feats = _majority_rows(labels, labels_raw, rows.astype(np.float64))
+            out.append((labels, feats, None))
         return out
 
 
-def _make_method(method: str, *, n_segments: int, compactness: float, checkpoint) -> _Method:
+class _Dsc(_Method):
+    """Deep Superpixel Cut (lin2021): SLIC superpixels of the SuperAE reconstruction, then
+    the per-image DSC optimisation (:func:`jaxseg.dsc.dsc_segment_batch`, vmapped)."""
+
+    batched = True
+
+    def __init__(self, *, n_segments: int, compactness: float, checkpoint, num_iters: int):
+        from jaxseg.checkpointing import restore_model
+
+        path = Path(checkpoint) if checkpoint is not None else PACKAGED_SUPERAE
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"--method dsc: no trained SuperAE in {path} (config.json missing); pass "
+                "--checkpoint DIR (a superae training workdir or exported model folder)"
+            )
+        self.model, config = restore_model(path)
+        if config.get("task") != "superae":
+            raise ValueError(f"{path} holds a {config.get('task')!r} model, not superae")
+        self.scale = float(config.get("image_scale", 1.0))
+        self.slic = _Slic(n_segments=n_segments, compactness=compactness)
+        self.n_segments, self.num_iters = n_segments, num_iters
+
+    def __call__(self, images):
+        import jax
+        import jax.numpy as jnp
+        from skimage.transform import rescale
+
+        from jaxseg import dsc
+        from jaxseg.tasks.superae import reconstruct
+
+        if self.scale != 1.0:  # the SuperAE's training resolution, as jaxseg.evaluation_dsc
+            images = np.stack(
+                [rescale(im, self.scale, channel_axis=-1, anti_aliasing=True) for im in images]
+            )
+            images = np.clip(images, 0.0, 1.0).astype(np.float32)
+        recon = np.stack([np.clip(reconstruct(self.model, im), 0.0, 1.0) for im in images])
+        superpixels = np.stack([labels for labels, _, _ in self.slic(recon)])
+        # A fixed padded superpixel count keeps one compiled function across batches.
+        max_segments = 64 * math.ceil(2 * self.n_segments / 64)
+        if int(superpixels.max()) + 1 > max_segments:
+            max_segments = None
+        # One key for every image: results do not depend on the batch an image lands in.
+        key = jax.random.key_data(jax.random.key(0))
+        keys = jax.random.wrap_key_data(jnp.broadcast_to(key, (len(images), *key.shape)))
+        results = dsc.dsc_segment_batch(
+            self.model,
+            images,
+            superpixels,
+            keys=keys,
+            max_segments=max_segments,
+            num_iters=self.num_iters,
+        )
+        return [
+            (sp, res.region_features.astype(np.float64), res.labels)
+            for sp, res in zip(superpixels, results, strict=True)
+        ]
+
+
+def _make_method(
+    method: str, *, n_segments: int, compactness: float, checkpoint, dsc_iters: int
+) -> _Method:
     if method == "slic":
         return _Slic(n_segments=n_segments, compactness=compactness)
     if method == "felzenszwalb":
@@ -256,7 +327,12 @@ def _make_method(method: str, *, n_segments: int, compactness: float, checkpoint
     if method == "wang2020":
         return _Wang2020(n_segments=n_segments, checkpoint=checkpoint)
     if method == "dsc":
-        raise NotImplementedError(f"--method {method} is not available in this version yet")
+        return _Dsc(
+            n_segments=n_segments,
+            compactness=compactness,
+            checkpoint=checkpoint,
+            num_iters=dsc_iters,
+        )
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
@@ -271,6 +347,27 @@ def _segments_of_superpixels(num: int, pairs: np.ndarray, levels: np.ndarray, th
     )
     _, comp = connected_components(graph, directed=False)
     return comp.astype(np.int32)
+
+
+def _levels_from_regions(labels: np.ndarray, regions: np.ndarray, features: np.ndarray):
+    """Superpixel pairs and levels when the hierarchy starts from coarser ``regions``.
+
+    Superpixels inside one region join at level 0; across regions, at the level at which
+    :func:`jaxseg.merge.hierarchy_levels` merges the two (adjacent) regions.
+    """
+    from jaxseg.merge import adjacent_pairs_np, hierarchy_levels
+
+    rpairs, rlevels = hierarchy_levels(regions, features)
+    pairs = adjacent_pairs_np(labels)
+    region = regions.ravel()[_first_pixels(labels)]  # region of each superpixel
+    a, b = region[pairs[:, 0]], region[pairs[:, 1]]
+    k = int(regions.max()) + 1
+    keys = rpairs[:, 0] * k + rpairs[:, 1]  # sorted: rpairs come sorted, i < j
+    query = np.minimum(a, b) * k + np.maximum(a, b)
+    pos = np.clip(np.searchsorted(keys, query), 0, max(len(keys) - 1, 0))
+    found = rlevels[pos] if len(keys) else np.ones(len(query))
+    levels = np.where(a == b, 0.0, found)
+    return pairs, levels
 
 
 def _first_pixels(labels: np.ndarray) -> np.ndarray:
@@ -295,8 +392,10 @@ class Segmenter:
       method: one of :data:`METHODS`.
       n_segments: requested number of superpixels.
       threshold: UCM level in ``[0, 1]`` of the segmentation (see :data:`LEVELS`).
-      compactness: SLIC's colour/position trade-off.
-      checkpoint: model folder for ``wang2020`` (default: the packaged one).
+      compactness: SLIC's colour/position trade-off (``slic``, and ``dsc``'s superpixels).
+      checkpoint: model folder: the wang2020 network for ``wang2020``, the SuperAE for
+        ``dsc`` (default: the packaged ones, ``jaxseg/weights/{wang2020,superae}_cpu``).
+      dsc_iters: DSC optimisation steps per image (lin2021: 128).
     """
 
     def __init__(
@@ -307,6 +406,7 @@ class Segmenter:
         threshold: float = LEVELS["medium"],
         compactness: float = 10.0,
         checkpoint: str | os.PathLike | None = None,
+        dsc_iters: int = 128,
     ):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -318,11 +418,18 @@ class Segmenter:
             raise ValueError(f"compactness must be > 0, got {compactness!r}")
         self.method = method
         self.threshold = float(threshold)
+        if isinstance(dsc_iters, bool) or not isinstance(dsc_iters, int) or dsc_iters < 1:
+            raise ValueError(f"dsc_iters must be an int >= 1, got {dsc_iters!r}")
         self.checkpoint = None
-        if method == "wang2020":
-            self.checkpoint = Path(checkpoint) if checkpoint is not None else PACKAGED_WANG2020
+        if method in ("wang2020", "dsc"):
+            default = PACKAGED_WANG2020 if method == "wang2020" else PACKAGED_SUPERAE
+            self.checkpoint = Path(checkpoint) if checkpoint is not None else default
         self._impl = _make_method(
-            method, n_segments=n_segments, compactness=compactness, checkpoint=checkpoint
+            method,
+            n_segments=n_segments,
+            compactness=compactness,
+            checkpoint=checkpoint,
+            dsc_iters=dsc_iters,
         )
 
     @property
@@ -362,10 +469,13 @@ class Segmenter:
         sp_time = (time.perf_counter() - start) / count
         compiled = sum(TRACE_COUNT.values()) > traces
         out = []
-        for i, (labels, features) in enumerate(results):
+        for i, (labels, features, regions) in enumerate(results):
             start = time.perf_counter()
             labels = np.asarray(labels, dtype=np.int32)
-            pairs, levels = hierarchy_levels(labels, features)
+            if regions is None:
+                pairs, levels = hierarchy_levels(labels, features)
+            else:
+                pairs, levels = _levels_from_regions(labels, regions, features)
             seg_of_sp = _segments_of_superpixels(
                 int(labels.max()) + 1, pairs, levels, self.threshold
             )
@@ -374,7 +484,7 @@ class Segmenter:
             seg_of_sp = _raster_order(seg_of_sp[labels])[
                 tuple(np.unravel_index(_first_pixels(labels), labels.shape))
             ]
-            shape = labels.shape if output_shapes is None else tuple(output_shapes[i])
+            shape = images[i].shape[:2] if output_shapes is None else tuple(output_shapes[i])
             full = imageio.upsample_labels(labels, shape)
             ucm2 = labels_to_ucm2(full, pairs, levels)
             out.append(
@@ -398,6 +508,7 @@ def segment(
     batch_size: int = 8,
     compactness: float = 10.0,
     checkpoint: str | os.PathLike | None = None,
+    dsc_iters: int = 128,
 ) -> list[Segmentation]:
     """Segments images of any shapes in process (what ``jaxseg segment`` runs per image).
 
@@ -406,7 +517,8 @@ def segment(
 
     Args:
       images: ``(H, W, 3)`` float32 in ``[0, 1]`` (or uint8) arrays.
-      method, n_segments, threshold, compactness, checkpoint: see :class:`Segmenter`.
+      method, n_segments, threshold, compactness, checkpoint, dsc_iters: see
+        :class:`Segmenter`.
       batch_size: images per device batch.
 
     Returns:
@@ -425,6 +537,7 @@ def segment(
         threshold=threshold,
         compactness=compactness,
         checkpoint=checkpoint,
+        dsc_iters=dsc_iters,
     )
     arrays = [_as_float_image(im, i) for i, im in enumerate(images)]
     groups: dict[tuple, list[int]] = collections.defaultdict(list)
@@ -534,7 +647,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"segmentation method (default: {default_method()}; wang2020 when its "
         "packaged checkpoint is installed)",
     )
-    p.add_argument("--checkpoint", type=Path, help="model folder for --method wang2020")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="model folder: the wang2020 network (--method wang2020) or the SuperAE "
+        "(--method dsc); default: the packaged one",
+    )
+    p.add_argument(
+        "--dsc-iters",
+        type=_positive_int,
+        default=128,
+        help="DSC optimisation steps per image (default 128, as lin2021)",
+    )
     p.add_argument(
         "--n-segments",
         type=_positive_int,
@@ -721,6 +845,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             threshold=threshold,
             compactness=args.compactness,
             checkpoint=args.checkpoint,
+            dsc_iters=args.dsc_iters,
         )
     except (ValueError, NotImplementedError, FileNotFoundError) as e:
         raise _UsageError(str(e)) from None
@@ -729,7 +854,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         "n_segments": n_segments,
         "threshold": threshold,
         "level": None if args.threshold is not None else args.level,
-        "compactness": args.compactness if method == "slic" else None,
+        "compactness": args.compactness if method in ("slic", "dsc") else None,
+        "dsc_iters": args.dsc_iters if method == "dsc" else None,
         "checkpoint": str(segmenter.checkpoint) if segmenter.checkpoint else None,
         "max_side": args.max_side,
         "batch_size": step,

@@ -310,22 +310,31 @@ def test_python_dash_m(tmp_path):
     _check_outputs(out, "a", (H, W), _scene())
 
 
-@pytest.fixture(scope="module")
-def tiny_wang2020(tmp_path_factory):
-    """An exported, untrained wang2020 model of the tiny test config (random weights)."""
+def _export_tiny(task: str, folder: Path) -> Path:
+    """Exports an untrained model (random weights) of ``configs/<task>_tiny.py``."""
+    import importlib
+
     from flax import nnx
 
     from jaxseg.checkpointing import export_model
-    from jaxseg.tasks import wang2020
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     try:
-        from configs import wang2020_tiny
+        config = importlib.import_module(f"configs.{task}_tiny").get_config()
     finally:
         sys.path.pop(0)
-    config = wang2020_tiny.get_config()
-    model = wang2020.create_model(config, nnx.Rngs(0))
-    return export_model(model, config, tmp_path_factory.mktemp("wang2020_tiny"))
+    module = importlib.import_module(f"jaxseg.tasks.{task}")
+    return export_model(module.create_model(config, nnx.Rngs(0)), config, folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_wang2020(tmp_path_factory):
+    return _export_tiny("wang2020", tmp_path_factory.mktemp("wang2020_tiny"))
+
+
+@pytest.fixture(scope="module")
+def tiny_superae(tmp_path_factory):
+    return _export_tiny("superae", tmp_path_factory.mktemp("superae_tiny"))
 
 
 def test_wang2020_checkpoint(tmp_path, tiny_wang2020):
@@ -356,3 +365,23 @@ def test_wang2020_missing_checkpoint(tmp_path, capsys):
 def test_default_method_follows_packaged_checkpoint():
     packaged = (cli.PACKAGED_WANG2020 / "model.npz").is_file()
     assert cli.default_method() == ("wang2020" if packaged else "slic")
+
+
+def test_dsc(tmp_path, tiny_superae):
+    images = [_scene(seed=i) for i in range(2)]
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"im{i}.png")
+    out = tmp_path / "out"
+    args = ["--method", "dsc", "--checkpoint", str(tiny_superae), "--dsc-iters", "4", "-q"]
+    args += ["--n-segments", "12"]
+    rc = segment(str(tmp_path / "im0.png"), str(tmp_path / "im1.png"), "--out", str(out), *args)
+    assert rc == 0
+    for i, image in enumerate(images):
+        info = _check_outputs(out, f"im{i}", (H, W), image)
+        assert info["method"] == "dsc" and info["params"]["dsc_iters"] == 4
+    # The batch of 2 equals one image at a time (one key per image, not per batch slot).
+    kw = dict(method="dsc", checkpoint=tiny_superae, dsc_iters=4, n_segments=12)
+    [single] = cli.segment([images[1]], batch_size=1, **kw)
+    np.testing.assert_array_equal(np.load(out / "im1" / "segments.npy"), single.segments)
+    with np.load(out / "bench" / "im1.npz") as z:
+        np.testing.assert_allclose(z["ucm2"], single.ucm2, atol=1e-6)
