@@ -719,15 +719,21 @@ def _select_device(name: str | None):
         ) from None
 
 
-def _collect_inputs(paths: Sequence[str], recursive: bool, note, fail) -> list[_Input]:
-    """Image files named or found in folders; notes skipped files, fails missing paths."""
+def _collect_inputs(paths: Sequence[str], recursive: bool, out: Path, note, fail) -> list[_Input]:
+    """Image files named or found in folders; notes skipped files, fails missing paths.
+
+    Files under ``out`` are never inputs (a re-run must not segment its own overlays).
+    """
     items: list[_Input] = []
+    out = out.resolve()
     for text in paths:
         path = Path(text)
         if path.is_dir():
             walker = path.rglob("*") if recursive else path.iterdir()
             found, skipped, subdirs = [], 0, 0
             for p in sorted(walker):
+                if p.resolve().is_relative_to(out):
+                    continue
                 if p.is_dir():
                     subdirs += not recursive
                     continue
@@ -749,17 +755,30 @@ def _collect_inputs(paths: Sequence[str], recursive: bool, note, fail) -> list[_
 
 
 def _unique_names(items: list[_Input]) -> list[_Input]:
-    """Drops repeated files; names that still collide get their suffix (``a_jpg``)."""
+    """Drops repeated files; colliding names get their suffix (``a_jpg``) or a number."""
     seen, unique = set(), []
     for item in items:
         key = item.path.resolve()
         if key not in seen:
             seen.add(key)
             unique.append(item)
-    counts = collections.Counter(item.name for item in unique)
+    groups: dict[str, list[_Input]] = collections.defaultdict(list)
     for item in unique:
-        if counts[item.name] > 1:
-            item.name = f"{item.name}_{item.path.suffix.lstrip('.').lower()}"
+        groups[item.name].append(item)
+    for name, group in groups.items():
+        suffixes = {item.path.suffix.lower() for item in group}
+        if len(group) > 1 and len(suffixes) == len(group):  # a.jpg, a.png -> a_jpg, a_png
+            for item in group:
+                item.name = f"{name}_{item.path.suffix.lstrip('.').lower()}"
+    # Still equal (the same relative name in two folders given): number them in order.
+    taken: set[str] = set()
+    for item in unique:
+        name, n = item.name, 1
+        while name in taken:
+            n += 1
+            name = f"{item.name}_{n}"
+        item.name = name
+        taken.add(name)
     return unique
 
 
@@ -837,7 +856,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
         data_dir = Path(skimage.data.__file__).resolve().parent
         paths += [str(data_dir / SAMPLES[s]) for s in args.sample]
-    items = _collect_inputs(paths, args.recursive, note, fail)
+    items = _collect_inputs(paths, args.recursive, args.out, note, fail)
     try:
         segmenter = Segmenter(
             method,

@@ -267,6 +267,19 @@ def test_recursive_and_name_collisions(tmp_path, capsys):
     assert segment(str(folder), "--out", str(out), "--recursive", *FAST) == 0
     assert (out / "sub" / "b" / "result.json").is_file()
     assert (out / "bench" / "sub__b.npz").is_file()
+    # Output folder inside the input folder: its PNGs are not taken as inputs next time.
+    inner = folder / "seg"
+    assert segment(str(folder), "--out", str(inner), "--recursive", *FAST) == 0
+    capsys.readouterr()
+    assert segment(str(folder), "--out", str(inner), "--recursive", *FAST) == 0
+    assert "0 segmented, 3 skipped (exist), 0 failed" in capsys.readouterr().err
+    # The same relative name in two folders: numbered.
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(_scene()).save(other / "b.png")
+    out2 = tmp_path / "out2"
+    assert segment(str(folder / "sub"), str(other), "--out", str(out2), *FAST) == 0
+    assert {p.name for p in out2.iterdir()} == {"b", "b_2", "bench"}
 
 
 def test_html_index(tmp_path):
