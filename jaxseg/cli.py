@@ -700,6 +700,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as e:
         print(f"jaxseg {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # finished images are complete; no partial file is left
+        print(f"jaxseg {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _select_device(name: str | None):
