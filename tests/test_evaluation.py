@@ -112,7 +112,7 @@ def _check_report(report, n_segments):
             assert 0.0 <= seg[key] <= 1.0, (form, key, seg[key])
         assert seg["vi_ods"] >= 0.0
     hier = report["segmentation"]["hierarchy"]
-    assert hier["bf_ois"] >= hier["bf_ods"] - 1e-12  # OIS picks per image: never worse
+    # Mean of per-image maxima >= max of the mean (BF's ODS interpolates, so no such bound).
     assert hier["pri_ois"] >= hier["pri_ods"] - 1e-12
     assert 0.0 <= report["segmentation"]["fixed"]["T"] <= 1.0
 
