@@ -68,16 +68,17 @@ def enforce_connectivity(labels: ArrayLike, *, min_size: int) -> np.ndarray:
     """Make every label one 4-connected region and absorb the small ones.
 
     Each 4-connected component of each label becomes its own segment. A
-    component with fewer than `min_size` pixels is merged into the component
-    that precedes it in raster order (the one above, else left of, its first
-    pixel), as `skimage.segmentation.slic` does; chains of small pieces end in a
-    large one. The result is renumbered ``0..k-1``. `jaxseg.slic.slic` calls
-    this with ``min_size = min_size_factor * H * W / m`` as skimage does.
+    component with fewer than `min_size` pixels is merged into its largest
+    adjacent segment (repeatedly, so chains of small pieces end in a large
+    one). The result is renumbered ``0..k-1``. `jaxseg.slic.slic` calls this
+    with ``min_size = min_size_factor * H * W / m`` as skimage does. (skimage
+    merges into the segment preceding in raster order instead; on BSDS500 the
+    largest neighbour gives a lower undersegmentation error.)
 
     Vectorised: components come from `skimage.measure.label` on the label image
-    itself (equal-valued 4-connected regions, numbered in raster order, so the
-    first pixel of each is where the running maximum of the labels grows);
-    chains are resolved by pointer jumping.
+    itself (equal-valued 4-connected regions); merging runs in a few rounds over
+    the adjacency list of the small components, chains resolved by pointer
+    jumping.
 
     Args:
       labels: ``(H, W)`` integer label image.
@@ -107,43 +108,58 @@ def enforce_connectivity(labels: ArrayLike, *, min_size: int) -> np.ndarray:
         raise ValueError(f"min_size must be >= 0; got {min_size}.")
     if labels.min() < 0:
         labels = _sequential(labels)  # background=-1 below must never occur
-    height, width = labels.shape
     comp = skimage.measure.label(labels, background=-1, connectivity=1)  # 1..K, raster order
-    flat = comp.ravel()
-    num = int(flat[-1]) if flat.size == 1 else int(comp.max())
-    sizes = np.bincount(flat, minlength=num + 1)
+    num = int(comp.max())
+    sizes = np.bincount(comp.ravel(), minlength=num + 1)
     small = sizes < min_size
     small[0] = False
     if not np.any(small):
         return (comp - 1).astype(np.int32)
-    # First pixel of each component: where the running maximum of `flat` grows.
-    running = np.maximum.accumulate(flat)
-    first = np.zeros(num + 1, np.int64)
-    first[2:] = np.flatnonzero(running[1:] != running[:-1]) + 1
-    # The pixel above (or left of) a component's first pixel was scanned earlier,
-    # so it belongs to another component with a smaller number: no cycles.
-    previous = np.where(first >= width, first - width, first - 1)
+    # Component adjacency, only for pairs of 4-neighbours that touch a small
+    # component (the others never matter), in both orientations.
+    # Flat, contiguous views: horizontal pairs are (i, i + 1) off the last
+    # column, vertical pairs (i, i + W).
+    flat = comp.ravel()
+    small_flat = small[flat]
+    width = comp.shape[1]
+    src, dst = [], []
+    for step in (1, width):
+        a, b = flat[:-step], flat[step:]
+        touch = (small_flat[:-step] | small_flat[step:]) & (a != b)
+        if step == 1:
+            touch[width - 1 :: width] = False  # (last column, first column of next row)
+        pick = np.flatnonzero(touch)
+        src += [a[pick], b[pick]]
+        dst += [b[pick], a[pick]]
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    keep = small[src]
+    src, dst = src[keep], dst[keep]
     parent = np.arange(num + 1)
-    merge = np.flatnonzero(small)
-    merge = merge[merge != 1]  # component 1 starts at pixel 0: nothing precedes it
-    parent[merge] = flat[previous[merge]]
-    while True:  # pointer jumping to the roots; depth halves each pass
-        jumped = parent[parent]
-        if np.array_equal(jumped, parent):
+    sizes = sizes.astype(np.int64)
+    while src.size:
+        # Each small group joins its largest neighbour, but only a "bigger" one in
+        # (size, id) order, so no cycles form; there is always progress while a
+        # small group has a neighbour (the largest small group's neighbours are
+        # either bigger or smaller and then join it).
+        score = sizes[dst] * (num + 1) + dst
+        best = np.zeros(num + 1, np.int64)
+        np.maximum.at(best, src, score)
+        cand = np.flatnonzero(best)
+        go = best[cand] > sizes[cand] * (num + 1) + cand
+        if not np.any(go):
             break
-        parent = jumped
-    if small[1] and sizes[parent == 1].sum() < min_size:
-        # The group of component 1 is still small: absorb it into its largest
-        # neighbouring group (all of which are large).
-        root = parent[comp]  # (H, W)
-        group_sizes = np.bincount(root.ravel(), minlength=num + 1)
-        neighbours = []
-        for a, b in ((root[:, :-1], root[:, 1:]), (root[:-1, :], root[1:, :])):
-            touch = (a == 1) != (b == 1)
-            neighbours.append(np.where(a[touch] == 1, b[touch], a[touch]))
-        neighbours = np.concatenate(neighbours)
-        if neighbours.size:
-            parent[parent == 1] = neighbours[np.argmax(group_sizes[neighbours])]
+        step = np.arange(num + 1)
+        step[cand[go]] = best[cand[go]] % (num + 1)
+        while True:  # pointer jumping to the roots; depth halves each pass
+            jumped = step[step]
+            if np.array_equal(jumped, step):
+                break
+            step = jumped
+        parent = step[parent]
+        sizes = np.bincount(step, weights=sizes, minlength=num + 1).astype(np.int64)
+        src, dst = step[src], step[dst]
+        keep = (src != dst) & (sizes[src] < min_size)
+        src, dst = src[keep], dst[keep]
     # Number the roots 0..k-1 in order and map every component to its root's number.
     is_root = np.zeros(num + 1, bool)
     is_root[parent[1:]] = True

@@ -53,17 +53,18 @@ def test_diagonal_contact_is_not_connected():
     assert_array_equal(np.sort(np.unique(out)), np.arange(4))
 
 
-def test_small_piece_absorbed_by_preceding_neighbour():
+def test_small_piece_absorbed_by_largest_neighbour():
     labels = np.zeros((6, 6), int)
     labels[:, 3:] = 1
     labels[3:, :3] = 2
-    labels[0, 2] = 3  # first row: joins the segment on its left (label 0)
-    labels[2, 4] = 3  # joins the segment above it (label 1)
+    labels[0, 2] = 3  # touches label 0 (8 pixels) and label 1 (17 pixels): joins 1
+    labels[2, 4] = 3  # surrounded by label 1
     labels[4, 1] = 0  # stray piece of label 0 inside label 2: joins label 2
     out = enforce_connectivity(labels, min_size=2)
     expect = np.zeros((6, 6), int)
     expect[:, 3:] = 1
     expect[3:, :3] = 2
+    expect[0, 2] = 1
     assert _same_partition(out, expect)
 
 
