@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import skimage.io
 import skimage.measure
 from jax.test_util import check_grads
 from numpy.testing import assert_allclose, assert_array_equal
@@ -413,3 +414,28 @@ def test_slic_quality_close_to_skimage(bsds_root):
     # superpixels, so we are usually a bit better), and not wildly different.
     assert br >= br_sk - 0.01 and ue <= ue_sk + 0.01, (br, br_sk, ue, ue_sk)
     assert abs(br - br_sk) < 0.06 and abs(ue - ue_sk) < 0.03, (br, br_sk, ue, ue_sk)
+
+
+# ------------------------------------------------------------------------------- demo
+
+
+def test_demo_writes_overlay(tmp_path, capsys):
+    from jaxseg import demo
+
+    path = demo.main(["--out", str(tmp_path / "out"), "--n-segments", "50"])
+    assert path == tmp_path / "out" / "astronaut_slic50.png" and path.is_file()
+    overlay = skimage.io.imread(path)
+    assert overlay.shape == (512, 512, 3) and overlay.dtype == np.uint8
+    yellow = np.all(overlay == [255, 255, 0], axis=-1)
+    assert 0.01 < yellow.mean() < 0.2  # boundaries drawn, image still visible
+    assert str(path) in capsys.readouterr().out
+    assert not list((tmp_path / "out").glob(".*"))  # no temp file left behind
+
+
+def test_demo_bad_arguments(tmp_path):
+    from jaxseg import demo
+
+    with pytest.raises(FileNotFoundError, match="--image .*nope.png does not exist"):
+        demo.main(["--out", str(tmp_path), "--image", str(tmp_path / "nope.png")])
+    with pytest.raises(SystemExit):
+        demo.main(["--out", str(tmp_path), "--n-segments", "0"])
