@@ -71,6 +71,10 @@ SAMPLES = {
 PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu"
 PACKAGED_SUPERAE = Path(__file__).resolve().parent / "weights" / "superae_cpu"
 
+MAX_BATCH_PIXELS = 1 << 21
+"""At most this many pixels (~2.1 M: 13 BSDS images, 2 at 1024x768) go through one device
+call, whatever ``--batch-size`` says, to bound the memory of the vmapped networks."""
+
 TRACE_COUNT: collections.Counter[str] = collections.Counter()
 """How many times each method's batched device function was traced (compiled); tests use
 it to check that same-shape images do not recompile."""
@@ -436,6 +440,14 @@ class Segmenter:
     def batched(self) -> bool:
         return self._impl.batched
 
+    def batch_for(self, shape: tuple[int, int], batch_size: int) -> int:
+        """Images of ``shape`` per call: ``batch_size``, capped at :data:`MAX_BATCH_PIXELS`
+        pixels per batch (a power of two below that when capped), 1 for host methods."""
+        if not self.batched:
+            return 1
+        fit = max(1, MAX_BATCH_PIXELS // (shape[0] * shape[1]))
+        return min(batch_size, 1 << (fit.bit_length() - 1))
+
     def __call__(
         self,
         images: Sequence[np.ndarray],
@@ -543,9 +555,9 @@ def segment(
     groups: dict[tuple, list[int]] = collections.defaultdict(list)
     for i, im in enumerate(arrays):
         groups[im.shape].append(i)
-    step = batch_size if segmenter.batched else 1
     out: list[Segmentation | None] = [None] * len(arrays)
-    for idx in groups.values():
+    for shape, idx in groups.items():
+        step = segmenter.batch_for(shape[:2], batch_size)
         for s in range(0, len(idx), step):
             chunk = idx[s : s + step]
             for i, res in zip(chunk, segmenter([arrays[i] for i in chunk]), strict=True):
@@ -871,7 +883,6 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         )
     except (ValueError, NotImplementedError, FileNotFoundError) as e:
         raise _UsageError(str(e)) from None
-    step = args.batch_size if segmenter.batched else 1
     params = {
         "n_segments": n_segments,
         "threshold": threshold,
@@ -880,7 +891,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         "dsc_iters": args.dsc_iters if method == "dsc" else None,
         "checkpoint": str(segmenter.checkpoint) if segmenter.checkpoint else None,
         "max_side": args.max_side,
-        "batch_size": step,
+        "batch_size": args.batch_size if segmenter.batched else 1,
     }
     done: list[_Input] = []
     skipped = 0
@@ -955,7 +966,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                     note(f"{item.path}: {msg}")
             bucket = buckets[loaded.image.shape]
             bucket.append(_Pending(item, loaded, time.perf_counter() - start))
-            if len(bucket) >= step:
+            if len(bucket) >= segmenter.batch_for(loaded.image.shape[:2], args.batch_size):
                 run_batch(bucket)
                 buckets[loaded.image.shape] = []
         for bucket in buckets.values():

@@ -398,3 +398,12 @@ def test_dsc(tmp_path, tiny_superae):
     np.testing.assert_array_equal(np.load(out / "im1" / "segments.npy"), single.segments)
     with np.load(out / "bench" / "im1.npz") as z:
         np.testing.assert_allclose(z["ucm2"], single.ucm2, atol=1e-6)
+
+
+def test_batch_is_capped_by_pixels():
+    slic = cli.Segmenter("slic")
+    assert slic.batch_for((321, 481), 8) == 8
+    assert slic.batch_for((321, 481), 32) == 8  # 13 fit: the power of two below
+    assert slic.batch_for((768, 1024), 8) == 2
+    assert slic.batch_for((3000, 4000), 8) == 1
+    assert cli.Segmenter("felzenszwalb").batch_for((10, 10), 8) == 1
