@@ -252,8 +252,10 @@ def _softmax(dist: list[jax.Array], cand_valid: np.ndarray) -> jax.Array:
     return jax.nn.softmax(logits, axis=0)
 
 
-def _pool(w: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Weighted sums per centre: ``w (9, gh, gw, P)``, ``x (C, gh, gw, P)``.
+def _pool(w: jax.Array, xw: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Weighted sums per centre: ``w (9, gh, gw, P)``, ``xw (C + 1, gh, gw, P)``.
+
+    ``xw`` is the features with a channel of ones appended (built once).
 
     Returns ``(sums (C, gh, gw), totals (gh, gw))``. Per cell, a small matrix
     product gives the candidate-``k`` sums; cell ``(a, b)`` sends them to centre
@@ -261,7 +263,6 @@ def _pool(w: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     scatter (for soft weights this is several times faster than
     `jax.ops.segment_sum` over the 9n pairs, forward and backward).
     """
-    xw = jnp.concatenate([x, jnp.ones_like(x[:1])])  # (C + 1, gh, gw, P)
     part = jnp.einsum("kabp,cabp->kcab", w, xw)  # (9, C + 1, gh, gw)
     _, _, gh, gw = part.shape
     part = jnp.pad(part, ((0, 0), (0, 0), (1, 1), (1, 1)))
@@ -272,19 +273,19 @@ def _pool(w: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return total[:-1], total[-1]
 
 
-def _pool_hard(nearest: jax.Array, x: jax.Array, g: _Grid) -> tuple[jax.Array, jax.Array]:
+def _pool_hard(nearest: jax.Array, rows: jax.Array, g: _Grid) -> tuple[jax.Array, jax.Array]:
     """`_pool` for hard assignments ``nearest (gh, gw, P)``: one `segment_sum` over pixels.
 
-    With one segment per pixel the scatter touches ``n`` rows instead of the
-    dense form's ``9 n`` products (measured ~3x faster on CPU). Padding slots go
-    to an extra dummy segment that is dropped.
+    ``rows (gh * gw * P, C + 1)`` are the cell-major features with a column of
+    ones (precomputed once). With one segment per pixel the scatter touches
+    ``n`` rows instead of the dense form's ``9 n`` products (measured ~3-5x
+    faster on CPU, see ``benchmarks/slic_speed.py``). Padding slots go to an
+    extra dummy segment that is dropped.
     """
     m = g.gh * g.gw
-    labels = _cell_of(nearest, g)  # (gh, gw, P)
-    labels = jnp.where(jnp.asarray(g.mask) > 0, labels, m).reshape(-1)
-    xw = jnp.concatenate([x, jnp.ones_like(x[:1])]).reshape(x.shape[0] + 1, -1)  # (C + 1, slots)
-    sums = jax.ops.segment_sum(xw.T, labels, num_segments=m + 1)[:m]  # (m, C + 1)
-    sums = sums.T.reshape(x.shape[0] + 1, g.gh, g.gw)
+    labels = jnp.where(jnp.asarray(g.mask) > 0, _cell_of(nearest, g), m).reshape(-1)
+    sums = jax.ops.segment_sum(rows, labels, num_segments=m + 1)[:m]  # (m, C + 1)
+    sums = sums.T.reshape(rows.shape[1], g.gh, g.gw)
     return sums[:-1], sums[-1]
 
 
@@ -298,6 +299,9 @@ def _cluster(x: jax.Array, g: _Grid, num_iters: int, hard: bool):
     mask = jnp.asarray(g.mask, x.dtype)
     x = x * mask  # padding slots repeat a border pixel; zero them for the sums
     centres = jnp.sum(x, axis=-1) / jnp.sum(mask, axis=-1)  # (C, gh, gw) cell means
+    xw = jnp.concatenate([x, mask[None]])  # (C + 1, gh, gw, P): features and a count
+    if hard:  # pixel-major rows for the scatter, built once (not per iteration)
+        rows = xw.reshape(x.shape[0] + 1, -1).T
 
     def assign(centres):
         dist = _distances(x, centres)
@@ -310,7 +314,7 @@ def _cluster(x: jax.Array, g: _Grid, num_iters: int, hard: bool):
         # once; computed inside the pooling fusion it is recomputed per candidate
         # (measured several times slower on CPU).
         centres, a = carry
-        sums, totals = _pool_hard(a, x, g) if hard else _pool(a * mask, x)
+        sums, totals = _pool_hard(a, rows, g) if hard else _pool(a, xw)
         # An empty cluster (possible with hard assignment) keeps its centre.
         safe = jnp.where(totals > 0, totals, 1.0)
         centres = jnp.where(totals > 0, sums / safe, centres)
