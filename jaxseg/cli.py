@@ -11,7 +11,9 @@ The pipeline for one image (all methods):
    ``--max-side``;
 2. superpixels ``(h, w) int32`` ``0..m-1`` and one feature vector per superpixel: for
    ``slic`` the mean CIELAB colour / :data:`LAB_SCALE`, for ``felzenszwalb`` the same, for
-   ``wang2020`` the learned region features of the network (head 2);
+   ``wang2020`` the learned region features of the network (head 2); ``dsc`` gives SLIC
+   superpixels of the SuperAE reconstruction, its own regions (the hierarchy's first
+   level) and their mean logits;
 3. the merge hierarchy (:func:`jaxseg.merge.hierarchy_levels`): the level ``1 - s`` in
    ``[0, 1]`` at which each adjacent superpixel pair joins; the segmentation at threshold
    ``t`` joins every pair with level ``<= t`` (``--level fine|medium|coarse`` is ``t`` =
@@ -72,8 +74,9 @@ PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu"
 PACKAGED_SUPERAE = Path(__file__).resolve().parent / "weights" / "superae_cpu"
 
 MAX_BATCH_PIXELS = 1 << 21
-"""At most this many pixels (~2.1 M: 13 BSDS images, 2 at 1024x768) go through one device
-call, whatever ``--batch-size`` says, to bound the memory of the vmapped networks."""
+"""At most this many pixels (~2.1 M) go through one device call, whatever ``--batch-size``
+says, to bound the memory of the vmapped networks: 8 BSDS images (13 fit, rounded down to
+a power of two), 2 at 1024x768."""
 
 TRACE_COUNT: collections.Counter[str] = collections.Counter()
 """How many times each method's batched device function was traced (compiled); tests use
