@@ -179,9 +179,10 @@ def test_ssn_vmap_equals_loop():
             assert_allclose(np.asarray(x[i]), np.asarray(y), atol=1e-5)
 
 
-def test_ssn_gradients():
+@pytest.mark.parametrize("channels", [2, 12])  # explicit differences / matrix-product distances
+def test_ssn_gradients(channels):
     with jax.enable_x64(True):
-        feats = jax.random.normal(jax.random.key(1), (5, 6, 2), jnp.float64)
+        feats = jax.random.normal(jax.random.key(1), (5, 6, channels), jnp.float64)
         weights = jax.random.normal(jax.random.key(2), (5, 6, 9), jnp.float64)
 
         def loss(f):
@@ -190,10 +191,30 @@ def test_ssn_gradients():
 
         assert ssn(feats, n_segments=4, num_iters=2).assoc.dtype == jnp.float64
         check_grads(jax.jit(loss), (feats,), order=1, modes=["rev"], atol=1e-5, rtol=1e-5)
-    grad = jax.grad(lambda f: ssn(f, n_segments=4, num_iters=5).assoc[..., 4].sum())(
-        _random_features((16, 16, 5))
-    )
-    assert bool(jnp.all(jnp.isfinite(grad))) and float(jnp.abs(grad).sum()) > 0
+
+
+def test_ssn_distance_forms_agree(monkeypatch):
+    """Many channels use |x|^2 - 2x.c + |c|^2; it must match the explicit form."""
+    x = jax.random.normal(jax.random.key(12), (12, 3, 4, 20))  # (C, gh, gw, P)
+    centres = jax.random.normal(jax.random.key(13), (12, 3, 4))
+    dot = slic_module._distances(x, centres)
+    monkeypatch.setattr(slic_module, "_DIRECT_MAX_CHANNELS", 64)
+    direct = slic_module._distances(x, centres)
+    assert len(dot) == len(direct) == 9
+    for a, b in zip(dot, direct, strict=True):
+        assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-4)
+    # End to end through the (cached) jitted SSN, recompiled under each setting.
+    feats = _random_features((10, 12, 12), seed=11)
+    try:
+        slic_module._ssn.clear_cache()
+        out_direct = ssn(feats, n_segments=6, num_iters=3)
+        monkeypatch.undo()
+        slic_module._ssn.clear_cache()
+        out_dot = ssn(feats, n_segments=6, num_iters=3)
+    finally:
+        slic_module._ssn.clear_cache()
+    assert_allclose(np.asarray(out_dot.assoc), np.asarray(out_direct.assoc), atol=1e-4)
+    assert_allclose(np.asarray(out_dot.centres), np.asarray(out_direct.centres), atol=1e-4)
 
 
 def test_soft_pool_and_unpool_match_dense():
