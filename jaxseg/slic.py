@@ -13,13 +13,21 @@ nearly equal height (``floor(H/gh)`` or ``ceil(H/gh)`` rows) and columns into
 centres of the 3x3 cells around its own cell (out-of-grid cells masked): 9
 candidates per pixel, O(9n) memory, never an ``n x m`` matrix.
 
-Layout. Internally pixels are stored cell-major, ``(C, gh, ch, gw, cw)`` with
-``ch = ceil(H/gh)``, ``cw = ceil(W/gw)`` (short bands padded and masked). Then
-the 9 candidate centres of a cell are 9 shifted views of the padded
-``(C, gh+2, gw+2)`` centre grid, and the centre update is a dense reduction over
-``(ch, cw)`` followed by 9 shifted adds -- no gathers or scatters inside the
-iterations (measured faster on CPU than `jax.ops.segment_sum`; see
-``benchmarks/slic_speed.py``).
+Layout. Internally pixels are stored cell-major, ``(C, gh, gw, P)`` with
+``P = ch * cw``, ``ch = ceil(H/gh)``, ``cw = ceil(W/gw)`` (short bands padded and
+masked). The 9 candidate centres of a cell are then 9 shifted views of the
+padded ``(C, gh+2, gw+2)`` centre grid, so the association is one dense fused
+elementwise pass (no gathers). Centre update, whichever measured faster on CPU
+(``benchmarks/slic_speed.py``): for soft weights (`ssn`) a per-cell matrix
+product followed by 9 shifted adds of the zero-padded grid (several times
+faster than `jax.ops.segment_sum` over the 9n pairs, forward and backward); for
+hard labels (`slic`) one `jax.ops.segment_sum` over the pixels (about 5x faster
+than the dense form, which multiplies by 9 one-hot weights).
+
+CPU notes (XLA, measured): the assignment is carried through the `lax.scan`
+so that it is materialised once per iteration rather than recomputed inside
+each consumer fusion; loop-invariant layouts (the scatter rows, the count
+channel) are built once outside the loop.
 
 Candidate order: ``k = 3 * (dy + 1) + (dx + 1)`` for the cell offset
 ``(dy, dx)`` in ``{-1, 0, 1}^2``, i.e. row-major over the 3x3 neighbourhood;
@@ -554,17 +562,17 @@ def xylab_features(
 
 @functools.partial(jax.jit, static_argnames=("n_segments", "num_iters"))
 def _slic_labels(image: jax.Array, compactness: jax.Array, n_segments: int, num_iters: int):
-    """Jitted device part of `slic`: ``(H, W, 3)`` image -> ``(H, W) int32`` labels."""
+    """Jitted device part of `slic`: ``(H, W, 3)`` uint8 or float32 image -> ``(H, W) int32``."""
     height, width, _ = image.shape
     g = _grid(height, width, *grid_shape(height, width, n_segments))
     s_xy = compactness * max(g.gh / height, g.gw / width)  # compactness / S
     # Gather the RGB image into cells first and convert there: converting in image
-    # layout and then gathering makes XLA fuse (and repeat) the conversion per
-    # channel, several times slower on CPU. The barrier keeps `lab` materialised.
+    # layout and then gathering measured several times slower on CPU (XLA fuses
+    # the conversion into the gather and repeats it per channel).
     rgb = _to_cells(image, g)  # (3, gh, gw, P)
-    lab = jax.lax.optimization_barrier(rgb_to_lab(jnp.moveaxis(rgb, 0, -1)))  # (gh, gw, P, 3)
+    lab = rgb_to_lab(jnp.moveaxis(rgb, 0, -1))  # (gh, gw, P, 3)
     yx = np.stack(np.divmod(g.gather.reshape(g.mask.shape), width)).astype(np.float32)
-    x = jax.lax.optimization_barrier(jnp.concatenate([s_xy * yx, jnp.moveaxis(lab, -1, 0)]))
+    x = jnp.concatenate([s_xy * yx, jnp.moveaxis(lab, -1, 0)])  # (5, gh, gw, P)
     nearest, _ = _cluster(x, g, num_iters, hard=True)
     return _labels_from_nearest(nearest, g, height, width)
 
@@ -641,9 +649,13 @@ def slic(
         )
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image is empty (shape {image.shape}); give at least one pixel.")
-    if image.dtype == np.uint8:
-        image = image.astype(np.float32) / np.float32(255.0)
-    elif np.issubdtype(image.dtype, np.floating):
+    # uint8 goes to the device as bytes (`rgb_to_lab` scales it there).
+    if image.dtype != np.uint8:
+        if not np.issubdtype(image.dtype, np.floating):
+            raise TypeError(
+                f"image dtype must be uint8 or floating point in [0, 1]; got {image.dtype}. "
+                "Convert it, e.g. image.astype(np.float32) / max_value."
+            )
         if not np.all(np.isfinite(image)):
             raise ValueError("image contains NaN or inf values; clean or mask them first.")
         lo, hi = float(image.min()), float(image.max())
@@ -653,11 +665,6 @@ def slic(
                 "Divide by 255 for 8-bit data, or pass the uint8 array."
             )
         image = image.astype(np.float32)
-    else:
-        raise TypeError(
-            f"image dtype must be uint8 or floating point in [0, 1]; got {image.dtype}. "
-            "Convert it, e.g. image.astype(np.float32) / max_value."
-        )
     n_segments = _check_int(n_segments, "n_segments", 1)
     num_iters = _check_int(num_iters, "num_iters", 0)
     if not (np.isfinite(compactness) and compactness > 0):
