@@ -460,3 +460,15 @@ def test_demo_bad_arguments(tmp_path):
         demo.main(["--out", str(tmp_path), "--image", str(tmp_path / "nope.png")])
     with pytest.raises(SystemExit):
         demo.main(["--out", str(tmp_path), "--n-segments", "0"])
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1)])
+def test_degenerate_image_sizes(shape):
+    image = np.random.default_rng(3).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    labels = slic(image, n_segments=100)
+    assert labels.shape == shape
+    assert_array_equal(np.unique(labels), np.arange(labels.max() + 1))
+    out = ssn(xylab_features(image, n_segments=100), n_segments=100, num_iters=2)
+    assert out.centres.shape == (shape[0] * shape[1], 5)  # one cell per pixel
+    assert_allclose(np.asarray(out.assoc).sum(-1), 1.0, atol=1e-6)
+    assert_array_equal(np.asarray(out.labels).ravel(), np.arange(shape[0] * shape[1]))
