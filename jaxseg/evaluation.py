@@ -456,13 +456,20 @@ def _select(method: _Method, cfg, files) -> dict:
         "split": cfg.select_split,
         "n_images": len(files),
         "criterion": cfg.select_by,
-        "nthresh": cfg.select_nthresh,
+        "nthresh": len(_thresholds(col)),
         "ods_t": float(ods_t),
         "score": float(score),
         "setting": float(method.setting(ods_t)),
         "setting_name": "scale" if method.name == "felzenszwalb" else "T",
         "seconds_inference": produce,
     }
+
+
+def _thresholds(collected: dict) -> list[float]:
+    """Thresholds (ucm2) or scale indices (segs) of a :func:`jaxseg.metrics.bench.collect`."""
+    if "boundary" in collected:
+        return collected["boundary"]["thr"][:, 0].tolist()
+    return collected["region"]["cover_th"][:, 0].tolist()
 
 
 def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> dict:
@@ -601,7 +608,7 @@ def markdown_report(report: dict) -> str:
         f"Boundary AP of the hierarchy: {_f3(hier['ap'])}. GCE is taken at the PRI ODS "
         "threshold (lower is better; GCE cannot choose its own threshold). The fixed setting "
         f"was chosen on {sel['split']} ({sel['n_images']} images) by {sel['criterion']} ODS "
-        f"over {sel['nthresh']} thresholds (val score {sel['score']:.3f}).",
+        f"over {sel['nthresh']} thresholds or scales (val score {sel['score']:.3f}).",
         "",
         "Settings: "
         + ", ".join(
