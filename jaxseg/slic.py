@@ -133,8 +133,7 @@ def grid_shape(height: int, width: int, n_segments: int) -> tuple[int, int]:
         # Closest count to the target first, then the squarest cells.
         return abs(gh * gw - target), abs(math.log((height / gh) / (width / gw))), grid
 
-    best = min(options, key=key)
-    return best
+    return min(options, key=key)
 
 
 def _bands(size: int, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -161,7 +160,7 @@ class _Grid(NamedTuple):
     gw: int
     gather: np.ndarray  # (gh * gw * P,) flat image index of each cell slot (clamped)
     mask: np.ndarray  # (gh, gw, P) float32, 1 for real pixels, 0 for padding
-    scatter: np.ndarray  # (H * W,) flat cell slot of each image pixel
+    slot: np.ndarray  # (H * W,) flat cell slot of each image pixel
     cell: np.ndarray  # (H, W) grid cell of each pixel
     cand_valid: np.ndarray  # (9, gh, gw) bool
     cand_index: np.ndarray  # (9, gh, gw) int32, clamped
@@ -188,7 +187,7 @@ def _grid(height: int, width: int, gh: int, gw: int) -> _Grid:
         gw=gw,
         gather=gather.reshape(-1),
         mask=mask.reshape(gh, gw, ch * cw).astype(np.float32),
-        scatter=slot.reshape(-1),
+        slot=slot.reshape(-1),
         cell=rb[:, None] * gw + cb[None, :],
         cand_valid=np.stack(cand_valid),
         cand_index=np.stack(cand_index).astype(np.int32),
@@ -206,7 +205,7 @@ def _from_cells(x: jax.Array, g: _Grid, height: int, width: int) -> jax.Array:
     """Cell-major ``(..., gh, gw, P)`` -> ``(H, W, ...)``."""
     lead = x.shape[:-3]
     flat = x.reshape(*lead, -1)
-    out = jnp.take(flat, g.scatter, axis=-1).reshape(*lead, height, width)
+    out = jnp.take(flat, g.slot, axis=-1).reshape(*lead, height, width)
     return jnp.moveaxis(out, tuple(range(len(lead))), tuple(range(-len(lead), 0)))
 
 
@@ -262,7 +261,8 @@ def _softmax(dist: list[jax.Array], cand_valid: np.ndarray) -> jax.Array:
 def _pool(w: jax.Array, xw: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Weighted sums per centre: ``w (9, gh, gw, P)``, ``xw (C + 1, gh, gw, P)``.
 
-    ``xw`` is the features with a channel of ones appended (built once).
+    ``xw`` is the (masked) features with a count channel appended: 1 for real
+    pixels, 0 for padding slots (built once).
 
     Returns ``(sums (C, gh, gw), totals (gh, gw))``. Per cell, a small matrix
     product gives the candidate-``k`` sums; cell ``(a, b)`` sends them to centre
@@ -283,8 +283,8 @@ def _pool(w: jax.Array, xw: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _pool_hard(nearest: jax.Array, rows: jax.Array, g: _Grid) -> tuple[jax.Array, jax.Array]:
     """`_pool` for hard assignments ``nearest (gh, gw, P)``: one `segment_sum` over pixels.
 
-    ``rows (gh * gw * P, C + 1)`` are the cell-major features with a column of
-    ones (precomputed once). With one segment per pixel the scatter touches
+    ``rows (gh * gw * P, C + 1)`` are the cell-major features with the count
+    column (precomputed once). With one segment per pixel the scatter touches
     ``n`` rows instead of the dense form's ``9 n`` products (measured ~3-5x
     faster on CPU, see ``benchmarks/slic_speed.py``). Padding slots go to an
     extra dummy segment that is dropped.

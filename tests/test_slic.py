@@ -72,7 +72,7 @@ def test_grid_shape_count_and_coverage(height, width, n):
     # The cell-major slots hold every pixel once (plus masked padding).
     slots = g.gather.reshape(-1)[g.mask.reshape(-1) > 0]
     assert_array_equal(np.sort(slots), np.arange(height * width))
-    assert_array_equal(g.gather[g.scatter], np.arange(height * width))
+    assert_array_equal(g.gather[g.slot], np.arange(height * width))
 
 
 def test_grid_shape_follows_aspect():
