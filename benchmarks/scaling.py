@@ -18,7 +18,10 @@ Measures, in one process:
    whether the cost is linear in the pixels (ratio ~1). Peak memory: the
    device's ``peak_bytes_in_use`` where ``memory_stats()`` has it (GPU/TPU), else
    the process peak RSS (``resource.getrusage``; monotone, so sizes run in
-   increasing order and each row shows the peak so far).
+   increasing order and each row shows the peak so far -- the SSN rows include
+   the SLIC runs before them). "XLA MB" is the call's own peak buffer size from
+   XLA's compiled memory analysis (arguments + outputs + temporaries - aliased),
+   on every backend.
 2. **Batch size** (``--batches``, at ``--batch-mp`` megapixels): ``vmap`` over a
    batch of images, images per second.
 3. **Bandwidth limit**: the SLIC time per iteration, ``(t(iters) - t(0)) / iters``,
@@ -63,6 +66,20 @@ def _peak_memory(jax) -> tuple[float, str]:
 
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
 _clock = time.perf_counter
+
+
+def _xla_mb(fn, *args) -> float:
+    """Peak buffer MB of one call from XLA's compiled memory analysis (any backend)."""
+    m = fn.lower(*args).compile().memory_analysis()
+    if m is None:
+        return float("nan")
+    total = (
+        m.argument_size_in_bytes
+        + m.output_size_in_bytes
+        + m.temp_size_in_bytes
+        - m.alias_size_in_bytes
+    )
+    return total / 2**20
 
 
 def _time(fn, *args, repeats: int) -> float:
@@ -178,10 +195,22 @@ def main(argv=None) -> dict:
         m = max(1, n // args.sp_area)
         image = jnp.asarray(rng.uniform(size=(h, w, 3)).astype(np.float32))
         reps = 1 if i == len(args.sizes) - 1 else args.repeats
-        t = _time(slic_fn(m, args.iters), image, repeats=reps)
+        fn = slic_fn(m, args.iters)
+        t = _time(fn, image, repeats=reps)
         t0 = _time(slic_fn(m, 0), image, repeats=reps)
         mem, mem_src = _peak_memory(jax)
-        rows.append(dict(mp=mp, shape=(h, w), pixels=n, m=m, slic_s=t, slic0_s=t0, slic_mem_mb=mem))
+        rows.append(
+            dict(
+                mp=mp,
+                shape=(h, w),
+                pixels=n,
+                m=m,
+                slic_s=t,
+                slic0_s=t0,
+                slic_mem_mb=mem,
+                slic_xla_mb=_xla_mb(fn, image),
+            )
+        )
         del image
         print(f"  slic {h}x{w}: {t * 1e3:.1f} ms, peak {mem:.0f} MB", flush=True)
     ssn_rows = []
@@ -191,9 +220,20 @@ def main(argv=None) -> dict:
         m = max(1, n // args.sp_area)
         feats = jnp.asarray(rng.normal(size=(h, w, args.ssn_channels)).astype(np.float32))
         reps = 1 if i == len(args.ssn_sizes or args.sizes) - 1 else args.repeats
-        t = _time(ssn_fn(m), feats, repeats=reps)
+        fn = ssn_fn(m)
+        t = _time(fn, feats, repeats=reps)
         mem, _ = _peak_memory(jax)
-        ssn_rows.append(dict(mp=mp, shape=(h, w), pixels=n, m=m, ssn_s=t, ssn_mem_mb=mem))
+        ssn_rows.append(
+            dict(
+                mp=mp,
+                shape=(h, w),
+                pixels=n,
+                m=m,
+                ssn_s=t,
+                ssn_mem_mb=mem,
+                ssn_xla_mb=_xla_mb(fn, feats),
+            )
+        )
         del feats
         print(f"  ssn {h}x{w}: {t * 1e3:.1f} ms, peak {mem:.0f} MB", flush=True)
 
@@ -206,28 +246,31 @@ def main(argv=None) -> dict:
         f"\n### Image size ({args.iters} iterations, {args.sp_area} px per superpixel; "
         f"memory: {mem_src})\n"
     )
-    print("| size | HxW | m | SLIC ms/img | SLIC img/s | SLIC ns/px | ratio | peak MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| size | HxW | m | SLIC ms/img | SLIC img/s | SLIC ns/px | ratio | XLA MB | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     base = rows[0]["slic_s"] / rows[0]["pixels"]
     for r in rows:
         per = r["slic_s"] / r["pixels"]
         print(
             f"| {r['mp']:g} MP | {r['shape'][0]}x{r['shape'][1]} | {r['m']} | "
             f"{r['slic_s'] * 1e3:.1f} | {1 / r['slic_s']:.2f} | {per * 1e9:.1f} | "
-            f"{per / base:.2f} | {r['slic_mem_mb']:.0f} |"
+            f"{per / base:.2f} | {r['slic_xla_mb']:.0f} | {r['slic_mem_mb']:.0f} |"
         )
     print(
         f"\nSLIC fit: t = {a * 1e3:.2f} ms + {b * 1e9:.2f} ns/px * pixels; "
         f"log-log slope {slope:.3f} (1 = linear)\n"
     )
-    print(f"| size | SSN ({args.ssn_channels} ch) ms/img | img/s | ns/px | ratio | peak MB |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| size | SSN ({args.ssn_channels} ch) ms/img | img/s | ns/px | ratio | XLA MB | peak MB |"
+    )
+    print("|---|---|---|---|---|---|---|")
     sbase = ssn_rows[0]["ssn_s"] / ssn_rows[0]["pixels"]
     for r in ssn_rows:
         per = r["ssn_s"] / r["pixels"]
         print(
             f"| {r['mp']:g} MP | {r['ssn_s'] * 1e3:.1f} | {1 / r['ssn_s']:.2f} | "
-            f"{per * 1e9:.1f} | {per / sbase:.2f} | {r['ssn_mem_mb']:.0f} |"
+            f"{per * 1e9:.1f} | {per / sbase:.2f} | {r['ssn_xla_mb']:.0f} | "
+            f"{r['ssn_mem_mb']:.0f} |"
         )
     print(f"\nSSN fit: t = {sa * 1e3:.2f} ms + {sb * 1e9:.2f} ns/px * pixels")
     results.update(
@@ -280,7 +323,8 @@ def main(argv=None) -> dict:
     )
 
     if args.plot:
-        _plot(args.plot, rows, ssn_rows, (a, b), (sa, sb), results["device"], args)
+        label = f"{results['device']}, {os.cpu_count()} host cores, {args.clock} time"
+        _plot(args.plot, rows, ssn_rows, (a, b), (sa, sb), label, args)
         print(f"\nwrote {args.plot}")
     if args.json:
         with open(args.json, "w") as f:
