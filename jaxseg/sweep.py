@@ -76,7 +76,7 @@ from tqdm import tqdm
 
 from jaxseg import checkpointing, pooling, slic, training
 
-__all__ = ["member_configs", "predict_sweep", "sweep_members", "train_sweep"]
+__all__ = ["make_optimizer", "member_configs", "predict_sweep", "sweep_members", "train_sweep"]
 
 SWEEP_FILE = "sweep.json"
 
