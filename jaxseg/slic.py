@@ -628,6 +628,17 @@ def slic(
     TypeError
         For an unsupported dtype or non-int `n_segments`/`num_iters`.
 
+    Notes
+    -----
+    Differences from `skimage.segmentation.slic` at the same settings: every
+    pixel is compared with the 9 centres of the grid cells around its own cell
+    (skimage: each centre scans a window of twice the grid step), so clusters do
+    not vanish at low compactness; ``num_iters`` updates are followed by a
+    final assignment; small pieces join their largest neighbour (skimage: the
+    segment preceding them in raster order). On BSDS500 val this gives equal or
+    better boundary recall and undersegmentation error
+    (``benchmarks/slic_speed.py``).
+
     Examples
     --------
     >>> import numpy as np
