@@ -632,11 +632,11 @@ def slic(
     -----
     Differences from `skimage.segmentation.slic` at the same settings: every
     pixel is compared with the 9 centres of the grid cells around its own cell
-    (skimage: each centre searches a fixed window around its own position);
-    at low compactness this keeps more superpixels than skimage does; ``num_iters`` updates are followed by a
-    final assignment; small pieces join their largest neighbour (skimage: the
-    segment preceding them in raster order). On BSDS500 val this gives equal or
-    better boundary recall and undersegmentation error
+    (skimage: each centre searches a fixed window around its own position), so
+    at low compactness more superpixels survive than in skimage. ``num_iters``
+    updates are followed by a final assignment. Small pieces join their largest
+    neighbour (skimage: the segment preceding them in raster order). On BSDS500
+    val this gives equal or better boundary recall and undersegmentation error
     (``benchmarks/slic_speed.py``).
 
     Examples
