@@ -474,3 +474,18 @@ def test_degenerate_image_sizes(shape):
     assert out.centres.shape == (shape[0] * shape[1], 5)  # one cell per pixel
     assert_allclose(np.asarray(out.assoc).sum(-1), 1.0, atol=1e-6)
     assert_array_equal(np.asarray(out.labels).ravel(), np.arange(shape[0] * shape[1]))
+
+
+def test_slic_device_part_vmap_equals_loop():
+    # jaxseg.cli batches the jitted device part of `slic` with vmap.
+    images = np.random.default_rng(4).uniform(size=(2, 24, 30, 3)).astype(np.float32)
+
+    def one(image):
+        return slic_module._slic_labels(image, jnp.float32(10.0), n_segments=10, num_iters=4)
+
+    batched = np.asarray(jax.jit(jax.vmap(one))(images))
+    looped = np.stack([np.asarray(one(image)) for image in images])
+    assert_array_equal(batched, looped)
+    assert_array_equal(
+        looped[0], slic(images[0], n_segments=10, num_iters=4, enforce_connectivity=False)
+    )
