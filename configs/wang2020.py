@@ -36,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
             seg_channels=64,
             pos_scale=2.5,  # SSN's XYLab scales
             color_scale=0.26,
-            spix_zero_init=False,  # head 1 with the default (lecun normal) init
+            spix_init_scale=1.0,  # head 1 with the default (LeCun normal) init
         )
     )
 
@@ -77,6 +77,9 @@ def get_config() -> ml_collections.ConfigDict:
             schedule="constant",
             warmup_steps=0,
             grad_clip_norm=0.0,
+            # Skip a step whose gradient is not finite (SSN's backward can overflow
+            # when a cluster's soft weight underflows; see jaxseg.training).
+            skip_nonfinite_updates=True,
         )
     )
 

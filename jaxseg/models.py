@@ -84,9 +84,11 @@ class SuperpixelSegNet(nnx.Module):
       pos_scale, color_scale: scales of the XYLab vector appended to the head-1
         features for the SSN clustering (:func:`jaxseg.slic.xylab_features`; SSN's
         defaults). Stored on the model so inference uses the training values.
-      spix_zero_init: start head 1 at zero, so the untrained model clusters on
-        XYLab alone (plain SSN/SLIC) and training refines from there (not in the
-        paper; speeds up short trainings).
+      spix_init_scale: standard deviation of head 1's initial weights relative to
+        LeCun-normal. A small value (e.g. 0.1) starts the clustering close to SSN
+        on XYLab alone (SLIC-like) and lets training refine it (not in the paper;
+        helps short trainings). Not 0: zero features are a stationary point of the
+        SSN losses (every gradient is proportional to feature differences).
       rngs: parameter initialisation keys.
 
     Call with ``images (B, H, W, 3) float32 in [0, 1]``; returns a
@@ -113,7 +115,7 @@ class SuperpixelSegNet(nnx.Module):
         seg_channels: int = 64,
         pos_scale: float = 2.5,
         color_scale: float = 0.26,
-        spix_zero_init: bool = False,
+        spix_init_scale: float = 1.0,
         rngs: nnx.Rngs,
     ):
         if norm not in NORMS:
@@ -140,7 +142,10 @@ class SuperpixelSegNet(nnx.Module):
             self.seg_hidden = None
             self.seg_out = None
         else:
-            init = nnx.initializers.zeros if spix_zero_init else nnx.initializers.lecun_normal()
+            # lecun_normal is variance_scaling(1, fan_in); scale the standard deviation.
+            init = nnx.initializers.variance_scaling(
+                float(spix_init_scale) ** 2, "fan_in", "truncated_normal"
+            )
             self.spix_head = nnx.Conv(
                 width, spix_channels, (3, 3), padding="SAME", kernel_init=init, rngs=rngs
             )
@@ -180,7 +185,7 @@ def create_model(config, rngs: nnx.Rngs) -> SuperpixelSegNet:
 
     ``config.model`` fields: ``width``, ``norm``, ``num_groups``, ``concat``,
     ``shared_features``, ``spix_channels``, ``seg_hidden``, ``seg_channels``,
-    ``pos_scale``, ``color_scale``, ``spix_zero_init``; missing
+    ``pos_scale``, ``color_scale``, ``spix_init_scale``; missing
     fields take the ours-GN8 defaults.
     """
     m = config.model
@@ -195,7 +200,7 @@ def create_model(config, rngs: nnx.Rngs) -> SuperpixelSegNet:
         "seg_channels",
         "pos_scale",
         "color_scale",
-        "spix_zero_init",
+        "spix_init_scale",
     }
     unknown = set(m.keys()) - allowed
     if unknown:

@@ -5,7 +5,8 @@ validation (DESIGN.md "Tasks"); this module owns everything else:
 
 * the optimiser (``config.optimizer``: ``name`` adam/sgd, ``learning_rate``,
   ``b1``/``b2`` for Adam, ``momentum`` for SGD, optional ``schedule``
-  constant/cosine with ``warmup_steps``, optional ``grad_clip_norm``), wrapped as
+  constant/cosine with ``warmup_steps``, optional ``grad_clip_norm``, optional
+  ``skip_nonfinite_updates`` (skip steps whose gradient is not finite)), wrapped as
   ``nnx.Optimizer(model, tx, wrt=nnx.Param)``;
 * data parallelism: a ``jax.sharding.Mesh`` over all devices with one axis
   ``data``; each global batch is split over it and the model/optimiser state is
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -79,6 +81,10 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     clip = float(o.get("grad_clip_norm", 0.0))
     if clip > 0:
         tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+    if o.get("skip_nonfinite_updates", False):
+        # A non-finite gradient (e.g. from a near-hard SSN association whose
+        # cluster weight underflows) skips the step instead of poisoning the weights.
+        tx = optax.apply_if_finite(tx, max_consecutive_errors=100)
     return tx
 
 
@@ -216,7 +222,8 @@ def train_and_evaluate(
 
         (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
         optimizer.update(model, grads)
-        return dict(metrics, loss=value)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+        return dict(metrics, loss=value, grad_finite=finite.astype(jnp.float32))
 
     num_steps = int(config.num_steps)
     end = num_steps if stop_at is None else min(num_steps, int(stop_at))

@@ -1,0 +1,206 @@
+"""Tests for the trainer, checkpointing and the wang2020 task (tiny configs)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # configs/ is imported as in train.py
+    sys.path.insert(0, str(REPO))
+
+from configs import wang2020_tiny  # noqa: E402
+from jaxseg import checkpointing  # noqa: E402
+from jaxseg.tasks import wang2020  # noqa: E402
+from jaxseg.training import train_and_evaluate  # noqa: E402
+
+
+def synthetic_config(**overrides):
+    config = wang2020_tiny.get_config()
+    config.data.name = "synthetic"
+    config.num_steps = 4
+    config.eval_every = 100  # evaluate only at the last step
+    for k, v in overrides.items():
+        config[k] = v
+    return config
+
+
+def params(model):
+    return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+
+def assert_trees_equal(a, b):
+    leaves = jax.tree.leaves(jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), a, b))
+    assert leaves and all(leaves)
+
+
+def read_metrics(workdir):
+    return [json.loads(ln) for ln in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """4 steps without interruption on synthetic data."""
+    workdir = tmp_path_factory.mktemp("straight")
+    result = train_and_evaluate(synthetic_config(), workdir)
+    return workdir, result
+
+
+def test_tiny_bsds_two_steps_writes_everything(bsds_root, tmp_path):
+    config = wang2020_tiny.get_config()
+    result = train_and_evaluate(config, tmp_path, data_dir=bsds_root)
+    assert result["step"] == 2
+    assert np.isfinite(result["train"]["loss"])
+    assert {"recon", "compact", "pair", "pair_bacc"} <= set(result["train"])
+    assert 0.0 <= result["eval"]["score"] <= 1.0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["task"] == "wang2020" and saved["model"]["width"] == 16
+    rows = read_metrics(tmp_path)
+    assert [(r["step"], r["split"]) for r in rows] == [(1, "train"), (2, "train"), (2, "eval")]
+    assert (tmp_path / "checkpoints" / "latest" / "2").is_dir()
+    assert (tmp_path / "checkpoints" / "best" / "2").is_dir()
+    best, cfg = checkpointing.restore_model(tmp_path, which="best")
+    latest, _ = checkpointing.restore_model(tmp_path, which="latest")
+    assert cfg.model.width == 16
+    assert_trees_equal(params(best), params(latest))
+
+
+def test_kill_and_resume_gives_identical_params(straight_run, tmp_path):
+    straight_dir, straight = straight_run
+    config = synthetic_config()
+    first = train_and_evaluate(config, tmp_path, stop_at=2)  # "killed" after step 2
+    assert first["step"] == 2 and first["eval"] == {}
+    assert checkpointing.CheckpointManager(tmp_path).latest_step() == 2
+    resumed = train_and_evaluate(config, tmp_path)  # restart: rebuilds everything
+    assert resumed["step"] == 4
+    a, _ = checkpointing.restore_model(straight_dir, which="latest")
+    b, _ = checkpointing.restore_model(tmp_path, which="latest")
+    assert_trees_equal(params(a), params(b))
+    assert resumed["eval"] == straight["eval"]
+    # Each step logged once, with the same losses as the straight run.
+    train_a = [r for r in read_metrics(straight_dir) if r["split"] == "train"]
+    train_b = [r for r in read_metrics(tmp_path) if r["split"] == "train"]
+    assert [r["step"] for r in train_b] == [1, 2, 3, 4]
+    assert [r["loss"] for r in train_b] == [r["loss"] for r in train_a]
+
+
+def test_refuses_workdir_of_another_config(straight_run):
+    straight_dir, _ = straight_run
+    config = synthetic_config()
+    config.model.width = 32
+    with pytest.raises(ValueError, match=r"different config \(config\.model\.width: 16 vs 32"):
+        train_and_evaluate(config, straight_dir)
+
+
+def test_export_and_restore_released_model(straight_run, tmp_path):
+    straight_dir, _ = straight_run
+    model, config = checkpointing.restore_model(straight_dir, which="latest")
+    out = checkpointing.export_model(model, config, tmp_path / "released")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.npz"]
+    again, cfg = checkpointing.restore_model(out)
+    assert_trees_equal(params(model), params(again))
+    assert cfg.to_dict() == config.to_dict()
+    # Weights of another model config are refused with a clear error.
+    saved = json.loads((out / "config.json").read_text())
+    saved["model"]["seg_channels"] = 4
+    (out / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="another model config"):
+        checkpointing.restore_model(out)
+
+
+def test_restore_model_errors(straight_run, tmp_path):
+    straight_dir, _ = straight_run
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        checkpointing.restore_model(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="not a jaxseg workdir"):
+        checkpointing.restore_model(tmp_path)
+    with pytest.raises(ValueError, match="which='worst' must be one of"):
+        checkpointing.restore_model(straight_dir, which="worst")
+
+
+def test_predict_contract(straight_run):
+    straight_dir, _ = straight_run
+    model, _ = checkpointing.restore_model(straight_dir)
+    image = np.random.default_rng(0).random((29, 35, 3)).astype(np.float32)
+    pred = wang2020.predict(model, image, n_segments=9, num_iters=2)
+    m = pred.region_features.shape[0]
+    assert pred.labels.shape == (29, 35) and pred.labels.dtype == np.int32
+    assert 0 <= int(pred.labels.min()) and int(pred.labels.max()) < m
+    p = pred.pairs[pred.valid]
+    assert p.shape[0] > 0 and bool(np.all(p[:, 0] < p[:, 1]))
+    s = np.asarray(pred.similarity)[np.asarray(pred.valid)]
+    assert np.all((s > 0) & (s <= 1))
+    with pytest.raises(ValueError, match=r"image must be \(H, W, 3\)"):
+        wang2020.predict(model, image[..., 0], n_segments=9, num_iters=2)
+
+
+def test_make_batch_is_pure_function_of_seed_and_step():
+    config = synthetic_config()
+    data = wang2020.load_dataset(config, None)
+    a, b = wang2020.make_batch(config, data, 3), wang2020.make_batch(config, data, 3)
+    assert a["image"].shape == (1, 33, 33, 3) and a["gt"].dtype == np.int32
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["gt"], b["gt"])
+    assert not np.array_equal(a["image"], wang2020.make_batch(config, data, 4)["image"])
+
+
+MULTI_DEVICE = textwrap.dedent(
+    """
+    import json, sys
+    import jax, numpy as np
+    from flax import nnx
+    sys.path.insert(0, {repo!r})
+    from configs import wang2020_tiny
+    from jaxseg.checkpointing import restore_model
+    from jaxseg.training import train_and_evaluate
+    from jaxseg.tasks import wang2020
+
+    assert jax.device_count() == 4, jax.devices()
+
+    def config(n, batch=4):
+        c = wang2020_tiny.get_config()
+        c.data.name = "synthetic"
+        c.batch_size, c.num_devices, c.num_steps, c.eval_every = batch, n, 2, 100
+        return c
+
+    def params(m):
+        return nnx.to_pure_dict(nnx.state(m, nnx.Param))
+
+    out = {{}}
+    for n in (1, 4):
+        train_and_evaluate(config(n), {tmp!r} + f"/d{{n}}")
+        out[n] = params(restore_model({tmp!r} + f"/d{{n}}", which="latest")[0])
+    init = params(wang2020.create_model(config(1), nnx.Rngs(0)))
+    def maxdiff(x, y):
+        return max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), x, y)))
+    diff, moved = maxdiff(out[1], out[4]), maxdiff(out[1], init)
+    try:
+        train_and_evaluate(config(4, batch=2), {tmp!r} + "/bad")
+        error = ""
+    except ValueError as e:
+        error = str(e)
+    print(json.dumps({{"diff": diff, "moved": moved, "error": error}}))
+    """
+)
+
+
+def test_one_and_four_devices_give_the_same_params(tmp_path):
+    script = MULTI_DEVICE.format(repo=str(REPO), tmp=str(tmp_path))
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["moved"] > 1e-4  # training did change the parameters...
+    assert result["diff"] < 1e-5  # ...identically on 1 and 4 devices (up to reduction order)
+    assert "batch_size=2 must be a multiple of the 4 devices" in result["error"]
