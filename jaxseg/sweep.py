@@ -218,6 +218,9 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     clip = float(o.get("grad_clip_norm", 0.0))
     if clip > 0:
         tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+    if o.get("skip_nonfinite_updates", False):
+        # As in the trainer; each member skips its own non-finite steps.
+        tx = optax.apply_if_finite(tx, max_consecutive_errors=100)
     return tx
 
 
@@ -317,7 +320,9 @@ def train_sweep(
 
         (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
         optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), dict(metrics, loss=value)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+        metrics = dict(metrics, loss=value, grad_finite=finite.astype(jnp.float32))
+        return nnx.state((model, optimizer)), metrics
 
     train_step = jax.jit(
         jax.vmap(one_step, in_axes=(0, 0, 0 if per_member_batch else None)), donate_argnums=0
