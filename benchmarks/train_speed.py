@@ -13,6 +13,8 @@ cost does not depend on the pixels' values). Variants, all in one process:
   update), jitted as a pure function of ``(state, batch)``;
 * ``f32+donate``: the same with ``donate_argnums`` on the model/optimiser state,
   so XLA may update parameters and Adam moments in place;
+* ``vmap sweep xK``: K copies of the model in one ``jax.vmap``-ed, donated step
+  (what ``jaxseg.sweep`` runs), reported per model (``--sweep K``);
 * ``bf16conv+donate``: every ``nnx.Conv`` of the network computes in bfloat16
   (``conv.dtype = bfloat16``; parameters, GroupNorm statistics, SSN and the
   losses stay float32), set on the model instance by this script -- ``models.py``
@@ -72,6 +74,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--batch", type=_parse_ints, default=[1], help="batch sizes")
     parser.add_argument("--crop", type=int, default=201)
     parser.add_argument("--clock", choices=tuple(CLOCK), default=None)
+    parser.add_argument(
+        "--sweep", type=int, default=4, help="K models in the vmapped-sweep variant (0: skip)"
+    )
     args = parser.parse_args(argv)
     clock_name = args.clock or ("cpu" if args.device == "cpu" else "wall")
     clock = CLOCK[clock_name]
@@ -163,6 +168,26 @@ def main(argv=None) -> list[dict]:
             print(
                 f"| {name} | {1 / t:.3f} | {t * 1e3:.0f} | {base / t:.2f}x | "
                 f"{mem.get('peak_mb', float('nan')):.0f} | "
+                f"{mem.get('alias_mb', float('nan')):.0f} |",
+                flush=True,
+            )
+            del state
+        if args.sweep:
+            # K models in one vmapped step (what jaxseg.sweep runs): model-steps/s.
+            graphdef, state = build(config, False)
+            state = jax.tree.map(lambda x: jnp.stack([x] * args.sweep), state)
+            fn = make_step(graphdef, config, True)
+            fn = jax.jit(jax.vmap(fn, in_axes=(0, None)), donate_argnums=0)
+            mem = _memory(fn.lower(state, batches[0]).compile())
+            t, state = run(fn, state, batches, carry=True)
+            t_model = t / args.sweep
+            rows.append(
+                dict(kind="train_step", batch=bs, variant=f"vmap x{args.sweep}", s=t, **mem)
+            )
+            print(
+                f"| vmap sweep x{args.sweep}+donate, per model | {1 / t_model:.3f} | "
+                f"{t_model * 1e3:.0f} | {base / t_model:.2f}x | "
+                f"{mem.get('peak_mb', float('nan')):.0f} (all {args.sweep}) | "
                 f"{mem.get('alias_mb', float('nan')):.0f} |",
                 flush=True,
             )
