@@ -8,9 +8,9 @@ The paper's settings (``configs/wang2020.py``) with Adam learning rates
 {1e-5, 3e-5, 1e-4} x pair-loss weights {1, 0.3}; member k is written to
 ``workdirs/sweep_lr/model_<k>/`` (its own config.json, checkpoints and metrics.jsonl;
 ``sweep.json`` maps k to its values). Each member sees the same batches as a
-separate ``train.py`` run of its config. A 50K-step budget keeps the 6 models at
-the cost of ~1-2 single runs on an accelerator (the network is small; the vmapped
-step batches the 6 models' convolutions).
+separate ``train.py`` run of its config. 50K steps, a tenth of the paper's budget.
+Meant for an accelerator: on a 2-core CPU a vmapped sweep step is slower than
+the members' separate steps (docs/scaling.md).
 """
 
 import ml_collections
