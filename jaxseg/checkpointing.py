@@ -48,6 +48,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -256,6 +257,7 @@ def export_model(
     os.close(fd)
     try:
         np.savez(tmp, **flat)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out / MODEL_FILE)
     finally:
         if os.path.exists(tmp):
