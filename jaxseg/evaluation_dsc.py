@@ -311,7 +311,8 @@ def run(args: argparse.Namespace) -> dict:
     header = (
         f"lin2021 DSC evaluation: BSDS500 {args.split}, {len(records)} images, "
         f"generator {args.generator}, scale {scale}, DSC K={args.num_classes} "
-        f"iters={args.num_iters} train_encoder={args.train_encoder}. Paper rows: 200 images."
+        f"iters={args.num_iters} train_encoder={args.train_encoder} "
+        f"logit_norm={args.logit_norm} beta={args.beta}. Paper rows: 200 images."
     )
     _write_atomic(out_dir / "results.md", _markdown(rows, args.generator, header))
     return result
