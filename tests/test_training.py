@@ -168,6 +168,10 @@ MULTI_DEVICE = textwrap.dedent(
         c = wang2020_tiny.get_config()
         c.data.name = "synthetic"
         c.batch_size, c.num_devices, c.num_steps, c.eval_every = batch, n, 2, 100
+        # SGD: the update is linear in the gradient. (Adam's first steps move each
+        # weight by +-lr whatever the gradient's size, so float noise in a ~0
+        # gradient flips a whole step.)
+        c.optimizer.name, c.optimizer.learning_rate = "sgd", 0.1
         return c
 
     def params(m):
@@ -201,6 +205,6 @@ def test_one_and_four_devices_give_the_same_params(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["moved"] > 1e-4  # training did change the parameters...
+    assert result["moved"] > 1e-3  # training did change the parameters...
     assert result["diff"] < 1e-5  # ...identically on 1 and 4 devices (up to reduction order)
     assert "batch_size=2 must be a multiple of the 4 devices" in result["error"]
