@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 _OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+# Clusters whose (soft) pixel mass is at most this are treated as empty.
+_MIN_MASS = 1e-6
 # Up to this many feature channels, distances are computed as explicit differences.
 _DIRECT_MAX_CHANNELS = 8
 
@@ -322,9 +324,11 @@ def _cluster(x: jax.Array, g: _Grid, num_iters: int, hard: bool):
         # (measured several times slower on CPU).
         centres, a = carry
         sums, totals = _pool_hard(a, rows, g) if hard else _pool(a, xw)
-        # An empty cluster (possible with hard assignment) keeps its centre.
-        safe = jnp.where(totals > 0, totals, 1.0)
-        centres = jnp.where(totals > 0, sums / safe, centres)
+        # An empty cluster keeps its centre. "Empty" includes a soft mass that has
+        # underflowed to a tiny positive value: dividing by it overflows the
+        # backward pass (NaN gradients), so the cut-off is _MIN_MASS, not 0.
+        full = totals > _MIN_MASS
+        centres = jnp.where(full, sums / jnp.where(full, totals, 1.0), centres)
         return (centres, assign(centres)), None
 
     (centres, a), _ = jax.lax.scan(update, (centres, assign(centres)), None, length=num_iters)
@@ -477,7 +481,8 @@ def _soft_pool(values, assoc, candidates, num_segments: int) -> jax.Array:
     weighted = (assoc[..., :, None] * values[..., None, :]).reshape(-1, values.shape[-1])  # (9n, D)
     sums = jax.ops.segment_sum(weighted, ids, num_segments=num_segments)
     totals = jax.ops.segment_sum(q, ids, num_segments=num_segments)[:, None]
-    return jnp.where(totals > 0, sums / jnp.where(totals > 0, totals, 1.0), 0.0)
+    full = totals > _MIN_MASS
+    return jnp.where(full, sums / jnp.where(full, totals, 1.0), 0.0)
 
 
 def soft_unpool(sp_values: ArrayLike, assoc: ArrayLike, candidates: ArrayLike) -> jax.Array:
