@@ -99,12 +99,18 @@ def _resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
 
 
 class _MetricsWriter:
-    """Appends JSON lines to ``metrics.jsonl`` (and TensorBoard when available)."""
+    """Appends JSON lines to ``metrics.jsonl`` (and TensorBoard when available).
+
+    On several hosts only process 0 writes (every process computes the same metrics).
+    """
 
     def __init__(self, workdir: Path, start_step: int):
         self.path = workdir / METRICS_FILE
-        self._truncate_after(start_step)
+        self.enabled = jax.process_index() == 0
         self._tb = None
+        if not self.enabled:
+            return
+        self._truncate_after(start_step)
         if importlib.util.find_spec("tensorboardX") is not None:
             from tensorboardX import SummaryWriter
 
@@ -122,6 +128,8 @@ class _MetricsWriter:
         os.replace(tmp, self.path)
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
         record = {"step": step, "split": split, **{k: float(v) for k, v in metrics.items()}}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -237,7 +245,13 @@ def train_and_evaluate(
     try:
         with (
             _StopRequest() as stop,
-            tqdm(total=num_steps, initial=start, desc=config.task, unit="step") as bar,
+            tqdm(
+                total=num_steps,
+                initial=start,
+                desc=config.task,
+                unit="step",
+                disable=jax.process_index() != 0,
+            ) as bar,
         ):
             t0, s0 = time.perf_counter(), start
             while step < end and not stop.requested:
