@@ -42,6 +42,8 @@ Shapes are fixed (``max_segments`` pads the superpixel count; empty segments
 are masked out of ``W`` and ``P``), so :func:`dsc_optimize` jits once per
 image size and the batched :func:`dsc_optimize_batch` runs several images of
 the same size under ``jax.vmap`` with results equal to the per-image loop.
+:func:`dsc_optimize_sweep` optimises one image once per loss weight ``beta``,
+``jax.vmap``-ed over the betas in one jitted call (an evaluation sweep).
 
 Hierarchy for ODS/OIS: :func:`merge_to_counts` merges the final regions
 greedily (most similar adjacent pair first, similarity = distance of the mean
@@ -55,6 +57,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -74,6 +77,7 @@ __all__ = [
     "dsc_loss",
     "dsc_optimize",
     "dsc_optimize_batch",
+    "dsc_optimize_sweep",
     "dsc_segment",
     "dsc_segment_batch",
     "init_head",
@@ -261,7 +265,7 @@ def dsc_loss(
     sigma: float = 10.0,
     radius: ArrayLike = 80.0,
     alpha: float = 1.0,
-    beta: float = 1.0,
+    beta: ArrayLike = 1.0,
     w_gradient: bool = False,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
     """Eq. 9 for one image: ``alpha * CE(logits, pseudo) + beta * J``.
@@ -272,7 +276,8 @@ def dsc_loss(
       centroids, valid: ``(m, 2)`` centroids and ``(m,)`` bool non-empty mask.
       num_segments: static ``m``.
       sigma, radius: eq. 7 constants.
-      alpha, beta: loss weights.
+      alpha, beta: loss weights (``beta`` may be a traced scalar, as in
+        :func:`dsc_optimize_sweep`).
       w_gradient: differentiate through ``W`` too (default: ``W`` constant).
 
     Returns:
@@ -305,6 +310,8 @@ _STATIC = (
     "w_gradient",
     "logit_norm",
 )
+#: As ``_STATIC`` but ``beta`` is a traced array (vmapped over in the sweep).
+_STATIC_SWEEP = tuple(name for name in _STATIC if name != "beta")
 
 
 def _optimize_one(
@@ -380,6 +387,16 @@ def _optimize_jit(enc_state, head, image, labels, radius, **kw) -> DSCOutput:
 def _optimize_batch_jit(enc_state, heads, images, labels, radii, **kw) -> DSCOutput:
     one = functools.partial(_optimize_one, **kw)
     return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(enc_state, heads, images, labels, radii)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC_SWEEP)
+def _optimize_sweep_jit(enc_state, head, image, labels, radius, betas, **kw) -> DSCOutput:
+    def one(beta):
+        return _optimize_one(enc_state, head, image, labels, radius, beta=beta, **kw)
+
+    # Only the beta-dependent part is batched: with ``train_encoder=False`` the
+    # encoder features do not depend on beta and are computed once.
+    return jax.vmap(one)(betas)
 
 
 def _split_encoder(model: SuperAE, bn_batch_stats: bool):
@@ -539,6 +556,80 @@ def dsc_optimize_batch(
         jnp.asarray(np.stack([p[0] for p in pairs])),
         jnp.asarray(np.stack([p[1] for p in pairs])),
         jnp.asarray(radii, jnp.float32),
+        graphdef=graphdef,
+        num_segments=m,
+        **opts,
+    )
+
+
+def dsc_optimize_sweep(
+    model: SuperAE,
+    image: ArrayLike,
+    superpixels: ArrayLike,
+    *,
+    betas: Sequence[float] | ArrayLike,
+    key: jax.Array,
+    num_classes: int = 32,
+    max_segments: int | None = None,
+    radius: float | None = None,
+    bn_batch_stats: bool = False,
+    **options,
+) -> DSCOutput:
+    """Optimises one image once per cut weight ``beta``, in one vmapped call.
+
+    An evaluation sweep over eq. 9's ``beta`` (lost from the paper's text):
+    the per-image optimisation of :func:`dsc_optimize` runs under ``jax.vmap``
+    over a ``(S,)`` array of betas, jitted once per image size and ``S``
+    (``beta`` is a traced array here, not a static option). Every member
+    starts from the same head (``key``); with ``train_encoder=False`` the
+    encoder features are computed once for all members. Entry ``s`` equals
+    ``dsc_optimize(model, image, superpixels, key=key, beta=betas[s], ...)``
+    (same ``max_segments``) up to float rounding.
+
+    Args:
+      model, image, superpixels, key, num_classes, max_segments, radius,
+        bn_batch_stats: as for :func:`dsc_optimize` (``image (H, W, 3)``,
+        ``superpixels (H, W)``).
+      betas: ``(S,)`` non-empty 1-D sequence of finite cut weights ``beta``.
+      **options: as for :func:`dsc_optimize`, except ``beta``.
+
+    Returns:
+      :class:`DSCOutput` on device with a leading ``S`` axis:
+      ``sp_class (S, m)``, ``sp_features (S, m, K)``, ``losses (S, num_iters, 3)``.
+
+    Raises:
+      ValueError: ``betas`` empty, not 1-D or not finite; the errors of
+        :func:`dsc_optimize`.
+      TypeError: ``beta`` given as an option (use ``betas``).
+
+    Example:
+      >>> out = dsc_optimize_sweep(model, image, sp, betas=[0.0, 1.0, 4.0],
+      ...                          key=jax.random.key(0), num_classes=8)
+      >>> out.sp_class.shape  # (3, max_segments)
+      >>> out.losses[:, -1]  # final [loss, ce, J] per beta
+    """
+    if "beta" in options:
+        raise TypeError("dsc_optimize_sweep takes betas=[...], not beta=; drop beta.")
+    bs = np.asarray(betas, np.float32)
+    if bs.ndim != 1 or bs.shape[0] < 1:
+        raise ValueError(f"betas must be a non-empty 1-D sequence of floats, got shape {bs.shape}.")
+    if not np.all(np.isfinite(bs)):
+        raise ValueError(f"betas must be finite, got {bs.tolist()}.")
+    opts = _options(options)
+    del opts["beta"]
+    m = _max_segments([np.asarray(superpixels)], max_segments)
+    image, labels = _check_pair(image, superpixels, m)
+    if radius is None:
+        radius = default_radius(*labels.shape, int(labels.max()) + 1)
+    graphdef, enc_state = _split_encoder(model, bn_batch_stats)
+    head = init_head(key, int(num_classes))
+    return _optimize_sweep_jit(
+        enc_state,
+        head,
+        jnp.asarray(image),
+        jnp.asarray(labels),
+        jnp.float32(radius),
+        jnp.asarray(bs),
         graphdef=graphdef,
         num_segments=m,
         **opts,
