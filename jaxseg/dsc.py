@@ -68,6 +68,7 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxseg import pooling
+from jaxseg.merge import adjacent_pairs_np
 from jaxseg.superae import SuperAE
 
 __all__ = [
@@ -697,11 +698,8 @@ def merge_to_counts(labels, features, counts) -> list[np.ndarray]:
         raise ValueError(f"features has {feats.shape[0]} rows but labels has {k} regions.")
     sizes = np.bincount(labels.ravel(), minlength=k).astype(np.float64)
     sums = feats * sizes[:, None]
-    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1, :].ravel()])
-    b = np.concatenate([labels[:, 1:].ravel(), labels[1:, :].ravel()])
-    d = a != b
     nbrs: list[set[int]] = [set() for _ in range(k)]
-    for i, j in zip(a[d].tolist(), b[d].tolist(), strict=True):
+    for i, j in adjacent_pairs_np(labels).tolist():
         nbrs[i].add(j)
         nbrs[j].add(i)
     parent = np.arange(k)

@@ -42,6 +42,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from jaxseg.merge import adjacent_pairs_np
+
 __all__ = ["GENERATORS", "generate", "merge_regions"]
 
 GENERATORS = ("slic", "felzenszwalb", "meanshift")
@@ -66,15 +68,6 @@ def _connected(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
     from jaxseg.connectivity import enforce_connectivity
 
     return np.asarray(enforce_connectivity(labels, min_size=min_size), np.int32)
-
-
-def _neighbour_pairs(labels: np.ndarray) -> np.ndarray:
-    """Unique ``(a, b)`` label pairs, ``a < b``, of 4-neighbouring pixels."""
-    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1, :].ravel()])
-    b = np.concatenate([labels[:, 1:].ravel(), labels[1:, :].ravel()])
-    d = a != b
-    lo, hi = np.minimum(a[d], b[d]), np.maximum(a[d], b[d])
-    return np.unique(np.stack([lo, hi], axis=1), axis=0)
 
 
 def merge_regions(
@@ -111,7 +104,7 @@ def merge_regions(
         axis=1,
     )
     nbrs: list[set[int]] = [set() for _ in range(k)]
-    for a, b in _neighbour_pairs(lab):
+    for a, b in adjacent_pairs_np(lab):
         nbrs[a].add(int(b))
         nbrs[b].add(int(a))
     target = k if n_segments is None else max(1, int(n_segments))
