@@ -109,6 +109,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.slic_compactness = 10.0
     # Segmentation (Table 4).
     c.seg_n_segments = 100  # superpixels that are merged (wang2020 trains with m = 100)
+    # If non-empty, seg_n_segments is chosen on select_split from these counts together with
+    # T (the pair (n, T) with the best val ODS); the test split is then run at that n only.
+    c.seg_n_candidates = ()
+    c.select_only = False  # stop after the selection on select_split (tuning on val)
     # Hierarchy linkage: False = single linkage, whose thresholds are exactly Algorithm 1
     # (measured better: SLIC+merging on the 200 test images, BF of Algorithm 1 at the val T
     # 0.582 > 0.577 for the recomputed-feature hierarchy at its own test ODS); True =
@@ -487,8 +491,24 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
         "workdir": None if workdir is None else str(workdir),
         "settings": cfg.to_dict(),
     }
-    selection = _select(method, cfg, split_files(data_dir, cfg.select_split, cfg.limit))
+    select_files = split_files(data_dir, cfg.select_split, cfg.limit)
+    candidates = tuple(int(n) for n in cfg.seg_n_candidates)
+    if candidates and method.name != "felzenszwalb":
+        tried = {}
+        for n in candidates:
+            cfg.seg_n_segments = n  # method.cfg is cfg
+            tried[n] = _select(method, cfg, select_files)
+        best = max(candidates, key=lambda n: tried[n]["score"])
+        cfg.seg_n_segments = best
+        selection = {**tried[best], "seg_n_segments": best,
+                     "candidates": {str(n): tried[n] for n in candidates}}  # fmt: skip
+        report["settings"] = cfg.to_dict()
+    else:
+        selection = _select(method, cfg, select_files)
     report["selection"] = selection
+    if cfg.select_only:
+        report["seconds"] = {"total": time.perf_counter() - start}
+        return report
     files = split_files(data_dir, cfg.split, cfg.limit)
     opts = {k: cfg[k] for k in ("br_tolerance", "ue_variant", "reduce")}
 
@@ -531,6 +551,8 @@ def _check_config(cfg) -> None:
     for key in ("nthresh", "select_nthresh", "seg_n_segments", "num_iters"):
         if int(cfg[key]) < 1:
             raise ValueError(f"{key} must be >= 1, got {cfg[key]}.")
+    if any(int(n) < 1 for n in cfg.seg_n_candidates):
+        raise ValueError(f"seg_n_candidates must be positive counts, got {cfg.seg_n_candidates}.")
     if not cfg.n_segments or any(int(n) < 1 for n in cfg.n_segments):
         raise ValueError(f"n_segments must be positive counts, got {cfg.n_segments}.")
     if int(cfg.limit) < 0 or int(cfg.workers) < 1:
@@ -548,6 +570,29 @@ def markdown_report(report: dict) -> str:
     """Tables laid out like wang2020 Tables 3 and 4, the paper's numbers beside ours."""
     ns = (100, 300, 600)
     name = {"wang2020": "ours-sp (jaxseg)", "slic": "SLIC (jaxseg)"}.get(report["method"])
+    sel = report["selection"]
+    tuning = []
+    if "candidates" in sel:
+        tuning = [
+            f"Superpixels merged, chosen on {sel['split']} ({sel['n_images']} images, "
+            f"{sel['criterion']} ODS): seg_n_segments = {sel['seg_n_segments']} of "
+            + ", ".join(
+                f"{n} ({c['score']:.3f}, T = {c['setting']:.4g})"
+                for n, c in sel["candidates"].items()
+            )
+            + ".",
+            "",
+        ]
+    if "segmentation" not in report:  # select_only
+        return "\n".join(
+            [f"# Selection: {report['method']} on BSDS500 {sel['split']}", "", *tuning]
+            + [
+                f"{sel['criterion']} ODS {sel['score']:.4f} at {sel['setting_name']} = "
+                f"{sel['setting']:.4g} ({sel['n_images']} images, {sel['nthresh']} "
+                "thresholds or scales).",
+                "",
+            ]
+        )
     lines = [
         f"# Evaluation: {report['method']} on BSDS500 {report['split']} "
         f"({report['n_images']} images)",
@@ -588,7 +633,8 @@ def markdown_report(report: dict) -> str:
                 f"{_f3(s['compactness'])} | {_f3(s['asa'])} | {s['count']:.1f} |"
             )
         lines.append("")
-    seg, sel = report["segmentation"], report["selection"]
+    lines += tuning
+    seg = report["segmentation"]
     hier, fixed = seg["hierarchy"], seg["fixed"]
     seg_name = {"wang2020": "ours-seg (jaxseg)", "slic": "SLIC + merging (jaxseg)",
                 "felzenszwalb": "EGB (jaxseg)"}[report["method"]]  # fmt: skip
@@ -685,6 +731,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select_nthresh", type=int)
     p.add_argument("--select_by", choices=("bf", "pri"))
     p.add_argument("--seg_n_segments", type=int)
+    p.add_argument(
+        "--seg_n_candidates",
+        help="comma-separated counts; seg_n_segments is chosen among them on select_split",
+    )
+    p.add_argument(
+        "--select_only",
+        action="store_true",
+        default=None,
+        help="stop after the selection on select_split (tune on val, never on test)",
+    )
     p.add_argument("--n_segments", help="comma-separated superpixel counts, e.g. 100,300,600")
     p.add_argument("--which", choices=("best", "latest"))
     return p
@@ -695,7 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_config(args.config) if args.config else default_config()
     for key in ("method", "split", "select_split", "limit", "workers", "nthresh",
-                "select_nthresh", "select_by", "seg_n_segments", "which"):  # fmt: skip
+                "select_nthresh", "select_by", "seg_n_segments", "which",
+                "select_only"):  # fmt: skip
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.n_segments:
@@ -704,6 +761,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as e:
             raise SystemExit(
                 f"--n_segments={args.n_segments!r}: give counts like 100,300,600"
+            ) from e
+    if args.seg_n_candidates:
+        try:
+            cfg.seg_n_candidates = tuple(int(n) for n in args.seg_n_candidates.split(","))
+        except ValueError as e:
+            raise SystemExit(
+                f"--seg_n_candidates={args.seg_n_candidates!r}: give counts like 100,200,300"
             ) from e
     out = Path(args.out or Path("eval_results") / f"{cfg.method}_{cfg.split}")
     report = evaluate(cfg, workdir=args.workdir, data_dir=args.data_dir)

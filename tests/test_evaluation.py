@@ -157,6 +157,27 @@ def test_wang2020_method_with_an_exported_model(tiny_bsds, tmp_path, fast_compil
     assert report["method"] == "wang2020"
 
 
+def test_seg_n_candidates_choose_the_best_val_score(tiny_bsds):
+    cfg = evaluation.default_config()
+    cfg.update(
+        dict(method="slic", n_segments=(9,), seg_n_candidates=(4, 16), nthresh=3,
+             select_nthresh=3, workers=1, select_only=True)
+    )  # fmt: skip
+    report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    sel = report["selection"]
+    assert "segmentation" not in report  # select_only stops before the test split
+    scores = {int(n): c["score"] for n, c in sel["candidates"].items()}
+    assert set(scores) == {4, 16}
+    assert sel["seg_n_segments"] == max(scores, key=scores.get)
+    assert sel["score"] == max(scores.values())
+    assert report["settings"]["seg_n_segments"] == sel["seg_n_segments"]
+    md = evaluation.markdown_report(report)
+    assert f"seg_n_segments = {sel['seg_n_segments']} of 4 (" in md
+    # Each candidate's val score is what a plain selection at that count gives.
+    cfg.update(dict(seg_n_candidates=(), seg_n_segments=4))
+    assert evaluation.evaluate(cfg, data_dir=tiny_bsds)["selection"]["score"] == scores[4]
+
+
 def test_felzenszwalb_scale_is_one_of_the_sweep(tiny_bsds):
     cfg = evaluation.default_config()
     cfg.update(dict(method="felzenszwalb", felzenszwalb_scales=(1.0, 50.0, 5000.0), workers=1))
