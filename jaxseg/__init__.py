@@ -5,6 +5,7 @@ The pure device functions (jit-, vmap- and grad-compatible) are re-exported here
     import jaxseg
     out = jaxseg.ssn(features, n_segments=100, num_iters=5)   # differentiable SLIC
     labels = jaxseg.slic.slic(image, n_segments=300)           # classic SLIC, like skimage
+    labels = jaxseg.slic_batch(images, n_segments=300)         # its device part, (B, H, W, 3)
 
 `jaxseg.slic` is the module (so `from jaxseg import slic` keeps working as a
 module import across the code base); the classic SLIC function is
@@ -22,7 +23,15 @@ from jaxseg.pooling import (
     segment_mean,
     unpool,
 )
-from jaxseg.slic import SSNOutput, grid_shape, soft_pool, soft_unpool, ssn, xylab_features
+from jaxseg.slic import (
+    SSNOutput,
+    grid_shape,
+    slic_batch,
+    soft_pool,
+    soft_unpool,
+    ssn,
+    xylab_features,
+)
 
 __version__ = "0.1.0"
 
@@ -35,6 +44,7 @@ __all__ = [
     "rgb_to_lab",
     "segment_counts",
     "segment_mean",
+    "slic_batch",
     "soft_pool",
     "soft_unpool",
     "ssn",

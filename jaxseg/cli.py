@@ -144,23 +144,21 @@ def _lab_features(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
 @functools.cache
 def _slic_batch_fn(n_segments: int, num_iters: int, compactness: float) -> Callable:
     import jax
-    import jax.numpy as jnp
 
-    from jaxseg import slic as slic_mod
+    from jaxseg.slic import slic_batch
 
     def run(images):  # (B, H, W, 3) float32 -> (B, H, W) int32
         TRACE_COUNT["slic"] += 1
-        return jax.vmap(
-            lambda image: slic_mod._slic_labels(
-                image, jnp.float32(compactness), n_segments=n_segments, num_iters=num_iters
-            )
-        )(images)
+        return slic_batch(
+            images, n_segments=n_segments, compactness=compactness, num_iters=num_iters
+        )
 
     return jax.jit(run)
 
 
 class _Slic(_Method):
-    """jaxseg's SLIC (:func:`jaxseg.slic.slic`) batched: k-means on device, connectivity on host."""
+    """jaxseg's SLIC (:func:`jaxseg.slic.slic`) batched: k-means on device
+    (:func:`jaxseg.slic.slic_batch`), connectivity on host."""
 
     batched = True
 

@@ -50,6 +50,7 @@ __all__ = [
     "SSNOutput",
     "grid_shape",
     "slic",
+    "slic_batch",
     "soft_pool",
     "soft_unpool",
     "ssn",
@@ -564,6 +565,55 @@ def xylab_features(
     return jnp.concatenate([yy, xx, lab], axis=-1) * scale
 
 
+def _is_tracer(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def _check_rgb(image, name: str):
+    """Dtype and value checks of an RGB image ``(H, W, 3)`` or batch ``(B, H, W, 3)``.
+
+    Returns `image` as ``uint8`` (kept: it goes to the device as bytes and
+    `rgb_to_lab` scales it there) or ``float32``; NumPy stays NumPy and a JAX
+    array stays on its device. The value checks (NaN/inf, range) need concrete
+    values: they are skipped for a tracer (a call under an outer `jit`).
+    """
+    if image.dtype == np.uint8:
+        return image
+    if not jnp.issubdtype(image.dtype, jnp.floating):
+        raise TypeError(
+            f"{name} dtype must be uint8 or floating point in [0, 1]; got {image.dtype}. "
+            "Convert it, e.g. image.astype(np.float32) / max_value."
+        )
+    if not _is_tracer(image):
+        xp = np if isinstance(image, np.ndarray) else jnp
+        axes = (-3, -2, -1)  # per image, so that the message names the bad one
+        finite = np.asarray(xp.all(xp.isfinite(image), axis=axes)).reshape(-1)
+        lo = np.asarray(xp.min(image, axis=axes)).reshape(-1)
+        hi = np.asarray(xp.max(image, axis=axes)).reshape(-1)
+
+        def which(i: int) -> str:
+            return name if image.ndim == 3 else f"{name}[{i}]"
+
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise ValueError(f"{which(i)} contains NaN or inf values; clean or mask them first.")
+        bad = (lo < 0.0) | (hi > 1.0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"float {which(i)} values must lie in [0, 1]; got range [{lo[i]:g}, {hi[i]:g}]. "
+                "Divide by 255 for 8-bit data, or pass the uint8 array."
+            )
+    return image.astype(np.float32)
+
+
+def _check_compactness(compactness) -> None:
+    if _is_tracer(compactness):
+        return
+    if not (np.ndim(compactness) == 0 and np.isfinite(compactness) and compactness > 0):
+        raise ValueError(f"compactness must be a finite number > 0; got {compactness!r}.")
+
+
 @functools.partial(jax.jit, static_argnames=("n_segments", "num_iters"))
 def _slic_labels(image: jax.Array, compactness: jax.Array, n_segments: int, num_iters: int):
     """Jitted device part of `slic`: ``(H, W, 3)`` uint8 or float32 image -> ``(H, W) int32``."""
@@ -664,26 +714,10 @@ def slic(
         )
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image is empty (shape {image.shape}); give at least one pixel.")
-    # uint8 goes to the device as bytes (`rgb_to_lab` scales it there).
-    if image.dtype != np.uint8:
-        if not np.issubdtype(image.dtype, np.floating):
-            raise TypeError(
-                f"image dtype must be uint8 or floating point in [0, 1]; got {image.dtype}. "
-                "Convert it, e.g. image.astype(np.float32) / max_value."
-            )
-        if not np.all(np.isfinite(image)):
-            raise ValueError("image contains NaN or inf values; clean or mask them first.")
-        lo, hi = float(image.min()), float(image.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"float image values must lie in [0, 1]; got range [{lo:g}, {hi:g}]. "
-                "Divide by 255 for 8-bit data, or pass the uint8 array."
-            )
-        image = image.astype(np.float32)
+    image = _check_rgb(image, "image")
     n_segments = _check_int(n_segments, "n_segments", 1)
     num_iters = _check_int(num_iters, "num_iters", 0)
-    if not (np.isfinite(compactness) and compactness > 0):
-        raise ValueError(f"compactness must be a finite number > 0; got {compactness!r}.")
+    _check_compactness(compactness)
     if not (np.isfinite(min_size_factor) and min_size_factor >= 0):
         raise ValueError(f"min_size_factor must be >= 0; got {min_size_factor!r}.")
     labels = np.asarray(
@@ -695,3 +729,91 @@ def slic(
     gh, gw = grid_shape(height, width, n_segments)
     min_size = int(min_size_factor * height * width / (gh * gw))
     return _connectivity.enforce_connectivity(labels, min_size=min_size)
+
+
+def slic_batch(
+    images: ArrayLike,
+    *,
+    n_segments: int = 100,
+    compactness: float = 10.0,
+    num_iters: int = 10,
+) -> jax.Array:
+    """SLIC on a batch of same-size images: the device part of `slic`, vmapped.
+
+    ``slic_batch(images, ...)[i]`` equals ``slic(images[i], ...,
+    enforce_connectivity=False)``: raw grid-cell labels, not yet made
+    connected. Connectivity enforcement is sequential host code, so it is not
+    part of this function (which is what keeps it jit-compatible); for `slic`'s
+    default output apply `jaxseg.connectivity.enforce_connectivity` to each
+    image with ``min_size = int(min_size_factor * H * W / m)`` (``m = gh * gw``,
+    ``min_size_factor=0.5`` in `slic`).
+
+    Parameters
+    ----------
+    images : (B, H, W, 3) array
+        RGB images, ``uint8`` or float in ``[0, 1]`` (NumPy or JAX).
+    n_segments : int
+        Requested number of superpixels per image (static: fixes the grid).
+    compactness : float
+        Weight of position against colour (> 0); traced, so changing it does
+        not recompile.
+    num_iters : int
+        Number of k-means centre updates (static).
+
+    Returns
+    -------
+    labels : (B, H, W) jax.Array of int32
+        Grid cell indices in ``[0, m)``.
+
+    Raises
+    ------
+    ValueError
+        For a shape other than ``(B, H, W, 3)``, empty images, NaN/inf or float
+        values outside ``[0, 1]`` (the message names the image),
+        `n_segments` < 1, `num_iters` < 0 or `compactness` <= 0.
+    TypeError
+        For an unsupported dtype or non-int `n_segments`/`num_iters`.
+
+    Notes
+    -----
+    Compiled once per batch shape and `n_segments`/`num_iters`. It may be
+    called under `jax.jit` or `jax.vmap`; the checks of values (NaN/inf, range,
+    `compactness`) then see tracers and are skipped, the shape and dtype
+    checks still run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> images = np.zeros((2, 40, 60, 3), np.uint8)
+    >>> images[0, :, 30:] = 255
+    >>> labels = slic_batch(images, n_segments=4)
+    >>> labels.shape, labels.dtype
+    ((2, 40, 60), dtype('int32'))
+    >>> np.asarray(labels[0, ::20, ::15])
+    array([[0, 0, 1, 1],
+           [2, 2, 3, 3]], dtype=int32)
+    """
+    if not isinstance(images, jax.Array):
+        images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"images must have shape (B, H, W, 3); got shape {images.shape}. For one image "
+            "use slic() or images[None]; for grayscale repeat it to 3 channels."
+        )
+    if images.shape[1] < 1 or images.shape[2] < 1:
+        raise ValueError(f"images are empty (shape {images.shape}); give at least one pixel.")
+    images = _check_rgb(images, "images")
+    n_segments = _check_int(n_segments, "n_segments", 1)
+    num_iters = _check_int(num_iters, "num_iters", 0)
+    _check_compactness(compactness)
+    return _slic_batch_labels(
+        images, jnp.asarray(compactness, jnp.float32), n_segments=n_segments, num_iters=num_iters
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("n_segments", "num_iters"))
+def _slic_batch_labels(images, compactness, n_segments: int, num_iters: int) -> jax.Array:
+    """Jitted `slic_batch`: ``(B, H, W, 3)`` -> ``(B, H, W) int32``."""
+    return jax.vmap(
+        lambda image: _slic_labels(image, compactness, n_segments=n_segments, num_iters=num_iters)
+    )(images)

@@ -13,10 +13,12 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from jaxseg import slic as slic_module
 from jaxseg.color import rgb_to_lab
+from jaxseg.connectivity import enforce_connectivity
 from jaxseg.slic import (
     SSNOutput,
     grid_shape,
     slic,
+    slic_batch,
     soft_pool,
     soft_unpool,
     ssn,
@@ -476,16 +478,62 @@ def test_degenerate_image_sizes(shape):
     assert_array_equal(np.asarray(out.labels).ravel(), np.arange(shape[0] * shape[1]))
 
 
-def test_slic_device_part_vmap_equals_loop():
-    # jaxseg.cli batches the jitted device part of `slic` with vmap.
-    images = np.random.default_rng(4).uniform(size=(2, 24, 30, 3)).astype(np.float32)
+def test_slic_batch_equals_slic_per_image():
+    rng = np.random.default_rng(4)
+    images = rng.uniform(size=(3, 24, 30, 3)).astype(np.float32)
+    images[1] = images[1].round()  # flat regions: ties resolved the same way
+    labels = slic_batch(images, n_segments=10, compactness=5.0, num_iters=4)
+    assert isinstance(labels, jax.Array)
+    assert labels.shape == (3, 24, 30) and labels.dtype == jnp.int32
+    labels = np.asarray(labels)
+    gh, gw = grid_shape(24, 30, 10)
+    min_size = int(0.5 * 24 * 30 / (gh * gw))
+    for image, batched in zip(images, labels, strict=True):
+        kw = dict(n_segments=10, compactness=5.0, num_iters=4)
+        assert_array_equal(batched, slic(image, enforce_connectivity=False, **kw))
+        # slic's default output is the batch labels made connected on the host.
+        assert_array_equal(enforce_connectivity(batched, min_size=min_size), slic(image, **kw))
+    # uint8, a JAX array and a traced call (under jit) give the same labels.
+    as_uint8 = (images * 255).round().astype(np.uint8)
+    expect = np.stack([slic(im, n_segments=10, enforce_connectivity=False) for im in as_uint8])
+    assert_array_equal(np.asarray(slic_batch(as_uint8, n_segments=10)), expect)
+    assert_array_equal(np.asarray(slic_batch(jnp.asarray(as_uint8), n_segments=10)), expect)
+    jitted = jax.jit(lambda x: slic_batch(x, n_segments=10))
+    assert_array_equal(np.asarray(jitted(as_uint8)), expect)
 
-    def one(image):
-        return slic_module._slic_labels(image, jnp.float32(10.0), n_segments=10, num_iters=4)
 
-    batched = np.asarray(jax.jit(jax.vmap(one))(images))
-    looped = np.stack([np.asarray(one(image)) for image in images])
-    assert_array_equal(batched, looped)
-    assert_array_equal(
-        looped[0], slic(images[0], n_segments=10, num_iters=4, enforce_connectivity=False)
-    )
+def test_slic_batch_no_recompile_on_same_shape():
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(size=(2, 2, 12, 14, 3)).astype(np.float32)
+    slic_batch(a, n_segments=4, num_iters=2)
+    before = slic_module._slic_batch_labels._cache_size()
+    slic_batch(b, n_segments=4, num_iters=2, compactness=3.0)  # compactness is traced
+    assert slic_module._slic_batch_labels._cache_size() == before
+
+
+def test_slic_batch_bad_inputs():
+    ok = np.zeros((2, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(B, H, W, 3\); got shape \(8, 8, 3\).*slic\(\)"):
+        slic_batch(ok[0], n_segments=4)
+    with pytest.raises(ValueError, match=r"got shape \(2, 8, 8, 4\)"):
+        slic_batch(np.zeros((2, 8, 8, 4), np.float32), n_segments=4)
+    with pytest.raises(ValueError, match="images are empty"):
+        slic_batch(np.zeros((2, 0, 8, 3), np.float32), n_segments=4)
+    with pytest.raises(TypeError, match="images dtype must be uint8 or floating.*got int32"):
+        slic_batch(ok.astype(np.int32), n_segments=4)
+    bad = ok.copy()
+    bad[1, 3, 4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"images\[1\] contains NaN or inf.*clean or mask"):
+        slic_batch(bad, n_segments=4)
+    with pytest.raises(ValueError, match=r"images\[1\] contains NaN or inf"):
+        slic_batch(jnp.asarray(bad), n_segments=4)  # checked on the device too
+    bad = ok.copy()
+    bad[1, 0, 0] = 255.0
+    with pytest.raises(ValueError, match=r"images\[1\] values .* range \[0, 255\].*Divide by 255"):
+        slic_batch(bad, n_segments=4)
+    with pytest.raises(ValueError, match="n_segments must be >= 1; got 0"):
+        slic_batch(ok, n_segments=0)
+    with pytest.raises(TypeError, match="num_iters must be a Python int"):
+        slic_batch(ok, n_segments=4, num_iters=2.0)
+    with pytest.raises(ValueError, match="compactness must be a finite number > 0; got -1"):
+        slic_batch(ok, n_segments=4, compactness=-1.0)
