@@ -86,6 +86,16 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
 
 
+def _json_dict(text: str) -> dict:
+    try:
+        val = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({e})") from e
+    if not isinstance(val, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return val
+
+
 def _variants(text: str) -> list[str]:
     vals = [t for t in text.split(",") if t]
     bad = [v for v in vals if v not in VARIANTS]
@@ -103,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (results.json, results.md)")
     p.add_argument("--variants", type=_variants, default=["img", "rec", "dsc_merge"])
     p.add_argument("--generator", default="felzenszwalb", help="slic | felzenszwalb | meanshift")
+    p.add_argument(
+        "--gen_kw",
+        type=_json_dict,
+        default={},
+        help="generator native parameters as JSON, e.g. '{\"min_size_frac\": 0.1}'",
+    )
     p.add_argument("--counts", type=_ints, default=[100, 50, 20, 10], help="superpixel counts")
     p.add_argument("--base_count", type=int, default=100, help="superpixels for dsc_merge etc.")
     p.add_argument("--partitions", type=_ints, default=[64, 32, 16, 8])
@@ -190,6 +206,19 @@ def _summary(evals) -> dict[str, float]:
     }
 
 
+def _levels(evals, regions) -> dict[str, list[float]]:
+    """Per-level (setting) dataset figures: SC, PRI, VI and the mean region count."""
+    from jaxseg.metrics.bench import collect
+
+    reg = collect(evals)["region"]
+    return {
+        "sc": [float(x) for x in reg["cover_th"][:, 1]],
+        "pri": [float(x) for x in reg["ri_voi_thr"][:, 1]],
+        "vi": [float(x) for x in reg["ri_voi_thr"][:, 2]],
+        "regions": [float(x) for x in np.mean(np.asarray(regions, float), axis=0)],
+    }
+
+
 def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
@@ -213,6 +242,23 @@ def _markdown(rows: dict, generator: str, header: str) -> str:
             paper = None
         if paper:
             lines.append("| | paper | " + " | ".join(f"{v:.3f}" for v in paper) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _levels_markdown(levels: dict) -> str:
+    lines = [
+        "",
+        "Per level (the settings the ODS/OIS pick from): mean region count, SC, PRI, VI.",
+        "",
+        "| variant | regions | SC | PRI | VI |",
+        "|---|---|---|---|---|",
+    ]
+    for name, lv in levels.items():
+        cells = [
+            " / ".join(f"{x:{fmt}}" for x in lv[k])
+            for k, fmt in (("regions", ".1f"), ("sc", ".3f"), ("pri", ".3f"), ("vi", ".3f"))
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -245,6 +291,7 @@ def run(args: argparse.Namespace) -> dict:
     )
     evals: dict[str, list] = {v: [] for v in args.variants}
     seconds: dict[str, float] = {v: 0.0 for v in args.variants}
+    regions: dict[str, list] = {v: [] for v in args.variants}
     key = jax.random.key(args.seed)
     from skimage import transform
 
@@ -261,7 +308,7 @@ def run(args: argparse.Namespace) -> dict:
         def sp(source, n, _img=img, _recon=recon, _cache=cache):
             if (source, n) not in _cache:
                 src = _img if source == "img" else _recon
-                _cache[(source, n)] = generate(args.generator, src, n_segments=n)
+                _cache[(source, n)] = generate(args.generator, src, n_segments=n, **args.gen_kw)
             return _cache[(source, n)]
 
         for v in args.variants:
@@ -286,10 +333,12 @@ def run(args: argparse.Namespace) -> dict:
             else:  # ncut_rgb
                 segs = _ncut_segs(img, sp("rec", args.base_count), args.ncut_thresh)
             seconds[v] += time.perf_counter() - t0
+            regions[v].append([int(s.max()) + 1 for s in segs])
             stack = np.stack([_resize_labels(s, gt.shape) + 1 for s in segs])
             evals[v].append(evaluate_image(stack, gt, bench="region"))
 
     rows = {v: _summary(evals[v]) for v in args.variants}
+    levels = {v: _levels(evals[v], regions[v]) for v in args.variants}
     result = {
         "split": args.split,
         "n_images": len(records),
@@ -303,6 +352,7 @@ def run(args: argparse.Namespace) -> dict:
         },
         "seconds_per_image": {v: seconds[v] / max(len(records), 1) for v in args.variants},
         "rows": rows,
+        "levels": levels,
         "paper": {
             v: PAPER.get((args.generator, v)) or PAPER.get(("table3", v)) for v in args.variants
         },
@@ -312,9 +362,12 @@ def run(args: argparse.Namespace) -> dict:
         f"lin2021 DSC evaluation: BSDS500 {args.split}, {len(records)} images, "
         f"generator {args.generator}, scale {scale}, DSC K={args.num_classes} "
         f"iters={args.num_iters} train_encoder={args.train_encoder} "
-        f"logit_norm={args.logit_norm} beta={args.beta}. Paper rows: 200 images."
+        f"logit_norm={args.logit_norm} beta={args.beta} sigma={args.sigma} "
+        f"generator settings {json.dumps(args.gen_kw)}. Paper rows: 200 images."
     )
-    _write_atomic(out_dir / "results.md", _markdown(rows, args.generator, header))
+    _write_atomic(
+        out_dir / "results.md", _markdown(rows, args.generator, header) + _levels_markdown(levels)
+    )
     return result
 
 

@@ -7,7 +7,9 @@ label image ``(H, W) int32`` with labels ``0..k-1`` for one of:
   own grid size (native ``compactness``, ``num_iters``).
 * ``"felzenszwalb"``: EGB (Felzenszwalb & Huttenlocher 2004) via
   :func:`skimage.segmentation.felzenszwalb` (native ``scale``, ``sigma``,
-  ``min_size``). With ``n_segments`` the ``scale`` is found by bisection in
+  ``min_size``; ``min_size_frac`` f raises ``min_size`` to ``f H W / n_segments``,
+  so coarse targets are not met by one giant region plus specks). With
+  ``n_segments`` the ``scale`` is found by bisection in
   log-space (the region count falls as ``scale`` grows) until the count is
   within ``tol`` (relative) of the target, else the closest count seen; an
   excess left above ``(1 + tol) * n_segments`` is pruned by
@@ -169,10 +171,17 @@ def _felzenszwalb(
     scale=None,
     sigma=0.8,
     min_size=20,
+    min_size_frac=None,
     tol=0.1,
     max_search=10,
 ):
     from skimage.segmentation import felzenszwalb
+
+    if min_size_frac is not None:
+        if n_segments is None or not min_size_frac > 0:
+            raise ValueError("min_size_frac needs n_segments and must be > 0.")
+        h, w = img.shape[:2]
+        min_size = max(int(min_size), round(min_size_frac * h * w / n_segments))
 
     def run(s):
         return _connected(felzenszwalb(img, scale=float(s), sigma=sigma, min_size=min_size))

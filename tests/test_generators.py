@@ -88,3 +88,17 @@ def test_errors_name_the_problem():
         generate("felzenszwalb", img, bandwidth=3)
     with pytest.raises(ValueError, match="either n_segments or scale"):
         generate("felzenszwalb", img, n_segments=5, scale=10.0)
+
+
+def test_felzenszwalb_min_size_frac_scales_the_smallest_region_with_the_count():
+    img = _texture()
+    n = 6
+    floor = round(0.25 * img.shape[0] * img.shape[1] / n)  # 128 px
+    plain = generate("felzenszwalb", img, n_segments=n)
+    sized = generate("felzenszwalb", img, n_segments=n, min_size_frac=0.25)
+    _assert_connected_sequential(sized)
+    assert np.bincount(plain.ravel()).min() < floor  # the default leaves small fragments
+    assert np.bincount(sized.ravel()).min() >= floor
+    assert n / 2 <= int(sized.max()) + 1 <= 2 * n
+    with pytest.raises(ValueError, match="min_size_frac needs n_segments"):
+        generate("felzenszwalb", img, min_size_frac=0.5)
