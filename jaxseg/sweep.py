@@ -15,10 +15,11 @@ over the dotted paths in sorted order, the last path varying fastest (so
 lists each member's values). Sweepable fields:
 
 * ``optimizer.learning_rate`` (any optimiser), ``optimizer.b1``/``b2`` (adam),
-  ``optimizer.momentum`` (sgd, values > 0): the optimiser is built with
-  ``optax.inject_hyperparams`` so these are arrays of the optimiser state,
-  stacked over the models. Warmup/cosine schedules are applied as a shape
-  (0..1) multiplying the injected learning rate;
+  ``optimizer.momentum`` (sgd, values > 0): the optimiser is
+  ``training.make_optimizer(config, injectable=True)`` (``optax.inject_hyperparams``),
+  so these are arrays of the optimiser state, stacked over the models.
+  Warmup/cosine schedules are applied as a shape (0..1) multiplying the injected
+  learning rate;
 * loss weights that the task's loss is linear in (``wang2020``:
   ``loss.recon_weight``, ``loss.compact_weight``, ``loss.pair_weight``; a task
   may declare its own in a module attribute ``SWEEP_LOSS_WEIGHTS = {path: metric}``):
@@ -67,7 +68,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -76,7 +76,7 @@ from tqdm import tqdm
 
 from jaxseg import checkpointing, pooling, slic, training
 
-__all__ = ["make_optimizer", "member_configs", "predict_sweep", "sweep_members", "train_sweep"]
+__all__ = ["member_configs", "predict_sweep", "sweep_members", "train_sweep"]
 
 SWEEP_FILE = "sweep.json"
 
@@ -179,51 +179,6 @@ def member_configs(config: ml_collections.ConfigDict) -> list[ml_collections.Con
     return out
 
 
-def _unit_schedule(config) -> optax.Schedule | None:
-    """The learning-rate schedule of ``training.make_optimizer`` divided by its peak."""
-    o = config.optimizer
-    name = o.get("schedule", "constant")
-    warmup = int(o.get("warmup_steps", 0))
-    if name == "constant":
-        if not warmup:
-            return None
-        return optax.join_schedules(
-            [optax.linear_schedule(0.0, 1.0, warmup), optax.constant_schedule(1.0)], [warmup]
-        )
-    if name == "cosine":
-        return optax.warmup_cosine_decay_schedule(
-            0.0, 1.0, warmup, max(int(config.num_steps), warmup + 1), end_value=0.01
-        )
-    raise ValueError(f"config.optimizer.schedule={name!r} is not one of 'constant', 'cosine'")
-
-
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """``training.make_optimizer`` with the hyperparameters held in the state as arrays."""
-    o = config.optimizer
-    name = o.get("name", "adam")
-    lr = float(o.learning_rate)
-    if name == "adam":
-        tx = optax.inject_hyperparams(optax.adam)(
-            learning_rate=lr, b1=float(o.get("b1", 0.9)), b2=float(o.get("b2", 0.999))
-        )
-    elif name == "sgd":
-        momentum = float(o.get("momentum", 0.0))
-        kw = dict(momentum=momentum) if momentum > 0 else {}
-        tx = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, **kw)
-    else:
-        raise ValueError(f"config.optimizer.name={name!r} is not one of 'adam', 'sgd'")
-    unit = _unit_schedule(config)
-    if unit is not None:
-        tx = optax.chain(tx, optax.scale_by_schedule(unit))
-    clip = float(o.get("grad_clip_norm", 0.0))
-    if clip > 0:
-        tx = optax.chain(optax.clip_by_global_norm(clip), tx)
-    if o.get("skip_nonfinite_updates", False):
-        # As in the trainer; each member skips its own non-finite steps.
-        tx = optax.apply_if_finite(tx, max_consecutive_errors=100)
-    return tx
-
-
 def _stack(trees: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
@@ -298,7 +253,7 @@ def train_sweep(
     states, steps, graphdef = [], [], None
     for c, ckpt in zip(configs, ckpts, strict=True):
         model = task.create_model(c, nnx.Rngs(int(c.seed)))
-        optimizer = nnx.Optimizer(model, make_optimizer(c), wrt=nnx.Param)
+        optimizer = nnx.Optimizer(model, training.make_optimizer(c, injectable=True), wrt=nnx.Param)
         steps.append(ckpt.restore_latest(model, optimizer))
         model.train()
         gd, state = nnx.split((model, optimizer))

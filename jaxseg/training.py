@@ -51,39 +51,74 @@ __all__ = ["make_mesh", "make_optimizer", "train_and_evaluate"]
 METRICS_FILE = "metrics.jsonl"
 
 
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """optax transformation from ``config.optimizer`` (and ``config.num_steps``)."""
+def _schedule(config: ml_collections.ConfigDict, peak: float) -> tuple[optax.Schedule, bool]:
+    """Learning-rate schedule of ``config.optimizer`` peaking at ``peak``, and whether
+    it is constant."""
     o = config.optimizer
-    name = o.get("name", "adam")
-    schedule_name = o.get("schedule", "constant")
+    name = o.get("schedule", "constant")
     warmup = int(o.get("warmup_steps", 0))
-    lr = float(o.learning_rate)
-    if schedule_name == "constant":
-        schedule = optax.constant_schedule(lr)
+    if name == "constant":
+        schedule = optax.constant_schedule(peak)
         if warmup:
             schedule = optax.join_schedules(
-                [optax.linear_schedule(0.0, lr, warmup), schedule], [warmup]
+                [optax.linear_schedule(0.0, peak, warmup), schedule], [warmup]
             )
-    elif schedule_name == "cosine":
+        return schedule, not warmup
+    if name == "cosine":
         schedule = optax.warmup_cosine_decay_schedule(
-            0.0, lr, warmup, max(int(config.num_steps), warmup + 1), end_value=lr * 0.01
+            0.0, peak, warmup, max(int(config.num_steps), warmup + 1), end_value=peak * 0.01
         )
-    else:
-        raise ValueError(
-            f"config.optimizer.schedule={schedule_name!r} is not one of 'constant', 'cosine'"
-        )
+        return schedule, False
+    raise ValueError(f"config.optimizer.schedule={name!r} is not one of 'constant', 'cosine'")
+
+
+def make_optimizer(
+    config: ml_collections.ConfigDict, *, injectable: bool = False
+) -> optax.GradientTransformation:
+    """optax transformation from ``config.optimizer`` (and ``config.num_steps``).
+
+    Args:
+      config: the run's config (see the module docstring for ``config.optimizer``).
+      injectable: hold ``learning_rate``, ``b1``/``b2`` (adam) and ``momentum``
+        (sgd) in the optimiser state as arrays (``optax.inject_hyperparams``), so
+        that a vmapped sweep (:mod:`jaxseg.sweep`) gives each member its own; the
+        schedule then multiplies the injected rate as a shape peaking at 1. Same
+        updates as ``injectable=False`` up to float rounding, but another state
+        layout, so checkpoints of one do not restore into the other.
+
+    Raises:
+      ValueError: an unknown ``config.optimizer.name`` or ``schedule``, or a
+        negative ``momentum``.
+    """
+    o = config.optimizer
+    name = o.get("name", "adam")
+    lr = float(o.learning_rate)
     if name == "adam":
-        tx = optax.adam(schedule, b1=float(o.get("b1", 0.9)), b2=float(o.get("b2", 0.999)))
+        factory = optax.adam
+        hparams = dict(b1=float(o.get("b1", 0.9)), b2=float(o.get("b2", 0.999)))
     elif name == "sgd":
-        tx = optax.sgd(schedule, momentum=float(o.get("momentum", 0.0)) or None)
+        momentum = float(o.get("momentum", 0.0))
+        if momentum < 0:
+            raise ValueError(f"config.optimizer.momentum={momentum} must be >= 0")
+        # Momentum 0 is plain SGD: no trace in the state.
+        factory = optax.sgd
+        hparams = dict(momentum=momentum) if momentum > 0 else {}
     else:
         raise ValueError(f"config.optimizer.name={name!r} is not one of 'adam', 'sgd'")
+    if injectable:
+        tx = optax.inject_hyperparams(factory)(learning_rate=lr, **hparams)
+        unit, constant = _schedule(config, 1.0)
+        if not constant:
+            tx = optax.chain(tx, optax.scale_by_schedule(unit))
+    else:
+        tx = factory(_schedule(config, lr)[0], **hparams)
     clip = float(o.get("grad_clip_norm", 0.0))
     if clip > 0:
         tx = optax.chain(optax.clip_by_global_norm(clip), tx)
     if o.get("skip_nonfinite_updates", False):
         # A non-finite gradient (e.g. from a near-hard SSN association whose
-        # cluster weight underflows) skips the step instead of poisoning the weights.
+        # cluster weight underflows) skips the step instead of poisoning the weights;
+        # in a sweep each member skips its own.
         tx = optax.apply_if_finite(tx, max_consecutive_errors=100)
     return tx
 

@@ -8,7 +8,9 @@ import textwrap
 from pathlib import Path
 
 import jax
+import ml_collections
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -17,7 +19,7 @@ if str(REPO) not in sys.path:  # configs/ is imported as in train.py
     sys.path.insert(0, str(REPO))
 
 from configs import wang2020_tiny  # noqa: E402
-from jaxseg import checkpointing  # noqa: E402
+from jaxseg import checkpointing, training  # noqa: E402
 from jaxseg.tasks import wang2020  # noqa: E402
 from jaxseg.training import train_and_evaluate  # noqa: E402
 
@@ -149,6 +151,46 @@ def test_make_batch_is_pure_function_of_seed_and_step():
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_array_equal(a["gt"], b["gt"])
     assert not np.array_equal(a["image"], wang2020.make_batch(config, data, 4)["image"])
+
+
+def test_injectable_optimizer_matches_the_plain_one():
+    # Cosine schedule with warmup, clipping and non-finite skipping: the sweep's
+    # injected-hyperparameter optimiser makes the trainer's updates.
+    config = ml_collections.ConfigDict(
+        dict(
+            num_steps=6,
+            optimizer=dict(
+                name="adam",
+                learning_rate=3e-3,
+                b1=0.8,
+                schedule="cosine",
+                warmup_steps=2,
+                grad_clip_norm=1.0,
+                skip_nonfinite_updates=True,
+            ),
+        )
+    )
+    plain = training.make_optimizer(config)
+    injected = training.make_optimizer(config, injectable=True)
+    params = {"w": np.ones((3, 4), np.float32), "b": np.zeros(4, np.float32)}
+    rng = np.random.default_rng(0)
+    sp, si = plain.init(params), injected.init(params)
+    hyper = optax.tree_utils.tree_get(si, "hyperparams")
+    assert float(hyper["learning_rate"]) == pytest.approx(3e-3)
+    assert float(hyper["b1"]) == pytest.approx(0.8)
+    largest = 0.0
+    for _ in range(5):
+        grads = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in params.items()}
+        up, sp = plain.update(grads, sp, params)
+        ui, si = injected.update(grads, si, params)
+        for k in params:
+            np.testing.assert_allclose(ui[k], up[k], rtol=2e-5, atol=1e-9)  # float32 rounding
+            largest = max(largest, float(np.abs(up[k]).max()))
+    assert largest > 1e-4  # the warmup's first step is 0, the later ones are not
+    config.optimizer.name = "sgd"
+    config.optimizer.momentum = -0.5
+    with pytest.raises(ValueError, match="momentum=-0.5 must be >= 0"):
+        training.make_optimizer(config)
 
 
 MULTI_DEVICE = textwrap.dedent(
