@@ -45,7 +45,8 @@ optimiser state; continue one member alone by starting a new run from its weight
 Every member sees the same global batches as a separate ``train.py`` run of its
 config (same seed), so model k equals that run up to float rounding
 (``tests/test_sweep.py``). Data parallelism is the trainer's: the global batch is
-split over a 1-D ``data`` mesh of all devices, the stacked state is replicated.
+split over a 1-D ``data`` mesh of all devices (each host making only its rows,
+``training.make_global_batch``), the stacked state is replicated.
 
 Evaluation sweeps: :func:`predict_sweep` runs the wang2020 network once and the
 SSN clustering + pair similarities under ``vmap`` over several XYLab scales
@@ -231,11 +232,7 @@ def train_sweep(
         checkpointing.check_or_write_config(d, c)
 
     mesh = training.make_mesh()
-    if config.batch_size % mesh.devices.size:
-        raise ValueError(
-            f"config.batch_size={config.batch_size} must be a multiple of the "
-            f"{mesh.devices.size} devices (the batch is split over them); change one of the two"
-        )
+    training.check_batch_size(int(config.batch_size), mesh)
     per_member_batch = "seed" in members[0]
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P(None, "data") if per_member_batch else P("data"))
@@ -284,12 +281,24 @@ def train_sweep(
     )
 
     def get_batch(step: int):
+        # Each process makes only its rows of the global batch (training.make_global_batch).
         if per_member_batch:
-            per = [task.make_batch(c, dataset, step) for c in configs]
-            b = jax.tree.map(lambda *xs: np.stack(xs), *per)  # (K, B, ...)
+
+            def make_rows(*, start, stop):  # (K, stop - start, ...)
+                per = [
+                    training.task_batch_rows(task, c, dataset, step, start=start, stop=stop)
+                    for c in configs
+                ]
+                return jax.tree.map(lambda *xs: np.stack(xs), *per)
+
         else:
-            b = task.make_batch(config, dataset, step)
-        return jax.device_put(b, batch_sharding)
+            make_rows = functools.partial(training.task_batch_rows, task, config, dataset, step)
+        return training.make_global_batch(
+            make_rows,
+            batch_sharding,
+            batch_size=int(config.batch_size),
+            axis=1 if per_member_batch else 0,
+        )
 
     def member(k: int):
         return nnx.merge(graphdef, _index(state, k))
@@ -305,7 +314,13 @@ def train_sweep(
     try:
         with (
             training._StopRequest() as stop,
-            tqdm(total=num_steps, initial=start, desc=f"sweep x{num}", unit="step") as bar,
+            tqdm(
+                total=num_steps,
+                initial=start,
+                desc=f"sweep x{num}",
+                unit="step",
+                disable=jax.process_index() != 0,
+            ) as bar,
         ):
             t0, s0 = time.perf_counter(), start
             while step < num_steps and not stop.requested:
@@ -353,9 +368,10 @@ def train_sweep(
             w.close()
     for r in results:
         r["step"] = step
-    checkpointing._atomic_write_bytes(
-        workdir / SWEEP_FILE, (json.dumps(results, indent=2) + "\n").encode()
-    )
+    if jax.process_index() == 0:  # one writer on a shared filesystem
+        checkpointing._atomic_write_bytes(
+            workdir / SWEEP_FILE, (json.dumps(results, indent=2) + "\n").encode()
+        )
     return results
 
 

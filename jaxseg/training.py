@@ -10,8 +10,10 @@ validation (DESIGN.md "Tasks"); this module owns everything else:
   ``nnx.Optimizer(model, tx, wrt=nnx.Param)``;
 * data parallelism: a ``jax.sharding.Mesh`` over all devices with one axis
   ``data``; each global batch is split over it and the model/optimiser state is
-  replicated. The same code runs on 1 or N devices, with the same result for the
-  same global batch (up to float reduction order);
+  replicated. The same code runs on 1 or N devices and on several hosts, with the
+  same result for the same global batch (up to float reduction order); each host
+  makes only the rows of the global batch that its devices hold
+  (:func:`make_global_batch`);
 * checkpoints (:mod:`jaxseg.checkpointing`): ``config.json`` written once (a
   workdir of another config is refused), the latest state every
   ``config.checkpoint_every`` steps, the best model on ``evaluate()['score']``
@@ -25,12 +27,14 @@ validation (DESIGN.md "Tasks"); this module owns everything else:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +50,15 @@ from tqdm import tqdm
 
 from jaxseg import checkpointing
 
-__all__ = ["make_mesh", "make_optimizer", "train_and_evaluate"]
+__all__ = [
+    "check_batch_size",
+    "make_global_batch",
+    "make_mesh",
+    "make_optimizer",
+    "process_row_ranges",
+    "task_batch_rows",
+    "train_and_evaluate",
+]
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -127,6 +139,115 @@ def make_mesh(devices: list | None = None) -> Mesh:
     """1-D mesh with axis ``data`` over ``devices`` (default: all)."""
     devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), ("data",))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    """Checks that a global batch splits evenly over the mesh's devices and processes.
+
+    Raises:
+      ValueError: ``batch_size`` is not a multiple of the device count or of
+        ``jax.process_count()``, or the mesh leaves a process without a device
+        (each process loads the rows of its own devices).
+    """
+    devices = mesh.devices.size
+    if batch_size % devices:
+        raise ValueError(
+            f"config.batch_size={batch_size} must be a multiple of the {devices} devices "
+            "(the batch is split over them); change one of the two"
+        )
+    processes = jax.process_count()
+    if batch_size % processes:
+        raise ValueError(
+            f"config.batch_size={batch_size} must be a multiple of the {processes} processes "
+            "(each host loads its share of the batch); change the batch size or the host count"
+        )
+    missing = sorted(set(range(processes)) - {d.process_index for d in mesh.devices.flat})
+    if missing:
+        raise ValueError(
+            f"the mesh of {devices} devices has no device of process(es) {missing} of "
+            f"{processes}; on several hosts use config.num_devices=0 (all devices)"
+        )
+
+
+def process_row_ranges(
+    sharding: NamedSharding, batch_size: int, *, axis: int = 0
+) -> list[tuple[int, int]]:
+    """The rows of a global batch that this process's devices hold.
+
+    Args:
+      sharding: the batch's sharding (the batch axis split over the devices).
+      batch_size: ``B``, the global batch size.
+      axis: the batch axis of the arrays.
+
+    Returns:
+      Sorted, disjoint ``[start, stop)`` ranges: ``[(0, B)]`` on one process; on
+      ``P`` hosts whose devices are in host order in the mesh (``jax.devices()``
+      order), ``[(p * B // P, (p + 1) * B // P)]`` for process ``p``.
+    """
+    shape = (1,) * axis + (batch_size,)
+    spans = sorted(
+        {
+            idx[axis].indices(batch_size)[:2]
+            for idx in sharding.addressable_devices_indices_map(shape).values()
+        }
+    )
+    ranges: list[tuple[int, int]] = []
+    for start, stop in spans:
+        if ranges and start <= ranges[-1][1]:  # replicas and neighbours merge
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], stop))
+        else:
+            ranges.append((start, stop))
+    return ranges
+
+
+def task_batch_rows(task, config, dataset, step: int, *, start: int, stop: int) -> dict:
+    """Rows ``[start, stop)`` of ``task.make_batch(config, dataset, step)``.
+
+    A task that defines ``make_batch_rows(config, dataset, step, *, start, stop)``
+    makes only those rows; for any other the whole global batch is made and sliced
+    (same values, but every host does the whole batch's host-side work).
+    """
+    make_rows = getattr(task, "make_batch_rows", None)
+    if make_rows is not None:
+        return make_rows(config, dataset, step, start=start, stop=stop)
+    return {k: v[start:stop] for k, v in task.make_batch(config, dataset, step).items()}
+
+
+def make_global_batch(
+    make_rows: Callable[..., dict[str, np.ndarray]],
+    sharding: NamedSharding,
+    *,
+    batch_size: int,
+    axis: int = 0,
+) -> dict[str, jax.Array]:
+    """A global batch on ``sharding`` of which this process makes only its own rows.
+
+    ``make_rows(start=, stop=)`` returns rows ``[start, stop)`` (along ``axis``)
+    of the global batch as a dict of arrays; it is called for the rows of this
+    process's devices (:func:`process_row_ranges`) and the result is assembled
+    with ``jax.make_array_from_process_local_data``. On one process this equals
+    ``jax.device_put(make_rows(start=0, stop=batch_size), sharding)``; on several
+    hosts the global array is the same whatever the host count.
+
+    Returns:
+      The batch as ``jax.Array`` with the batch axis of size ``batch_size``.
+
+    Raises:
+      ValueError: ``make_rows`` returned another number of rows than asked for.
+    """
+    parts = []
+    for start, stop in process_row_ranges(sharding, batch_size, axis=axis):
+        rows = make_rows(start=start, stop=stop)
+        for key, value in rows.items():
+            if np.shape(value)[axis] != stop - start:
+                raise ValueError(
+                    f"batch rows [{start}, {stop}) came back with {np.shape(value)[axis]} "
+                    f"rows of {key!r} (axis {axis}); make_rows must return exactly those rows"
+                )
+        parts.append(rows)
+    local = {k: np.concatenate([np.asarray(p[k]) for p in parts], axis=axis) for k in parts[0]}
+    shapes = {k: v.shape[:axis] + (batch_size,) + v.shape[axis + 1 :] for k, v in local.items()}
+    return jax.make_array_from_process_local_data(sharding, local, shapes)
 
 
 def _resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
@@ -225,7 +346,7 @@ def train_and_evaluate(
 
     Raises:
       ValueError: ``workdir`` holds a run of another config, or the global batch
-        size is not a multiple of the device count.
+        size is not a multiple of the device count and the process count.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -239,11 +360,7 @@ def train_and_evaluate(
             "visible; use 0 for all of them"
         )
     mesh = make_mesh(jax.devices()[:num_devices])
-    if config.batch_size % num_devices:
-        raise ValueError(
-            f"config.batch_size={config.batch_size} must be a multiple of the "
-            f"{num_devices} devices (the batch is split over them); change one of the two"
-        )
+    check_batch_size(int(config.batch_size), mesh)
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
 
@@ -290,7 +407,11 @@ def train_and_evaluate(
         ):
             t0, s0 = time.perf_counter(), start
             while step < end and not stop.requested:
-                batch = jax.device_put(task.make_batch(config, dataset, step), batch_sharding)
+                batch = make_global_batch(
+                    functools.partial(task_batch_rows, task, config, dataset, step),
+                    batch_sharding,
+                    batch_size=int(config.batch_size),
+                )
                 metrics = train_step(model, optimizer, batch)
                 step += 1
                 bar.update(1)
