@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logit_norm", default="standardize", choices=("standardize", "none"))
     p.add_argument("--which", default="best", choices=("best", "latest"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--write_every",
+        type=int,
+        default=10,
+        help="rewrite results.json/.md every N images (partial results; 0: only at the end)",
+    )
     return p
 
 
@@ -262,6 +268,45 @@ def _levels_markdown(levels: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_results(args, out_dir, scale, n_total, evals, regions, seconds) -> dict:
+    """Writes results.json / results.md for the images evaluated so far."""
+    n_done = len(next(iter(evals.values())))
+    rows = {v: _summary(evals[v]) for v in args.variants}
+    levels = {v: _levels(evals[v], regions[v]) for v in args.variants}
+    result = {
+        "split": args.split,
+        "n_images": n_done,
+        "complete": n_done == n_total,
+        "generator": args.generator,
+        "scale": scale,
+        "superae": str(args.superae),
+        "settings": {
+            k: (list(v) if isinstance(v, list | tuple) else v)
+            for k, v in vars(args).items()
+            if k not in ("out",)
+        },
+        "seconds_per_image": {v: seconds[v] / max(n_done, 1) for v in args.variants},
+        "rows": rows,
+        "levels": levels,
+        "paper": {
+            v: PAPER.get((args.generator, v)) or PAPER.get(("table3", v)) for v in args.variants
+        },
+    }
+    _write_atomic(out_dir / "results.json", json.dumps(result, indent=2) + "\n")
+    partial = "" if n_done == n_total else f" (partial: {n_done} of {n_total})"
+    header = (
+        f"lin2021 DSC evaluation: BSDS500 {args.split}, {n_done} images{partial}, "
+        f"generator {args.generator}, scale {scale}, DSC K={args.num_classes} "
+        f"iters={args.num_iters} train_encoder={args.train_encoder} "
+        f"logit_norm={args.logit_norm} beta={args.beta} sigma={args.sigma} "
+        f"generator settings {json.dumps(args.gen_kw)}. Paper rows: 200 images."
+    )
+    _write_atomic(
+        out_dir / "results.md", _markdown(rows, args.generator, header) + _levels_markdown(levels)
+    )
+    return result
+
+
 def run(args: argparse.Namespace) -> dict:
     """Runs the evaluation described by parsed ``args``; returns the results dict."""
     from jaxseg import checkpointing, dsc
@@ -336,38 +381,11 @@ def run(args: argparse.Namespace) -> dict:
             regions[v].append([int(s.max()) + 1 for s in segs])
             stack = np.stack([_resize_labels(s, gt.shape) + 1 for s in segs])
             evals[v].append(evaluate_image(stack, gt, bench="region"))
+        done = i + 1
+        if done < len(records) and args.write_every and done % args.write_every == 0:
+            _write_results(args, out_dir, scale, len(records), evals, regions, seconds)
 
-    rows = {v: _summary(evals[v]) for v in args.variants}
-    levels = {v: _levels(evals[v], regions[v]) for v in args.variants}
-    result = {
-        "split": args.split,
-        "n_images": len(records),
-        "generator": args.generator,
-        "scale": scale,
-        "superae": str(args.superae),
-        "settings": {
-            k: (list(v) if isinstance(v, list | tuple) else v)
-            for k, v in vars(args).items()
-            if k not in ("out",)
-        },
-        "seconds_per_image": {v: seconds[v] / max(len(records), 1) for v in args.variants},
-        "rows": rows,
-        "levels": levels,
-        "paper": {
-            v: PAPER.get((args.generator, v)) or PAPER.get(("table3", v)) for v in args.variants
-        },
-    }
-    _write_atomic(out_dir / "results.json", json.dumps(result, indent=2) + "\n")
-    header = (
-        f"lin2021 DSC evaluation: BSDS500 {args.split}, {len(records)} images, "
-        f"generator {args.generator}, scale {scale}, DSC K={args.num_classes} "
-        f"iters={args.num_iters} train_encoder={args.train_encoder} "
-        f"logit_norm={args.logit_norm} beta={args.beta} sigma={args.sigma} "
-        f"generator settings {json.dumps(args.gen_kw)}. Paper rows: 200 images."
-    )
-    _write_atomic(
-        out_dir / "results.md", _markdown(rows, args.generator, header) + _levels_markdown(levels)
-    )
+    result = _write_results(args, out_dir, scale, len(records), evals, regions, seconds)
     return result
 
 

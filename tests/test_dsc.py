@@ -181,22 +181,33 @@ def test_eval_dsc_bad_arguments():
         evaluation_dsc.build_parser().parse_args(["--superae", "x", "--out", "y", "--counts", "0"])
 
 
-def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path):
+def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path, monkeypatch):
     import json
 
     from jaxseg import checkpointing, evaluation_dsc
 
+    written = []
+    write = evaluation_dsc._write_results
+
+    def spy(*a, **k):
+        out = write(*a, **k)
+        written.append((out["n_images"], out["complete"]))
+        return out
+
+    monkeypatch.setattr(evaluation_dsc, "_write_results", spy)
+
     config = __import__("ml_collections").ConfigDict({"task": "superae", "image_scale": 0.25})
     checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
-    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
+    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "2"]
     argv += ["--out", str(tmp_path / "out"), "--variants", "img", "--counts", "12,3"]
-    argv += ["--gen_kw", '{"min_size_frac": 0.25}']
+    argv += ["--gen_kw", '{"min_size_frac": 0.25}', "--write_every", "1"]
     assert evaluation_dsc.main(argv) == 0
+    assert written == [(1, False), (2, True)]  # partial results after image 1
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     lv = res["levels"]["img"]
     assert len(lv["sc"]) == len(lv["vi"]) == len(lv["regions"]) == 2
     assert lv["regions"][0] > lv["regions"][1] >= 1
-    # ODS is the best level over the data set (one image here).
+    # ODS is the best level over the data set.
     assert res["rows"]["img"]["sc_ods"] == pytest.approx(max(lv["sc"]), abs=1e-6)
     assert res["rows"]["img"]["vi_ods"] == pytest.approx(min(lv["vi"]), abs=1e-6)
     assert res["settings"]["gen_kw"] == {"min_size_frac": 0.25}
