@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--sigma", type=float, default=10.0)
     p.add_argument("--train_encoder", action="store_true", help="optimise the encoder too")
+    p.add_argument(
+        "--max_segments",
+        type=int,
+        default=None,
+        help="DSC's padded superpixel count, one for every count (one compiled function "
+        "per image shape, e.g. 128 for counts up to 100); images with more superpixels "
+        "fall back to the automatic padding. Default: automatic (m rounded up to 64)",
+    )
     p.add_argument("--logit_norm", default="standardize", choices=("standardize", "none"))
     p.add_argument("--which", default="best", choices=("best", "latest"))
     p.add_argument("--seed", type=int, default=0)
@@ -334,6 +342,11 @@ def run(args: argparse.Namespace) -> dict:
         train_encoder=args.train_encoder,
         logit_norm=args.logit_norm,
     )
+
+    def _pad(labels):
+        ms = args.max_segments
+        return ms if ms and int(labels.max()) < ms else None
+
     evals: dict[str, list] = {v: [] for v in args.variants}
     seconds: dict[str, float] = {v: 0.0 for v in args.variants}
     regions: dict[str, list] = {v: [] for v in args.variants}
@@ -364,11 +377,21 @@ def run(args: argparse.Namespace) -> dict:
             elif v in ("dsc", "dsc_img"):
                 source = "img" if v == "dsc_img" else "rec"
                 segs = [
-                    dsc.dsc_segment(model, img, sp(source, n), key=k_img, **dsc_kw).labels
+                    dsc.dsc_segment(
+                        model,
+                        img,
+                        sp(source, n),
+                        key=k_img,
+                        max_segments=_pad(sp(source, n)),
+                        **dsc_kw,
+                    ).labels
                     for n in args.counts
                 ]
             elif v == "dsc_merge":
-                res = dsc.dsc_segment(model, img, sp("rec", args.base_count), key=k_img, **dsc_kw)
+                base = sp("rec", args.base_count)
+                res = dsc.dsc_segment(
+                    model, img, base, key=k_img, max_segments=_pad(base), **dsc_kw
+                )
                 segs = dsc.merge_to_counts(res.labels, res.region_features, args.partitions)
             elif v == "kmeans_rgb":
                 segs = _kmeans_segs(img, sp("rec", args.base_count), args.partitions, args.seed)

@@ -216,3 +216,23 @@ def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path, monkeypatch
         evaluation_dsc.build_parser().parse_args(
             ["--superae", "x", "--out", "y", "--gen_kw", "[1]"]
         )
+
+
+def test_eval_dsc_max_segments_is_shared_and_falls_back(bsds_root, tmp_path, monkeypatch):
+    from jaxseg import checkpointing, evaluation_dsc
+
+    seen = []
+
+    def fake_segment(model, image, superpixels, *, key, max_segments=None, **kw):
+        seen.append((int(superpixels.max()) + 1, max_segments))
+        return dsc.DSCResult(superpixels, np.zeros((int(superpixels.max()) + 1, 2)), None)
+
+    monkeypatch.setattr(dsc, "dsc_segment", fake_segment)
+    config = __import__("ml_collections").ConfigDict({"task": "superae", "image_scale": 0.25})
+    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
+    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
+    argv += ["--out", str(tmp_path / "out"), "--variants", "dsc", "--counts", "40,5"]
+    assert evaluation_dsc.main(argv + ["--max_segments", "16"]) == 0
+    (m_fine, pad_fine), (m_coarse, pad_coarse) = seen
+    assert m_fine > 16 and pad_fine is None  # too many superpixels: automatic padding
+    assert m_coarse <= 16 and pad_coarse == 16
