@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import jax
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -37,3 +38,12 @@ def bsds_bench_dir() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def fast_compile():
+    """XLA with most optimisations off: for tests whose time is compiling a graph run once."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)

@@ -9,6 +9,9 @@ from flax import nnx
 
 from jaxseg import models
 
+# Small graphs compiled once each: XLA's optimisations cost more than they save.
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 
 def conv(cin, cout, k=3):
     return cin * k * k * cout + cout
@@ -63,11 +66,17 @@ def small(**kw):
     return models.SuperpixelSegNet(**kw, rngs=nnx.Rngs(0))
 
 
+@nnx.jit
+def forward(net, x):
+    """``net(x)`` as one compiled program (op-by-op it compiles every layer's ops per shape)."""
+    return net(x)
+
+
 @pytest.mark.parametrize("size", [(37, 53), (4, 4), (1, 7)])
 def test_runs_on_any_size(size):
     net = small()
     x = jax.random.uniform(jax.random.key(0), (1, *size, 3))
-    out = net(x)
+    out = forward(net, x)
     assert out.spix.shape == (1, *size, 5) and out.seg.shape == (1, *size, 6)
     assert bool(jnp.all(jnp.isfinite(out.seg)))
 
@@ -75,8 +84,8 @@ def test_runs_on_any_size(size):
 def test_batch_items_are_independent_with_groupnorm():
     net = small()
     x = jax.random.uniform(jax.random.key(1), (2, 12, 10, 3))
-    both = net(x).seg
-    single = net(x[1:]).seg
+    both = forward(net, x).seg
+    single = forward(net, x[1:]).seg
     np.testing.assert_allclose(both[1:], single, rtol=1e-5, atol=1e-5)
 
 
@@ -92,12 +101,12 @@ def test_batchnorm_train_updates_stats_eval_uses_them():
     x = jax.random.uniform(jax.random.key(2), (2, 8, 8, 3))
     before = nnx.to_pure_dict(nnx.state(net, nnx.BatchStat))
     net.train()
-    net(x)
+    forward(net, x)  # nnx.jit writes the updated statistics back into `net`
     after = nnx.to_pure_dict(nnx.state(net, nnx.BatchStat))
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), before, after)
     assert any(jax.tree.leaves(changed))
     net.eval()
-    net(x)
+    forward(net, x)
     now = nnx.to_pure_dict(nnx.state(net, nnx.BatchStat))
     same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), after, now)
     assert all(jax.tree.leaves(same))

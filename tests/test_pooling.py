@@ -10,6 +10,9 @@ from jax.test_util import check_grads
 
 from jaxseg import pooling
 
+# Small graphs compiled once each: XLA's optimisations cost more than they save.
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 # A hand-made 4x5 label map:
 #   0 0 1 1 1
 #   0 0 1 3 3
