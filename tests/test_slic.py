@@ -25,14 +25,8 @@ from jaxseg.slic import (
     xylab_features,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compile():
-    """Small graphs compiled many times: XLA's optimisations cost more than they save."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# Small graphs compiled many times: XLA's optimisations cost more than they save.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _blocks(rows=2, cols=2, size=10, seed=0):
@@ -161,7 +155,7 @@ def test_ssn_plain_vs_jit_and_no_retrace():
 
     def run(f):
         traces.append(1)
-        return ssn(f, n_segments=6, num_iters=4)
+        return ssn(f, n_segments=6, num_iters=3)  # as test_ssn_output_contract: compiled once
 
     jitted = jax.jit(run)
     a, b = run(feats), jitted(feats)
@@ -172,8 +166,8 @@ def test_ssn_plain_vs_jit_and_no_retrace():
 
 
 def test_ssn_vmap_equals_loop():
-    batch = _random_features((3, 10, 12, 4), seed=5)
-    fn = functools.partial(ssn, n_segments=5, num_iters=3)
+    batch = _random_features((3, 12, 14, 4), seed=5)
+    fn = functools.partial(ssn, n_segments=6, num_iters=3)  # the loop reuses a compiled shape
     batched = jax.vmap(fn)(batch)
     for i in range(3):
         single = fn(batch[i])
