@@ -267,8 +267,8 @@ def export_model(
     return out
 
 
-def pretrained_path(name: str = "wang2020_cpu") -> Path:
-    """Folder of a model shipped in ``jaxseg/weights/`` (e.g. ``"wang2020_cpu"``)."""
+def pretrained_path(name: str = "wang2020_cpu_long") -> Path:
+    """Folder of a model shipped in ``jaxseg/weights/``, e.g. ``"superae_cpu"``."""
     path = Path(__file__).resolve().parent / "weights" / name
     if not (path / MODEL_FILE).is_file():
         have = sorted(p.name for p in path.parent.glob("*") if (p / MODEL_FILE).is_file())

@@ -70,7 +70,7 @@ SAMPLES = {
     "rocket": "rocket.jpg",
 }
 """``--sample`` names: images shipped inside scikit-image's wheel (``skimage/data``)."""
-PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu"
+PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu_long"
 PACKAGED_SUPERAE = Path(__file__).resolve().parent / "weights" / "superae_cpu"
 
 MAX_BATCH_PIXELS = 1 << 21

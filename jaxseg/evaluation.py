@@ -261,7 +261,7 @@ class _Wang2020(_Method):
         if workdir is None:
             raise ValueError(
                 "method 'wang2020' needs --workdir: a training workdir or a released model "
-                "folder such as jaxseg/weights/wang2020_cpu."
+                "folder such as jaxseg/weights/wang2020_cpu_long."
             )
         from jaxseg.checkpointing import restore_model
         from jaxseg.tasks import wang2020
