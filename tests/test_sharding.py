@@ -52,6 +52,25 @@ def test_rows_of_two_processes_concatenate_to_the_full_batch():
     assert not np.array_equal(parts[0]["image"], parts[1]["image"])
 
 
+@pytest.mark.parametrize("hflip", [True, False])
+def test_superae_rows_are_the_rows_of_the_whole_batch(hflip):
+    from configs import superae_tiny
+    from jaxseg.tasks import superae
+
+    config = superae_tiny.get_config()
+    config.batch_size, config.crop_size, config.hflip = 4, 8, hflip
+    rng = np.random.default_rng(0)
+    images = [rng.random((12 + i, 14, 3), dtype=np.float32) for i in range(5)]
+    templates = [rng.integers(0, 4, im.shape[:2]).astype(np.int32) for im in images]
+    data = superae.SuperAEData(images, templates, [], [], [str(i) for i in range(5)])
+    for step in (0, 3):
+        full = superae.make_batch(config, data, step)
+        for start, stop in ((0, 2), (2, 4), (1, 3)):
+            rows = superae.make_batch_rows(config, data, step, start=start, stop=stop)
+            for key, value in full.items():
+                np.testing.assert_array_equal(rows[key], value[start:stop])
+
+
 def test_task_batch_rows_prefers_the_tasks_own_row_maker():
     calls = []
 

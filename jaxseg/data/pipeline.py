@@ -106,6 +106,7 @@ def make_batch(
     crop_size: int = 201,
     max_gt_segments: int = MAX_GT_SEGMENTS,
     flip: bool = True,
+    rows: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """The training batch of a step: random flip + crop of (image, annotator) samples.
 
@@ -122,6 +123,8 @@ def make_batch(
       max_gt_segments: ``K``, the fixed number of ground-truth labels (see the
         module docstring).
       flip: random horizontal flips.
+      rows: ``(start, stop)``: make only rows ``[start, stop)`` of the batch (one
+        host's share; the same rows as in the whole batch). Default: all.
 
     Returns:
       ``image``: ``(B, s, s, 3) float32`` in ``[0, 1]``;
@@ -134,9 +137,13 @@ def make_batch(
     s = _positive_int(crop_size, "crop_size")
     k = _positive_int(max_gt_segments, "max_gt_segments")
     idx = sample_indices(len(dataset), seed=seed, step=step, batch_size=batch_size)
+    start, stop = (0, len(idx)) if rows is None else rows
+    if not 0 <= start < stop <= len(idx):
+        raise ValueError(f"rows={rows!r} must satisfy 0 <= start < stop <= {len(idx)}.")
+    idx = idx[start:stop]
     base = jax.random.fold_in(jax.random.key(seed), step)
     images, segs, counts = [], [], []
-    for b, i in enumerate(idx):
+    for b, i in enumerate(idx, start=start):
         image, seg = dataset.sample(int(i))
         if min(image.shape[:2]) < s:
             raise ValueError(

@@ -36,6 +36,7 @@ __all__ = [
     "load_dataset",
     "loss_fn",
     "make_batch",
+    "make_batch_rows",
     "reconstruct",
 ]
 
@@ -113,18 +114,27 @@ def load_dataset(config, data_dir) -> SuperAEData:
 
 
 def make_batch(config, dataset: SuperAEData, step: int) -> dict[str, np.ndarray]:
+    return make_batch_rows(config, dataset, step, start=0, stop=config.batch_size)
+
+
+def make_batch_rows(config, dataset: SuperAEData, step: int, *, start: int, stop: int):
+    """Rows ``[start, stop)`` of :func:`make_batch` (the crops of earlier rows are
+    drawn, not cut, so that the random stream stays the same)."""
     n, b, c = len(dataset.images), config.batch_size, config.crop_size
     imgs, labs = [], []
     rng = np.random.default_rng([config.seed, 1, step])
-    for slot in range(b):
+    for slot in range(stop):
         pos = step * b + slot
         epoch, k = divmod(pos, n)
         idx = np.random.default_rng([config.seed, 0, epoch]).permutation(n)[k]
         img, lab = dataset.images[idx], dataset.templates[idx]
         y = rng.integers(0, img.shape[0] - c + 1)
         x = rng.integers(0, img.shape[1] - c + 1)
+        flip = config.hflip and rng.random() < 0.5
+        if slot < start:
+            continue
         img, lab = img[y : y + c, x : x + c], lab[y : y + c, x : x + c]
-        if config.hflip and rng.random() < 0.5:
+        if flip:
             img, lab = img[:, ::-1], lab[:, ::-1]
         imgs.append(img)
         labs.append(lab)

@@ -54,6 +54,7 @@ __all__ = [
     "load_dataset",
     "loss_fn",
     "make_batch",
+    "make_batch_rows",
     "max_pairs_for",
     "predict",
 ]
@@ -137,6 +138,11 @@ def make_batch(config, dataset: Wang2020Data, step: int) -> dict[str, np.ndarray
     Returns ``image (B, c, c, 3) float32`` in ``[0, 1]`` and ``gt (B, c, c) int32``
     in ``[-1, max_gt_segments)``; a pure function of ``(config.seed, step)``.
     """
+    return make_batch_rows(config, dataset, step, start=0, stop=int(config.batch_size))
+
+
+def make_batch_rows(config, dataset: Wang2020Data, step: int, *, start: int, stop: int):
+    """Rows ``[start, stop)`` of :func:`make_batch`, made alone (one host's share)."""
     d = config.data
     batch = pipeline.make_batch(
         dataset.train,
@@ -146,6 +152,7 @@ def make_batch(config, dataset: Wang2020Data, step: int) -> dict[str, np.ndarray
         crop_size=int(d.crop_size),
         max_gt_segments=int(d.max_gt_segments),
         flip=bool(d.flip),
+        rows=(start, stop),
     )
     return {"image": batch["image"], "gt": batch["segmentation"]}
 
