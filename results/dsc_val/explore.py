@@ -1,0 +1,118 @@
+"""Val exploration for docs/dsc.md: per-level metrics and region counts of img/rec/dsc.
+
+    python results/dsc_val/explore.py --superae workdirs/superae_cpu --limit 10 \
+        --gen_kw '{"min_size_frac": 0.25}' --dsc '[{}]'
+
+Run from the repository root. Caches the superpixels in workdirs/dsc_explore/ and
+appends one line per variant to workdirs/dsc_explore/log.txt (copied to log.txt here):
+ODS/OIS, mean region count per level ("nreg", counts 100/50/20/10) and SC, VI, PRI
+per level. DSC runs with max_segments=128 (the run in the log before that change used
+the automatic padding; results are the same up to float rounding).
+"""
+
+import argparse
+import json
+import pickle
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from skimage import transform
+
+from jaxseg import checkpointing, dsc
+from jaxseg.data import bsds500
+from jaxseg.evaluation_dsc import _resize_labels
+from jaxseg.generators import generate
+from jaxseg.metrics.bench import collect, evaluate_image
+from jaxseg.metrics.io import GroundTruth
+from jaxseg.tasks.superae import reconstruct
+
+p = argparse.ArgumentParser()
+p.add_argument("--superae", default="workdirs/superae_cpu_model")
+p.add_argument("--which", default="best")
+p.add_argument("--split", default="val")
+p.add_argument("--limit", type=int, default=10)
+p.add_argument("--generator", default="felzenszwalb")
+p.add_argument("--gen_kw", default="{}")
+p.add_argument("--counts", default="100,50,20,10")
+p.add_argument("--dsc", default="[]", help="json list of dicts: dsc settings (+source)")
+p.add_argument("--tag", default="")
+a = p.parse_args()
+counts = [int(c) for c in a.counts.split(",")]
+gen_kw = json.loads(a.gen_kw)
+model, config = checkpointing.restore_model(a.superae, which=a.which)
+recs = bsds500.load_split("../shared/data/BSDS500", a.split, limit=a.limit)
+cache_p = (
+    Path("workdirs/dsc_explore")
+    / f"sp_{a.split}_{a.generator}_{a.gen_kw}_{Path(a.superae).name}_{a.which}.pkl"
+)
+cache = pickle.load(open(cache_p, "rb")) if cache_p.exists() else {}
+imgs = []
+t0 = time.time()
+for r in recs:
+    full = r.image.astype(np.float32) / 255.0
+    img = np.clip(transform.rescale(full, 0.5, channel_axis=-1, anti_aliasing=True), 0, 1).astype(
+        np.float32
+    )
+    imgs.append(img)
+    for src in ("img", "rec"):
+        for n in counts:
+            if (r.id, src, n) not in cache:
+                s = img if src == "img" else reconstruct(model, img)
+                cache[(r.id, src, n)] = generate(a.generator, s, n_segments=n, **gen_kw)
+pickle.dump(cache, open(cache_p, "wb"))
+print(f"superpixels {time.time() - t0:.0f}s", flush=True)
+
+
+def report(name, segs_per_image, secs=0.0):
+    evs, nreg = [], []
+    for r, segs in zip(recs, segs_per_image, strict=False):
+        gt = GroundTruth(list(r.segmentations), list(r.boundaries))
+        stack = np.stack([_resize_labels(s, gt.shape) + 1 for s in segs])
+        evs.append(evaluate_image(stack, gt, bench="region"))
+        nreg.append([int(s.max()) + 1 for s in segs])
+    reg = collect(evs)["region"]
+    nreg = np.mean(nreg, 0)
+    sc_l = reg["cover_th"][:, 1]
+    pri_l = reg["ri_voi_thr"][:, 1]
+    vi_l = reg["ri_voi_thr"][:, 2]
+
+    def fmt(xs, d=3):
+        return " ".join(f"{x:.{d}f}" for x in xs)
+
+    line = (
+        f"{name:40s} SC {reg['cover_ods']:.3f}/{reg['cover_ois']:.3f} "
+        f"PRI {reg['pri_ods']:.3f}/{reg['pri_ois']:.3f} "
+        f"VI {reg['voi_ods']:.3f}/{reg['voi_ois']:.3f} | nreg {fmt(nreg, 1)} | "
+        f"SC/l {fmt(sc_l)} | VI/l {fmt(vi_l)} | PRI/l {fmt(pri_l)} | {secs:.1f}s/img"
+    )
+    print(line, flush=True)
+    with open("workdirs/dsc_explore/log.txt", "a") as f:
+        f.write(
+            f"[{a.split} n={len(recs)} {a.generator} {a.gen_kw} {a.superae}:{a.which} {a.tag}] "
+            + line
+            + "\n"
+        )
+
+
+for src in ("img", "rec"):
+    report(src, [[cache[(r.id, src, n)] for n in counts] for r in recs])
+key = jax.random.key(0)
+for st in json.loads(a.dsc):
+    st = dict(st)
+    src = st.pop("source", "rec")
+    name = st.pop("name", None) or f"dsc[{src}] " + ",".join(f"{k}={v}" for k, v in st.items())
+    t0 = time.time()
+    allsegs = []
+    for i, (r, img) in enumerate(zip(recs, imgs, strict=False)):
+        k_img = jax.random.fold_in(key, i)
+        allsegs.append(
+            [
+                dsc.dsc_segment(
+                    model, img, cache[(r.id, src, n)], key=k_img, max_segments=128, **st
+                ).labels
+                for n in counts
+            ]
+        )
+    report(name, allsegs, (time.time() - t0) / len(recs))
