@@ -755,20 +755,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "select_only"):  # fmt: skip
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    if args.n_segments:
-        try:
-            cfg.n_segments = tuple(int(n) for n in args.n_segments.split(","))
-        except ValueError as e:
-            raise SystemExit(
-                f"--n_segments={args.n_segments!r}: give counts like 100,300,600"
-            ) from e
-    if args.seg_n_candidates:
-        try:
-            cfg.seg_n_candidates = tuple(int(n) for n in args.seg_n_candidates.split(","))
-        except ValueError as e:
-            raise SystemExit(
-                f"--seg_n_candidates={args.seg_n_candidates!r}: give counts like 100,200,300"
-            ) from e
+    for key, example in (("n_segments", "100,300,600"), ("seg_n_candidates", "100,200,300")):
+        text = getattr(args, key)
+        if text:
+            try:
+                cfg[key] = tuple(int(n) for n in text.split(","))
+            except ValueError as e:
+                raise SystemExit(f"--{key}={text!r}: give counts like {example}") from e
     out = Path(args.out or Path("eval_results") / f"{cfg.method}_{cfg.split}")
     report = evaluate(cfg, workdir=args.workdir, data_dir=args.data_dir)
     from jaxseg.imageio import write_json, write_text

@@ -215,6 +215,12 @@ def test_bad_inputs(tiny_bsds, tmp_path):
         evaluation.main(["--method", "meanshift"])
     with pytest.raises(SystemExit, match="--n_segments"):
         evaluation.main(["--method", "slic", "--n_segments", "a,b", "--data_dir", str(tiny_bsds)])
+    with pytest.raises(SystemExit, match=r"--seg_n_candidates='100,x': give counts like"):
+        evaluation.main(["--method", "slic", "--seg_n_candidates", "100,x"])
+    cfg = evaluation.default_config()
+    cfg.update(dict(method="slic", seg_n_candidates=(100, 0)))
+    with pytest.raises(ValueError, match="seg_n_candidates must be positive"):
+        evaluation.evaluate(cfg, data_dir=tiny_bsds)
 
 
 def test_load_config_accepts_eval_and_training_configs():
