@@ -448,10 +448,9 @@ def predict_sweep(
         raise ValueError(
             f"color_scales has shape {col.shape}, pos_scales {pos.shape}: give one of each per k"
         )
-    if not isinstance(n_segments, int | np.integer) or n_segments < 1:
-        raise ValueError(f"n_segments={n_segments!r} must be a positive int")
-    if not isinstance(num_iters, int | np.integer) or num_iters < 0:
-        raise ValueError(f"num_iters={num_iters!r} must be a non-negative int")
+    from jaxseg.tasks import wang2020
+
+    wang2020.check_counts(n_segments, num_iters)
     graphdef, state = nnx.split(model)
     return _predict_sweep(
         graphdef, state, image, pos, col, n_segments=int(n_segments), num_iters=int(num_iters)

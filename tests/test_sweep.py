@@ -174,3 +174,12 @@ def test_predict_sweep_equals_predict():
     assert not np.array_equal(preds.labels[0], preds.labels[2])
     with pytest.raises(ValueError, match="color_scales has shape"):
         sweep.predict_sweep(model, image, pos_scales=pos, color_scales=[1.0])
+    # Both entry points check the static counts the same way (wang2020.check_counts).
+    for predict in (
+        lambda **kw: wang2020.predict(model, image, **kw),
+        lambda **kw: sweep.predict_sweep(model, image, pos_scales=pos, **kw),
+    ):
+        with pytest.raises(ValueError, match="n_segments=0 must be a positive int"):
+            predict(n_segments=0, num_iters=3)
+        with pytest.raises(ValueError, match="num_iters=-1 must be a non-negative int"):
+            predict(n_segments=6, num_iters=-1)

@@ -49,6 +49,7 @@ from jaxseg.metrics import superpixel as spm
 __all__ = [
     "Prediction",
     "Wang2020Data",
+    "check_counts",
     "create_model",
     "evaluate",
     "load_dataset",
@@ -256,6 +257,14 @@ def _predict(graphdef, state, image, *, n_segments, num_iters):
     return Prediction(out.labels.astype(jnp.int32), pairs, valid, sim, region)
 
 
+def check_counts(n_segments, num_iters) -> None:
+    """Checks the static ``n_segments`` (>= 1) and ``num_iters`` (>= 0) of a prediction."""
+    if not isinstance(n_segments, int | np.integer) or n_segments < 1:
+        raise ValueError(f"n_segments={n_segments!r} must be a positive int")
+    if not isinstance(num_iters, int | np.integer) or num_iters < 0:
+        raise ValueError(f"num_iters={num_iters!r} must be a non-negative int")
+
+
 def predict(
     model: models.SuperpixelSegNet,
     image: ArrayLike,
@@ -284,10 +293,7 @@ def predict(
     image = jnp.asarray(image, jnp.float32)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"image must be (H, W, 3) float in [0, 1], got shape {image.shape}")
-    if not isinstance(n_segments, int | np.integer) or n_segments < 1:
-        raise ValueError(f"n_segments={n_segments!r} must be a positive int")
-    if not isinstance(num_iters, int | np.integer) or num_iters < 0:
-        raise ValueError(f"num_iters={num_iters!r} must be a non-negative int")
+    check_counts(n_segments, num_iters)
     graphdef, state = nnx.split(model)
     return _predict(
         graphdef,
