@@ -1,6 +1,9 @@
 """Shared test fixtures: where the real data lives, and skips when it does not."""
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -11,6 +14,25 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def cpu_devices_env(count: int) -> dict[str, str]:
+    """Environment of a subprocess whose JAX sees ``count`` fake CPU devices."""
+    flags = f"--xla_force_host_platform_device_count={count}"
+    return dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+
+
+def run_json_script(script: str, *, devices: int, timeout: float) -> dict:
+    """Runs ``python -c script`` on ``devices`` fake CPU devices; its last stdout line (JSON)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env=cpu_devices_env(devices),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _bsds_root() -> Path:

@@ -9,7 +9,6 @@ is the single-process batch).
 """
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # configs/ is imported as in train.py
     sys.path.insert(0, str(REPO))
+
+from conftest import cpu_devices_env, run_json_script  # noqa: E402
 
 from configs import wang2020_tiny  # noqa: E402
 from jaxseg import training  # noqa: E402
@@ -165,14 +166,7 @@ FOUR_DEVICES = textwrap.dedent(
 
 def test_global_batch_on_four_devices_equals_device_put_of_the_whole_batch():
     script = FOUR_DEVICES.format(repo=str(REPO))
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_json_script(script, devices=4, timeout=300)
     assert out["ranges"] == [[0, 4]] and out["sweep_ranges"] == [[0, 4]]
     # One row per device: (1, 33, 33, ...) for the trainer, (K=2, 1, 33, 33, ...) for the sweep.
     for layout, lead in (("trainer", [1]), ("sweep", [2, 1])):
@@ -245,9 +239,7 @@ def _free_port() -> int:
 
 def test_two_hosts_each_load_their_half_of_the_global_batch():
     port = _free_port()
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
-    )
+    env = cpu_devices_env(2)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", TWO_HOSTS.format(repo=str(REPO), port=port, pid=pid)],

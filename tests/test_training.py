@@ -1,8 +1,6 @@
 """Tests for the trainer, checkpointing and the wang2020 task (tiny configs)."""
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -17,6 +15,8 @@ from flax import nnx
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # configs/ is imported as in train.py
     sys.path.insert(0, str(REPO))
+
+from conftest import run_json_script  # noqa: E402
 
 from configs import wang2020_tiny  # noqa: E402
 from jaxseg import checkpointing, training  # noqa: E402
@@ -239,14 +239,7 @@ MULTI_DEVICE = textwrap.dedent(
 
 def test_one_and_four_devices_give_the_same_params(tmp_path):
     script = MULTI_DEVICE.format(repo=str(REPO), tmp=str(tmp_path))
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_json_script(script, devices=4, timeout=900)
     assert result["moved"] > 1e-3  # training did change the parameters...
     assert result["diff"] < 1e-5  # ...identically on 1 and 4 devices (up to reduction order)
     assert "batch_size=2 must be a multiple of the 4 devices" in result["error"]
