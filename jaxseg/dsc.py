@@ -467,6 +467,17 @@ def _max_segments(labels_list, max_segments):
     return int(max_segments)
 
 
+def _prepare_one(model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats):
+    """Checked inputs of a one-image DSC run: encoder split, fresh head, padded count."""
+    m = _max_segments([np.asarray(superpixels)], max_segments)
+    image, labels = _check_pair(image, superpixels, m)
+    if radius is None:
+        radius = default_radius(*labels.shape, int(labels.max()) + 1)
+    graphdef, enc_state = _split_encoder(model, bn_batch_stats)
+    head = init_head(key, int(num_classes))
+    return graphdef, enc_state, head, image, labels, radius, m
+
+
 def dsc_optimize(
     model: SuperAE,
     image: ArrayLike,
@@ -498,12 +509,9 @@ def dsc_optimize(
       :class:`DSCOutput` on device (padding rows of ``sp_class`` are meaningless).
     """
     opts = _options(options)
-    m = _max_segments([np.asarray(superpixels)], max_segments)
-    image, labels = _check_pair(image, superpixels, m)
-    if radius is None:
-        radius = default_radius(*labels.shape, int(labels.max()) + 1)
-    graphdef, enc_state = _split_encoder(model, bn_batch_stats)
-    head = init_head(key, int(num_classes))
+    graphdef, enc_state, head, image, labels, radius, m = _prepare_one(
+        model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats
+    )
     return _optimize_jit(
         enc_state,
         head,
@@ -618,12 +626,9 @@ def dsc_optimize_sweep(
         raise ValueError(f"betas must be finite, got {bs.tolist()}.")
     opts = _options(options)
     del opts["beta"]
-    m = _max_segments([np.asarray(superpixels)], max_segments)
-    image, labels = _check_pair(image, superpixels, m)
-    if radius is None:
-        radius = default_radius(*labels.shape, int(labels.max()) + 1)
-    graphdef, enc_state = _split_encoder(model, bn_batch_stats)
-    head = init_head(key, int(num_classes))
+    graphdef, enc_state, head, image, labels, radius, m = _prepare_one(
+        model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats
+    )
     return _optimize_sweep_jit(
         enc_state,
         head,
