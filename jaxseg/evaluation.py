@@ -484,6 +484,7 @@ def _thresholds(collected: dict) -> list[float]:
 def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> dict:
     """Runs the whole evaluation; returns the dict written to ``results.json``."""
     _check_config(cfg)
+    cfg = cfg.copy_and_resolve_references()  # the val choice of seg_n_segments is set on it
     start = time.perf_counter()
     method = _make_method(cfg, workdir)
     report: dict = {

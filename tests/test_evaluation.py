@@ -171,6 +171,7 @@ def test_seg_n_candidates_choose_the_best_val_score(tiny_bsds):
     assert sel["seg_n_segments"] == max(scores, key=scores.get)
     assert sel["score"] == max(scores.values())
     assert report["settings"]["seg_n_segments"] == sel["seg_n_segments"]
+    assert cfg.seg_n_segments == 100  # the caller's config is not changed
     md = evaluation.markdown_report(report)
     assert f"seg_n_segments = {sel['seg_n_segments']} of 4 (" in md
     # Each candidate's val score is what a plain selection at that count gives.
