@@ -19,8 +19,11 @@ per image, as the paper's sweeps over settings do. Variants:
 * ``kmeans_rgb`` / ``kmeans_deep``: k-means (k in ``--partitions``) on the mean
   colour / mean encoder embedding (image + upsampled e1, e2, e3: 451 channels)
   of the reconstruction's ``--base_count`` superpixels (Table III).
-* ``ncut_rgb``: normalised cut (``skimage.graph.cut_normalized`` on a mean-colour
-  RAG) of the same superpixels, at the thresholds ``--ncut_thresh`` (Table III).
+* ``ncut_rgb`` / ``ncut_deep``: normalised cut (``skimage.graph.cut_normalized``)
+  of the same superpixels' adjacency graph, edge weights ``exp(-d^2 / sigma)`` of
+  the mean colour / mean embedding (``sigma`` the mean ``d^2``
+  over adjacent pairs), to ``--partitions`` regions (threshold found by
+  bisection) or, with ``--ncut_thresh``, at those native thresholds (Table III).
 
 All computation runs at ``--scale`` times the image size (default: the
 SuperAE's training ``image_scale``) and label maps are upsampled (nearest) to
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
@@ -46,7 +50,17 @@ from tqdm import tqdm
 
 __all__ = ["PAPER", "VARIANTS", "build_parser", "main", "run"]
 
-VARIANTS = ("img", "rec", "dsc", "dsc_img", "dsc_merge", "kmeans_rgb", "kmeans_deep", "ncut_rgb")
+VARIANTS = (
+    "img",
+    "rec",
+    "dsc",
+    "dsc_img",
+    "dsc_merge",
+    "kmeans_rgb",
+    "kmeans_deep",
+    "ncut_rgb",
+    "ncut_deep",
+)
 _COLS = ("sc_ods", "sc_ois", "pri_ods", "pri_ois", "vi_ods", "vi_ois")
 
 #: lin2021 numbers (BSDS500 test, 200 images): SC, PRI, VI at ODS / OIS.
@@ -122,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--counts", type=_ints, default=[100, 50, 20, 10], help="superpixel counts")
     p.add_argument("--base_count", type=int, default=100, help="superpixels for dsc_merge etc.")
     p.add_argument("--partitions", type=_ints, default=[64, 32, 16, 8])
-    p.add_argument("--ncut_thresh", type=_floats, default=[0.3, 0.1, 0.03, 0.01])
+    p.add_argument(
+        "--ncut_thresh",
+        type=_floats,
+        default=None,
+        help="NCut native thresholds, e.g. 0.3,0.1 (default: reach --partitions regions)",
+    )
     p.add_argument("--scale", type=float, default=None, help="default: SuperAE image_scale")
     p.add_argument("--num_classes", type=int, default=32, help="DSC K")
     p.add_argument("--num_iters", type=int, default=128, help="DSC iterations")
@@ -196,13 +215,64 @@ def _kmeans_segs(features, labels, ks, seed):
     return out
 
 
-def _ncut_segs(image, labels, thresholds):
+def _ncut_rag(pooled: np.ndarray, labels: np.ndarray, sigma: float | None):
+    """Region adjacency graph of ``labels`` with ``exp(-||f_u - f_v||^2 / sigma)`` weights.
+
+    ``sigma=None`` uses the mean squared feature distance over adjacent pairs
+    (one self-tuning rule for colour and deep features alike).
+    """
     from skimage import graph
 
+    rag = graph.RAG(labels)
+    for n in rag.nodes:
+        rag.nodes[n]["labels"] = [n]
+    edges = list(rag.edges)
+    d2 = np.array([np.sum((pooled[u] - pooled[v]) ** 2) for u, v in edges])
+    if sigma is None:
+        sigma = float(np.mean(d2)) if d2.size and np.mean(d2) > 0 else 1.0
+    for (u, v), d in zip(edges, d2, strict=True):
+        rag.edges[u, v]["weight"] = float(np.exp(-d / sigma))
+    return rag
+
+
+def _ncut_once(pooled, labels, thresh, sigma, seed) -> np.ndarray:
+    from skimage import graph
+
+    rag = _ncut_rag(pooled, labels, sigma)
+    out = graph.cut_normalized(labels, rag, thresh=thresh, num_cuts=10, rng=seed)
+    _, inv = np.unique(out, return_inverse=True)
+    return inv.reshape(labels.shape).astype(np.int32)
+
+
+def _ncut_segs(features, labels, *, counts=None, thresholds=None, sigma=None, seed=0):
+    """Normalised cut (``skimage.graph.cut_normalized``) of the superpixel RAG.
+
+    ``features`` ``(H, W, C)`` are averaged per superpixel. With ``thresholds`` each entry is one run of ``cut_normalized``
+    (its native stopping threshold); with ``counts`` the threshold is found
+    per count by bisection in log space (more regions as it grows), keeping the
+    result whose region count is closest to the target (as the k-means
+    baseline gets ``k`` clusters).
+    """
+    f = _pool(features, labels)  # no per-channel scaling: sigma sets the overall scale
+    if thresholds is not None:
+        return [_ncut_once(f, labels, t, sigma, seed) for t in thresholds]
     out = []
-    for t in thresholds:
-        rag = graph.rag_mean_color(image, labels, mode="similarity")
-        out.append(graph.cut_normalized(labels, rag, thresh=t, num_cuts=10).astype(np.int32))
+    for target in counts:
+        lo, hi = math.log(1e-5), math.log(2.0)
+        best = None
+        for _ in range(14):
+            mid = 0.5 * (lo + hi)
+            seg = _ncut_once(f, labels, math.exp(mid), sigma, seed)
+            n = int(seg.max()) + 1
+            if best is None or abs(n - target) < abs(int(best.max()) + 1 - target):
+                best = seg
+            if n == target:
+                break
+            if n < target:
+                lo = mid
+            else:
+                hi = mid
+        out.append(best)
     return out
 
 
@@ -398,8 +468,15 @@ def run(args: argparse.Namespace) -> dict:
             elif v == "kmeans_deep":
                 feats = deep_features(model, img)
                 segs = _kmeans_segs(feats, sp("rec", args.base_count), args.partitions, args.seed)
-            else:  # ncut_rgb
-                segs = _ncut_segs(img, sp("rec", args.base_count), args.ncut_thresh)
+            else:  # ncut_rgb / ncut_deep
+                feats = img if v == "ncut_rgb" else deep_features(model, img)
+                segs = _ncut_segs(
+                    feats,
+                    sp("rec", args.base_count),
+                    counts=args.partitions,
+                    thresholds=args.ncut_thresh,
+                    seed=args.seed,
+                )
             seconds[v] += time.perf_counter() - t0
             regions[v].append([int(s.max()) + 1 for s in segs])
             stack = np.stack([_resize_labels(s, gt.shape) + 1 for s in segs])

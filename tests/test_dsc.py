@@ -159,7 +159,7 @@ def test_eval_dsc_end_to_end_small(bsds_root, tmp_path):
     config = __import__("ml_collections").ConfigDict({"task": "superae", "image_scale": 0.25})
     checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
     argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
-    argv += ["--out", str(tmp_path / "out"), "--variants", "img,kmeans_rgb"]
+    argv += ["--out", str(tmp_path / "out"), "--variants", "img,kmeans_rgb,ncut_deep"]
     argv += ["--counts", "12,6", "--base_count", "12", "--partitions", "4,2"]
     assert evaluation_dsc.main(argv) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -236,3 +236,27 @@ def test_eval_dsc_max_segments_is_shared_and_falls_back(bsds_root, tmp_path, mon
     (m_fine, pad_fine), (m_coarse, pad_coarse) = seen
     assert m_fine > 16 and pad_fine is None  # too many superpixels: automatic padding
     assert m_coarse <= 16 and pad_coarse == 16
+
+
+def test_ncut_reaches_counts_and_follows_colour():
+    """NCut baseline on a 4x4 grid of superpixels in 4 quadrants: red / dark red on
+    top, blue / dark blue below, so the 2-region cut is top vs bottom."""
+    from jaxseg import evaluation_dsc
+
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[:32, :32]
+    labels = ((ys // 8) * 4 + xs // 8).astype(np.int32)  # 16 superpixels
+    quad = (ys // 16) * 2 + xs // 16
+    colours = np.array([[1, 0, 0], [0.7, 0, 0], [0, 0, 1], [0, 0, 0.7]], np.float32)
+    image = colours[quad] + 0.02 * rng.normal(size=(32, 32, 3)).astype(np.float32)
+    segs = evaluation_dsc._ncut_segs(image, labels, counts=[4, 2], seed=0)
+    assert [int(s.max()) + 1 for s in segs] == [4, 2]
+    # the 4-region cut is the quadrant partition (up to relabelling)
+    pairs = {(int(a), int(b)) for a, b in zip(segs[0].ravel(), quad.ravel(), strict=True)}
+    assert len(pairs) == 4
+    # the 2-region cut is top vs bottom
+    top, bottom = segs[1][:16], segs[1][16:]
+    assert np.unique(top).size == 1 and np.unique(bottom).size == 1 and top[0, 0] != bottom[0, 0]
+    # native thresholds: a tiny threshold cuts nothing
+    (one,) = evaluation_dsc._ncut_segs(image, labels, thresholds=[1e-6], seed=0)
+    assert int(one.max()) == 0
