@@ -247,11 +247,11 @@ def _ncut_once(pooled, labels, thresh, sigma, seed) -> np.ndarray:
 def _ncut_segs(features, labels, *, counts=None, thresholds=None, sigma=None, seed=0):
     """Normalised cut (``skimage.graph.cut_normalized``) of the superpixel RAG.
 
-    ``features`` ``(H, W, C)`` are averaged per superpixel. With ``thresholds`` each entry is one run of ``cut_normalized``
-    (its native stopping threshold); with ``counts`` the threshold is found
-    per count by bisection in log space (more regions as it grows), keeping the
-    result whose region count is closest to the target (as the k-means
-    baseline gets ``k`` clusters).
+    ``features`` ``(H, W, C)`` are averaged per superpixel. With ``thresholds``
+    each entry is one run of ``cut_normalized`` (its native stopping
+    threshold); with ``counts`` the threshold is found per count by bisection
+    in log space (more regions as it grows), keeping the result whose region
+    count is closest to the target (as the k-means baseline gets ``k`` clusters).
     """
     f = _pool(features, labels)  # no per-channel scaling: sigma sets the overall scale
     if thresholds is not None:
