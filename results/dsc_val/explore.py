@@ -105,8 +105,15 @@ for st in json.loads(a.dsc):
     name = st.pop("name", None) or f"dsc[{src}] " + ",".join(f"{k}={v}" for k, v in st.items())
     t0 = time.time()
     allsegs = []
+    merge = st.pop("merge", False)
     for i, (r, img) in enumerate(zip(recs, imgs, strict=False)):
         k_img = jax.random.fold_in(key, i)
+        if merge:  # one DSC run at the first count, merged down to every count
+            res = dsc.dsc_segment(
+                model, img, cache[(r.id, src, counts[0])], key=k_img, max_segments=128, **st
+            )
+            allsegs.append(dsc.merge_to_counts(res.labels, res.region_features, counts))
+            continue
         allsegs.append(
             [
                 dsc.dsc_segment(
