@@ -235,11 +235,10 @@ def _ncut_rag(pooled: np.ndarray, labels: np.ndarray, sigma: float | None):
     return rag
 
 
-def _ncut_once(pooled, labels, thresh, sigma, seed) -> np.ndarray:
+def _ncut_once(rag, labels, thresh, seed) -> np.ndarray:
     from skimage import graph
 
-    rag = _ncut_rag(pooled, labels, sigma)
-    out = graph.cut_normalized(labels, rag, thresh=thresh, num_cuts=10, rng=seed)
+    out = graph.cut_normalized(labels, rag, thresh=thresh, num_cuts=10, in_place=False, rng=seed)
     _, inv = np.unique(out, return_inverse=True)
     return inv.reshape(labels.shape).astype(np.int32)
 
@@ -253,16 +252,17 @@ def _ncut_segs(features, labels, *, counts=None, thresholds=None, sigma=None, se
     in log space (more regions as it grows), keeping the result whose region
     count is closest to the target (as the k-means baseline gets ``k`` clusters).
     """
-    f = _pool(features, labels)  # no per-channel scaling: sigma sets the overall scale
+    # no per-channel scaling of the mean features: sigma sets the overall scale
+    rag = _ncut_rag(_pool(features, labels), labels, sigma)
     if thresholds is not None:
-        return [_ncut_once(f, labels, t, sigma, seed) for t in thresholds]
+        return [_ncut_once(rag, labels, t, seed) for t in thresholds]
     out = []
     for target in counts:
         lo, hi = math.log(1e-5), math.log(2.0)
         best = None
         for _ in range(14):
             mid = 0.5 * (lo + hi)
-            seg = _ncut_once(f, labels, math.exp(mid), sigma, seed)
+            seg = _ncut_once(rag, labels, math.exp(mid), seed)
             n = int(seg.max()) + 1
             if best is None or abs(n - target) < abs(int(best.max()) + 1 - target):
                 best = seg
