@@ -1,0 +1,144 @@
+"""Markdown tables of lin2021 Tables I, II and IV from the `eval.py dsc` result folders.
+
+    python results/dsc_tables.py > results/dsc_tables.md
+
+Run from the repository root after the commands in README "Deep Superpixel Cut". Reads
+results/dsc_test_{egb,slic,meanshift}_k16/ (Table II), results/dsc_test_table1_egb100/
+(Table I) and results/dsc_test_table4_slic100/ + results/dsc_test_table4_ncut/ (Table IV);
+prints each row next to the paper's and, for Table II, whether DSC beats IMG in SC and VI.
+"""
+
+import json
+from pathlib import Path
+
+COLS = ("sc_ods", "sc_ois", "pri_ods", "pri_ois", "vi_ods", "vi_ois")
+GEN = {"felzenszwalb": "EGB", "slic": "SLIC", "meanshift": "MS"}
+DIRS = {
+    "felzenszwalb": "dsc_test_egb_k16",
+    "slic": "dsc_test_slic_k16",
+    "meanshift": "dsc_test_meanshift_k16",
+}
+NAMES = {"img": "IMG", "rec": "SuperAE", "dsc": "DSC"}
+
+
+def load(name):
+    path = Path("results") / name / "results.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(xs):
+    return " | ".join(f"{x:.3f}" for x in xs)
+
+
+def header(first):
+    cols = "SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS"
+    return [f"| {first} | | {cols} | regions per level | s/image |", "|---" * 10 + "|"]
+
+
+def table2():
+    out = header("Table II")
+    verdicts = []
+    for gen, short in GEN.items():
+        r = load(DIRS[gen])
+        if r is None:
+            out.append(f"| {short} | not run | | | | | | | | |")
+            continue
+        for v in ("img", "rec", "dsc"):
+            row, lv = r["rows"][v], r["levels"][v]
+            regions = " / ".join(f"{x:.1f}" for x in lv["regions"])
+            secs = r["seconds_per_image"][v]
+            cells = f"{fmt(row[c] for c in COLS)} | {regions} | {secs:.1f}"
+            out.append(f"| {short} {NAMES[v]} | ours | {cells} |")
+            out.append(f"| | paper | {fmt(r['paper'][v])} | | |")
+        d, i = r["rows"]["dsc"], r["rows"]["img"]
+        sc = d["sc_ods"] > i["sc_ods"] and d["sc_ois"] > i["sc_ois"]
+        vi = d["vi_ods"] < i["vi_ods"] and d["vi_ois"] < i["vi_ois"]
+        verdicts.append(
+            f"* {short} ({r['n_images']} images{'' if r['complete'] else ', INCOMPLETE'}): "
+            f"DSC vs IMG SC ODS {d['sc_ods']:.3f} vs {i['sc_ods']:.3f}, OIS {d['sc_ois']:.3f} vs "
+            f"{i['sc_ois']:.3f}; VI ODS {d['vi_ods']:.3f} vs {i['vi_ods']:.3f}, OIS "
+            f"{d['vi_ois']:.3f} vs {i['vi_ois']:.3f}: SC {'better' if sc else 'NOT better'}, "
+            f"VI {'better' if vi else 'NOT better'} (ODS and OIS)."
+        )
+    return out, verdicts
+
+
+def levels(gen):
+    r = load(DIRS[gen])
+    if r is None:
+        return []
+    out = [f"| {GEN[gen]} | SC per level | PRI per level | VI per level |", "|---|---|---|---|"]
+    for v in ("img", "rec", "dsc"):
+        lv = r["levels"][v]
+        cells = [" / ".join(f"{x:.3f}" for x in lv[k]) for k in ("sc", "pri", "vi")]
+        out.append(f"| {NAMES[v]} | " + " | ".join(cells) + " |")
+    return out
+
+
+TABLE1_PAPER = {  # lin2021 Table I (OIS): SC, PRI, VI
+    "img": (0.405, 0.761, 3.483),
+    "rec": (0.453, 0.769, 3.019),
+    "dsc_img": (0.477, 0.769, 2.471),
+    "dsc": (0.488, 0.764, 2.315),
+}
+TABLE1_NAMES = {
+    "img": "IMG (EGB ~100 on the image)",
+    "rec": "REC + TEM (EGB ~100 on the SuperAE output)",
+    "dsc_img": "IMG + DSC",
+    "dsc": "REC + TEM + DSC",
+}
+
+
+def table1():
+    r = load("dsc_test_table1_egb100")
+    if r is None:
+        return ["Table I: not run"]
+    out = [
+        "| Table I (OIS) | | SC | PRI | VI | regions | s/image |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for v in ("img", "rec", "dsc_img", "dsc"):
+        row = r["rows"][v]
+        reg = r["levels"][v]["regions"][0]
+        out.append(
+            f"| {TABLE1_NAMES[v]} | ours | {row['sc_ois']:.3f} | {row['pri_ois']:.3f} | "
+            f"{row['vi_ois']:.3f} | {reg:.1f} | {r['seconds_per_image'][v]:.1f} |"
+        )
+        out.append(f"| | paper | {fmt(TABLE1_PAPER[v])} | | |")
+    out.append(
+        "| REC without TEM | paper only (no SuperAE without TEM) | 0.388 | 0.756 | 3.622 | | |"
+    )
+    return out
+
+
+def table4():
+    old, new = load("dsc_test_table4_slic100"), load("dsc_test_table4_ncut")
+    out = header("Table IV")
+    names = {
+        "kmeans_rgb": "k-means, RGB",
+        "kmeans_deep": "k-means, Deep",
+        "ncut_rgb": "NCut, RGB",
+        "ncut_deep": "NCut, Deep",
+        "dsc_merge": "DSC (one run, merged to 64/32/16/8)",
+    }
+    for v in names:
+        src = new if v.startswith("ncut") else old
+        if src is None or v not in src["rows"]:
+            continue
+        row, lv = src["rows"][v], src["levels"][v]
+        regions = " / ".join(f"{x:.1f}" for x in lv["regions"])
+        out.append(
+            f"| {names[v]} | ours | {fmt(row[c] for c in COLS)} | {regions} | "
+            f"{src['seconds_per_image'][v]:.1f} |"
+        )
+        out.append(f"| | paper | {fmt(src['paper'][v])} | | |")
+    return out
+
+
+if __name__ == "__main__":
+    t2, verdicts = table2()
+    print("\n".join(t2), "", "\n".join(verdicts), "", sep="\n")
+    for gen in GEN:
+        print("\n".join(levels(gen)), "", sep="\n")
+    print("\n".join(table1()), "", sep="\n")
+    print("\n".join(table4()))
