@@ -175,6 +175,9 @@ def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile):
     """Autodiff through SSN + both losses against finite differences, in float64
     (in float32 the central difference sits at the edge of the precision)."""
     rng = np.random.default_rng(3)
+    # JAX (0.10) reuses jit caches filled in float32 mode inside enable_x64 and then fails
+    # to lower (int32 vs int64 indices), so the caches are cleared on the way in and out.
+    jax.clear_caches()
     with jax.enable_x64(True):
         feats = rng.normal(size=(H, W, 4))  # float64
         gt, onehot = gt_onehot()
@@ -198,3 +201,4 @@ def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile):
             assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).max()) > 0
             num, ad = directional_fd(f, g, feats, rng, h=1e-5)
             np.testing.assert_allclose(ad, num, rtol=1e-5, atol=1e-9)
+    jax.clear_caches()
