@@ -1,10 +1,11 @@
-"""Markdown tables of lin2021 Tables I, II and IV from the `eval.py dsc` result folders.
+"""Markdown tables of lin2021 Tables I-IV from the `eval.py dsc` result folders.
 
     python results/dsc_tables.py > results/dsc_tables.md
 
 Run from the repository root after the commands in README "Deep Superpixel Cut". Reads
 results/dsc_test_{egb,slic,meanshift}_k16/ (Table II), results/dsc_test_table1_egb100/
-(Table I) and results/dsc_test_table4_slic100/ + results/dsc_test_table4_ncut/ (Table IV);
+(Table I), results/dsc_test_table3_slic100/ + results/dsc_test_table3_ncut/ (Table III) and
+the same Table II folders (Table IV; the *_all200 folders where complete);
 prints each row next to the paper's and, for Table II, whether DSC beats IMG in SC and VI.
 """
 
@@ -111,9 +112,9 @@ def table1():
     return out
 
 
-def table4():
-    old, new = load("dsc_test_table4_slic100"), load("dsc_test_table4_ncut")
-    out = header("Table IV")
+def table3():
+    old, new = load("dsc_test_table3_slic100"), load("dsc_test_table3_ncut")
+    out = header("Table III")
     names = {
         "kmeans_rgb": "k-means, RGB",
         "kmeans_deep": "k-means, Deep",
@@ -135,10 +136,52 @@ def table4():
     return out
 
 
+TABLE4_PAPER = {  # lin2021's benchmark comparison (Table IV), SC / PRI / VI at ODS / OIS
+    "SLIC": (0.37, 0.38, 0.74, 0.75, 2.56, 2.50),
+    "NCuts": (0.45, 0.53, 0.78, 0.80, 2.23, 1.89),
+    "EGB": (0.52, 0.57, 0.80, 0.82, 2.21, 1.87),
+    "MS": (0.54, 0.58, 0.79, 0.81, 1.85, 1.64),
+    "gPb-owt-ucm": (0.59, 0.65, 0.83, 0.86, 1.69, 1.48),
+    "W-Net": (0.57, 0.62, 0.81, 0.84, 1.76, 1.60),
+    "DSC": (0.56, 0.60, 0.80, 0.83, 1.82, 1.62),
+}
+
+
+def _best(gen):
+    """The all-200-image run of ``gen`` when it is complete, else the 100-image one."""
+    full = load(DIRS[gen] + "_all200")
+    return full if full is not None and full["complete"] else load(DIRS[gen])
+
+
+def table4():
+    out = [
+        "| Table IV | | images | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS |",
+        "|---" * 9 + "|",
+    ]
+    ours = {
+        "SLIC": ("slic", "img"),
+        "EGB": ("felzenszwalb", "img"),
+        "MS": ("meanshift", "img"),
+        "DSC": ("meanshift", "dsc"),
+    }
+    for name, paper in TABLE4_PAPER.items():
+        if name in ours:
+            gen, v = ours[name]
+            r = _best(gen)
+            if r is not None:
+                row = r["rows"][v]
+                label = f"ours ({GEN[gen]} {NAMES[v]}, 100/50/20/10)"
+                out.append(f"| {name} | {label} | {r['n_images']} | {fmt(row[c] for c in COLS)} |")
+        given = " | ".join(f"{x:.2f}" for x in paper)  # the paper gives two decimals
+        out.append(f"| {name if name not in ours else ''} | paper | 200 | {given} |")
+    return out
+
+
 if __name__ == "__main__":
     t2, verdicts = table2()
     print("\n".join(t2), "", "\n".join(verdicts), "", sep="\n")
     for gen in GEN:
         print("\n".join(levels(gen)), "", sep="\n")
     print("\n".join(table1()), "", sep="\n")
+    print("\n".join(table3()), "", sep="\n")
     print("\n".join(table4()))
