@@ -52,14 +52,18 @@ def table2():
             out.append(f"| {short} {NAMES[v]} | ours | {cells} |")
             out.append(f"| | paper | {fmt(r['paper'][v])} | | |")
         d, i = r["rows"]["dsc"], r["rows"]["img"]
-        sc = d["sc_ods"] > i["sc_ods"] and d["sc_ois"] > i["sc_ois"]
-        vi = d["vi_ods"] < i["vi_ods"] and d["vi_ois"] < i["vi_ois"]
+
+        def said(metric, higher, d=d, i=i):
+            marks = []
+            for col in ("ods", "ois"):
+                a, b = d[f"{metric}_{col}"], i[f"{metric}_{col}"]
+                ok = a > b if higher else a < b
+                marks.append(f"{col.upper()} {a:.3f} vs {b:.3f} {'better' if ok else 'NOT better'}")
+            return ", ".join(marks)
+
         verdicts.append(
-            f"* {short} ({r['n_images']} images{'' if r['complete'] else ', INCOMPLETE'}): "
-            f"DSC vs IMG SC ODS {d['sc_ods']:.3f} vs {i['sc_ods']:.3f}, OIS {d['sc_ois']:.3f} vs "
-            f"{i['sc_ois']:.3f}; VI ODS {d['vi_ods']:.3f} vs {i['vi_ods']:.3f}, OIS "
-            f"{d['vi_ois']:.3f} vs {i['vi_ois']:.3f}: SC {'better' if sc else 'NOT better'}, "
-            f"VI {'better' if vi else 'NOT better'} (ODS and OIS)."
+            f"* {short} ({r['n_images']} images{'' if r['complete'] else ', INCOMPLETE'}), "
+            f"DSC vs IMG: SC {said('sc', True)}; VI {said('vi', False)}."
         )
     return out, verdicts
 
