@@ -68,6 +68,29 @@ def table2():
     return out, verdicts
 
 
+def table2_all200():
+    """Table II rows of the generators that also ran on all 200 test images."""
+    out = header("Table II, all 200")
+    verdicts = []
+    for gen, short in GEN.items():
+        r = load(DIRS[gen] + "_all200")
+        if r is None or not r["complete"]:
+            continue
+        for v in ("img", "rec", "dsc"):
+            row, lv = r["rows"][v], r["levels"][v]
+            regions = " / ".join(f"{x:.1f}" for x in lv["regions"])
+            cells = f"{fmt(row[c] for c in COLS)} | {regions} | {r['seconds_per_image'][v]:.1f}"
+            out.append(f"| {short} {NAMES[v]} | ours | {cells} |")
+            out.append(f"| | paper | {fmt(r['paper'][v])} | | |")
+        d, i = r["rows"]["dsc"], r["rows"]["img"]
+        verdicts.append(
+            f"* {short} ({r['n_images']} images), DSC vs IMG: SC ODS {d['sc_ods']:.3f} vs "
+            f"{i['sc_ods']:.3f}, OIS {d['sc_ois']:.3f} vs {i['sc_ois']:.3f}; VI ODS "
+            f"{d['vi_ods']:.3f} vs {i['vi_ods']:.3f}, OIS {d['vi_ois']:.3f} vs {i['vi_ois']:.3f}."
+        )
+    return (out, verdicts) if verdicts else ([], [])
+
+
 def levels(gen):
     r = load(DIRS[gen])
     if r is None:
@@ -184,6 +207,9 @@ def table4():
 if __name__ == "__main__":
     t2, verdicts = table2()
     print("\n".join(t2), "", "\n".join(verdicts), "", sep="\n")
+    t2a, verdicts_a = table2_all200()
+    if t2a:
+        print("\n".join(t2a), "", "\n".join(verdicts_a), "", sep="\n")
     for gen in GEN:
         print("\n".join(levels(gen)), "", sep="\n")
     print("\n".join(table1()), "", sep="\n")
