@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import tempfile
 import time
@@ -229,7 +228,8 @@ def _ncut_rag(pooled: np.ndarray, labels: np.ndarray, sigma: float | None):
     edges = list(rag.edges)
     d2 = np.array([np.sum((pooled[u] - pooled[v]) ** 2) for u, v in edges])
     if sigma is None:
-        sigma = float(np.mean(d2)) if d2.size and np.mean(d2) > 0 else 1.0
+        mean = float(np.mean(d2)) if d2.size else 0.0
+        sigma = mean if mean > 0 else 1.0
     for (u, v), d in zip(edges, d2, strict=True):
         rag.edges[u, v]["weight"] = float(np.exp(-d / sigma))
     return rag
@@ -252,28 +252,24 @@ def _ncut_segs(features, labels, *, counts=None, thresholds=None, sigma=None, se
     in log space (more regions as it grows), keeping the result whose region
     count is closest to the target (as the k-means baseline gets ``k`` clusters).
     """
+    from jaxseg.generators import bisect_count
+
     # no per-channel scaling of the mean features: sigma sets the overall scale
     rag = _ncut_rag(_pool(features, labels), labels, sigma)
     if thresholds is not None:
         return [_ncut_once(rag, labels, t, seed) for t in thresholds]
-    out = []
-    for target in counts:
-        lo, hi = math.log(1e-5), math.log(2.0)
-        best = None
-        for _ in range(14):
-            mid = 0.5 * (lo + hi)
-            seg = _ncut_once(rag, labels, math.exp(mid), seed)
-            n = int(seg.max()) + 1
-            if best is None or abs(n - target) < abs(int(best.max()) + 1 - target):
-                best = seg
-            if n == target:
-                break
-            if n < target:
-                lo = mid
-            else:
-                hi = mid
-        out.append(best)
-    return out
+    # larger threshold -> more cuts, more regions
+    return [
+        bisect_count(
+            lambda t: _ncut_once(rag, labels, t, seed),
+            target,
+            1e-5,
+            2.0,
+            more_when_larger=True,
+            iters=14,
+        )
+        for target in counts
+    ]
 
 
 def _summary(evals) -> dict[str, float]:
@@ -439,6 +435,11 @@ def run(args: argparse.Namespace) -> dict:
                 _cache[(source, n)] = generate(args.generator, src, n_segments=n, **args.gen_kw)
             return _cache[(source, n)]
 
+        def deep(image, _cache=cache):  # shared by kmeans_deep and ncut_deep
+            if "deep" not in _cache:
+                _cache["deep"] = deep_features(model, image)
+            return _cache["deep"]
+
         for v in args.variants:
             t0 = time.perf_counter()
             k_img = jax.random.fold_in(key, i)
@@ -466,10 +467,10 @@ def run(args: argparse.Namespace) -> dict:
             elif v == "kmeans_rgb":
                 segs = _kmeans_segs(img, sp("rec", args.base_count), args.partitions, args.seed)
             elif v == "kmeans_deep":
-                feats = deep_features(model, img)
+                feats = deep(img)
                 segs = _kmeans_segs(feats, sp("rec", args.base_count), args.partitions, args.seed)
             else:  # ncut_rgb / ncut_deep
-                feats = img if v == "ncut_rgb" else deep_features(model, img)
+                feats = img if v == "ncut_rgb" else deep(img)
                 segs = _ncut_segs(
                     feats,
                     sp("rec", args.base_count),

@@ -46,7 +46,7 @@ from scipy.sparse import csgraph
 
 from jaxseg.merge import adjacent_pairs_np
 
-__all__ = ["GENERATORS", "generate", "merge_regions"]
+__all__ = ["GENERATORS", "bisect_count", "generate", "merge_regions"]
 
 GENERATORS = ("slic", "felzenszwalb", "meanshift")
 
@@ -149,6 +149,38 @@ def merge_regions(
     return out.reshape(labels.shape).astype(np.int32)
 
 
+def bisect_count(run, target, lo, hi, *, more_when_larger, iters, tol=0.0) -> np.ndarray:
+    """Log-space bisection of a parameter ``p`` of ``run(p) -> labels`` toward ``target`` regions.
+
+    Args:
+      run: makes a label image ``0..k-1`` for one parameter value.
+      target: wanted region count.
+      lo, hi: positive parameter bracket.
+      more_when_larger: whether the region count grows with the parameter.
+      iters: at most this many calls of ``run``.
+      tol: stop once ``|k - target| / target <= tol`` (0: only on the exact count).
+
+    Returns:
+      the label image whose count was closest to ``target`` (the first one on ties).
+    """
+    lo, hi = math.log(lo), math.log(hi)
+    best, best_err = None, math.inf
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lab = run(math.exp(mid))
+        k = int(lab.max()) + 1
+        err = abs(k - target) / target
+        if err < best_err:
+            best, best_err = lab, err
+        if err <= tol:
+            break
+        if (k < target) == more_when_larger:
+            lo = mid
+        else:
+            hi = mid
+    return best
+
+
 def _slic(img, n_segments, *, compactness=10.0, num_iters=10, **kw):
     from jaxseg.slic import slic
 
@@ -190,21 +222,10 @@ def _felzenszwalb(
         return run(100.0 if scale is None else scale)
     if scale is not None:
         raise ValueError("pass either n_segments or scale to felzenszwalb, not both.")
-    lo, hi = math.log(1e-1), math.log(1e4)  # log-scale bracket
-    best, best_err = None, math.inf
-    for _ in range(max_search):
-        mid = 0.5 * (lo + hi)
-        lab = run(math.exp(mid))
-        k = int(lab.max()) + 1
-        err = abs(k - n_segments) / n_segments
-        if err < best_err:
-            best, best_err = lab, err
-        if err <= tol:
-            break
-        if k > n_segments:
-            lo = mid  # too many regions: larger scale
-        else:
-            hi = mid
+    # larger scale -> fewer regions
+    best = bisect_count(
+        run, n_segments, 1e-1, 1e4, more_when_larger=False, iters=max_search, tol=tol
+    )
     if int(best.max()) + 1 > (1 + tol) * n_segments:
         # The count can jump past the target as scale grows; prune the excess.
         best = _connected(merge_regions(best, img, n_segments=n_segments))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from jaxseg.generators import GENERATORS, generate, merge_regions
+from jaxseg.generators import GENERATORS, bisect_count, generate, merge_regions
 
 
 def _image(h=48, w=64, seed=0):
@@ -102,3 +102,29 @@ def test_felzenszwalb_min_size_frac_scales_the_smallest_region_with_the_count():
     assert n / 2 <= int(sized.max()) + 1 <= 2 * n
     with pytest.raises(ValueError, match="min_size_frac needs n_segments"):
         generate("felzenszwalb", img, min_size_frac=0.5)
+
+
+def test_bisect_count_both_directions_and_closest():
+    calls = []
+
+    def regions(k):
+        return np.arange(max(int(k), 1))[None, :]  # a label image with k regions
+
+    def growing(p):  # count grows with p
+        calls.append(p)
+        return regions(p)
+
+    out = bisect_count(growing, 37, 1.0, 1000.0, more_when_larger=True, iters=30)
+    assert int(out.max()) + 1 == 37
+    out = bisect_count(
+        lambda p: regions(1000.0 / p), 37, 1.0, 1000.0, more_when_larger=False, iters=30
+    )
+    assert int(out.max()) + 1 == 37
+    # tol stops early; without enough iterations the closest count seen is returned
+    calls.clear()
+    out = bisect_count(growing, 37, 1.0, 1000.0, more_when_larger=True, iters=30, tol=0.5)
+    assert len(calls) == 1 and abs(int(out.max()) + 1 - 37) <= 0.5 * 37
+    out = bisect_count(
+        lambda p: regions(2 * round(p / 2)), 37, 1.0, 1000.0, more_when_larger=True, iters=30
+    )
+    assert int(out.max()) + 1 in (36, 38)  # only even counts exist
