@@ -36,13 +36,32 @@ def header(first):
     return [f"| {first} | | {cols} | regions per level | s/image |", "|---" * 10 + "|"]
 
 
-def table2():
-    out = header("Table II")
+def _verdict(r, short):
+    d, i = r["rows"]["dsc"], r["rows"]["img"]
+
+    def said(metric, higher):
+        marks = []
+        for col in ("ods", "ois"):
+            a, b = d[f"{metric}_{col}"], i[f"{metric}_{col}"]
+            ok = a > b if higher else a < b
+            marks.append(f"{col.upper()} {a:.3f} vs {b:.3f} {'better' if ok else 'NOT better'}")
+        return ", ".join(marks)
+
+    return (
+        f"* {short} ({r['n_images']} images{'' if r['complete'] else ', INCOMPLETE'}), "
+        f"DSC vs IMG: SC {said('sc', True)}; VI {said('vi', False)}."
+    )
+
+
+def table2(suffix="", title="Table II", only_complete=False):
+    """Table II rows and DSC-vs-IMG verdicts of the result folders ``DIRS[gen] + suffix``."""
+    out = header(title)
     verdicts = []
     for gen, short in GEN.items():
-        r = load(DIRS[gen])
-        if r is None:
-            out.append(f"| {short} | not run | | | | | | | | |")
+        r = load(DIRS[gen] + suffix)
+        if r is None or (only_complete and not r["complete"]):
+            if not only_complete:
+                out.append(f"| {short} | not run | | | | | | | | |")
             continue
         for v in ("img", "rec", "dsc"):
             row, lv = r["rows"][v], r["levels"][v]
@@ -51,43 +70,13 @@ def table2():
             cells = f"{fmt(row[c] for c in COLS)} | {regions} | {secs:.1f}"
             out.append(f"| {short} {NAMES[v]} | ours | {cells} |")
             out.append(f"| | paper | {fmt(r['paper'][v])} | | |")
-        d, i = r["rows"]["dsc"], r["rows"]["img"]
-
-        def said(metric, higher, d=d, i=i):
-            marks = []
-            for col in ("ods", "ois"):
-                a, b = d[f"{metric}_{col}"], i[f"{metric}_{col}"]
-                ok = a > b if higher else a < b
-                marks.append(f"{col.upper()} {a:.3f} vs {b:.3f} {'better' if ok else 'NOT better'}")
-            return ", ".join(marks)
-
-        verdicts.append(
-            f"* {short} ({r['n_images']} images{'' if r['complete'] else ', INCOMPLETE'}), "
-            f"DSC vs IMG: SC {said('sc', True)}; VI {said('vi', False)}."
-        )
+        verdicts.append(_verdict(r, short))
     return out, verdicts
 
 
 def table2_all200():
     """Table II rows of the generators that also ran on all 200 test images."""
-    out = header("Table II, all 200")
-    verdicts = []
-    for gen, short in GEN.items():
-        r = load(DIRS[gen] + "_all200")
-        if r is None or not r["complete"]:
-            continue
-        for v in ("img", "rec", "dsc"):
-            row, lv = r["rows"][v], r["levels"][v]
-            regions = " / ".join(f"{x:.1f}" for x in lv["regions"])
-            cells = f"{fmt(row[c] for c in COLS)} | {regions} | {r['seconds_per_image'][v]:.1f}"
-            out.append(f"| {short} {NAMES[v]} | ours | {cells} |")
-            out.append(f"| | paper | {fmt(r['paper'][v])} | | |")
-        d, i = r["rows"]["dsc"], r["rows"]["img"]
-        verdicts.append(
-            f"* {short} ({r['n_images']} images), DSC vs IMG: SC ODS {d['sc_ods']:.3f} vs "
-            f"{i['sc_ods']:.3f}, OIS {d['sc_ois']:.3f} vs {i['sc_ois']:.3f}; VI ODS "
-            f"{d['vi_ods']:.3f} vs {i['vi_ods']:.3f}, OIS {d['vi_ois']:.3f} vs {i['vi_ois']:.3f}."
-        )
+    out, verdicts = table2("_all200", "Table II, all 200", only_complete=True)
     return (out, verdicts) if verdicts else ([], [])
 
 
