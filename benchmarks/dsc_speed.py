@@ -18,12 +18,13 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
+
+from jaxseg.fileio import write_text_atomic
 
 
 def _load(data_dir, split, batch, scale):
@@ -121,10 +122,7 @@ def main(argv=None) -> int:
     print(text)
     if args.json:
         path = Path(args.json)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(path, text + "\n")
     return 0
 
 

@@ -42,10 +42,11 @@ import argparse
 import json
 import os
 import resource
-import tempfile
 import time
 
 import numpy as np
+
+from jaxseg.fileio import atomic_write, write_text_atomic
 
 
 def _parse_floats(text: str) -> list[float]:
@@ -327,8 +328,7 @@ def main(argv=None) -> dict:
         _plot(args.plot, rows, ssn_rows, (a, b), (sa, sb), label, args)
         print(f"\nwrote {args.plot}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2, default=float)
+        write_text_atomic(args.json, json.dumps(results, indent=2, default=float) + "\n")
     return results
 
 
@@ -361,16 +361,10 @@ def _plot(path, rows, ssn_rows, fit, ssn_fit, device, args) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=120)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         plt.close(fig)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
+
+from jaxseg.fileio import write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "CheckpointManager",
@@ -40,20 +41,6 @@ __all__ = [
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.npz"
 WHICH = ("best", "latest")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -113,7 +100,7 @@ def check_or_write_config(workdir: str | os.PathLike, config: ml_collections.Con
                 "or the same config to resume."
             )
         return
-    _atomic_write_bytes(path, (json.dumps(new, indent=2, sort_keys=True) + "\n").encode())
+    write_text_atomic(path, json.dumps(new, indent=2, sort_keys=True) + "\n")
 
 
 def _pure(module_or_state) -> dict:
@@ -253,17 +240,10 @@ def export_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     flat = _flatten(_pure(model))
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".model.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **flat)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out / MODEL_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    text = json.dumps(_config_dict(config), indent=2, sort_keys=True) + "\n"
-    _atomic_write_bytes(out / CONFIG_FILE, text.encode())
+    write_bytes_atomic(out / MODEL_FILE, lambda f: np.savez(f, **flat))
+    write_text_atomic(
+        out / CONFIG_FILE, json.dumps(_config_dict(config), indent=2, sort_keys=True) + "\n"
+    )
     return out
 
 

@@ -11,9 +11,7 @@ image) atomically and prints its path and the number of superpixels.
 """
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import skimage.data
 import skimage.io
 from skimage.segmentation import mark_boundaries
 
+from jaxseg.imageio import write_png
 from jaxseg.slic import slic
 
 
@@ -38,19 +37,6 @@ def _load(path: str | None) -> tuple[np.ndarray, str]:
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]  # drop alpha
     return image, file.stem
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    """Write `image` to `path` atomically (temp file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        skimage.io.imsave(tmp, image, check_contrast=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -78,7 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
     rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
     overlay = mark_boundaries(rgb, labels, color=(1.0, 1.0, 0.0))
     path = out_dir / f"{stem}_slic{args.n_segments}.png"
-    _save_png(path, (np.clip(overlay, 0.0, 1.0) * 255).round().astype(np.uint8))
+    write_png(path, (np.clip(overlay, 0.0, 1.0) * 255).round().astype(np.uint8))
     print(
         f"{int(labels.max()) + 1} superpixels on {image.shape[1]}x{image.shape[0]} "
         f"(first call, with compilation: {seconds:.2f} s); wrote {path}"

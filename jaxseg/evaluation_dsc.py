@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from tqdm import tqdm
+
+from jaxseg.fileio import write_text_atomic
 
 __all__ = ["PAPER", "VARIANTS", "build_parser", "main", "run"]
 
@@ -299,13 +299,6 @@ def _levels(evals, regions) -> dict[str, list[float]]:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _markdown(rows: dict, generator: str, header: str) -> str:
     lines = [
         header,
@@ -366,7 +359,7 @@ def _write_results(args, out_dir, scale, n_total, evals, regions, seconds) -> di
             v: PAPER.get((args.generator, v)) or PAPER.get(("table3", v)) for v in args.variants
         },
     }
-    _write_atomic(out_dir / "results.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out_dir / "results.json", json.dumps(result, indent=2) + "\n")
     partial = "" if n_done == n_total else f" (partial: {n_done} of {n_total})"
     header = (
         f"lin2021 DSC evaluation: BSDS500 {args.split}, {n_done} images{partial}, "
@@ -375,7 +368,7 @@ def _write_results(args, out_dir, scale, n_total, evals, regions, seconds) -> di
         f"logit_norm={args.logit_norm} beta={args.beta} sigma={args.sigma} "
         f"generator settings {json.dumps(args.gen_kw)}. Paper rows: 200 images."
     )
-    _write_atomic(
+    write_text_atomic(
         out_dir / "results.md", _markdown(rows, args.generator, header) + _levels_markdown(levels)
     )
     return result

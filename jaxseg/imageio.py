@@ -24,17 +24,15 @@ Every failure is an :class:`ImageReadError` naming the file and the reason.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import os
-import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jaxseg.fileio import atomic_write, write_text_atomic
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -296,22 +294,6 @@ def upsample_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return labels[rows[:, None], cols[None, :]]
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[io.IOBase]:
-    """Opens a temp file beside ``path``; on success it replaces ``path`` (``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     """Writes ``(H, W)`` uint8/uint16 or ``(H, W, 3)`` uint8 as PNG, atomically."""
     array = np.ascontiguousarray(array)
@@ -334,8 +316,7 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_write(path, "w") as f:
-        f.write(text)
+    write_text_atomic(path, text)
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

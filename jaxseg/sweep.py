@@ -76,6 +76,7 @@ from jax.typing import ArrayLike
 from tqdm import tqdm
 
 from jaxseg import checkpointing, pooling, slic, training
+from jaxseg.fileio import write_text_atomic
 
 __all__ = ["member_configs", "predict_sweep", "sweep_members", "train_sweep"]
 
@@ -369,9 +370,7 @@ def train_sweep(
     for r in results:
         r["step"] = step
     if jax.process_index() == 0:  # one writer on a shared filesystem
-        checkpointing._atomic_write_bytes(
-            workdir / SWEEP_FILE, (json.dumps(results, indent=2) + "\n").encode()
-        )
+        write_text_atomic(workdir / SWEEP_FILE, json.dumps(results, indent=2) + "\n")
     return results
 
 

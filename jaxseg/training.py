@@ -49,6 +49,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from jaxseg import checkpointing
+from jaxseg.fileio import write_text_atomic
 
 __all__ = [
     "check_batch_size",
@@ -279,9 +280,7 @@ class _MetricsWriter:
         keep = [
             ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step
         ]
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(ln + "\n" for ln in keep))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         if not self.enabled:

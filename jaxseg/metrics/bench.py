@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from jaxseg.fileio import write_text_atomic
 from jaxseg.metrics import boundary, region
 from jaxseg.metrics.io import (
     GroundTruth,
@@ -67,7 +68,6 @@ from jaxseg.metrics.io import (
     read_table,
     round_g,
     sorted_ids,
-    write_text_atomic,
 )
 
 BENCHES = ("all", "boundary", "region")

@@ -24,7 +24,6 @@ are written atomically (temp file in the same directory, then ``os.replace``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from jaxseg.fileio import write_bytes_atomic
+
 RESULT_EXTENSIONS = (".mat", ".npz", ".png")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -257,24 +256,6 @@ def load_groundtruth(path: str | os.PathLike) -> GroundTruth:
     return GroundTruth(segs, bdrys)
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temp file and ``os.replace``."""
-    _atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
-
-
 def save_npz_result(
     path: str | os.PathLike, *, ucm2: np.ndarray | None = None, segs: np.ndarray | None = None
 ) -> None:
@@ -314,7 +295,7 @@ def save_npz_result(
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"{path}: the result file name must end in .npz")
-    _atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
+    write_bytes_atomic(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def fmt_g(x: float) -> str:

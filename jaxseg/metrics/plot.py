@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxseg.fileio import atomic_write
 from jaxseg.metrics.io import read_table
 
 
@@ -79,12 +80,11 @@ def plot_pr(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_name(f".{png.stem}.tmp{png.suffix}")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png)
+    try:
+        with atomic_write(png) as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
