@@ -101,19 +101,19 @@ def test_cli_resume_skips_finished_images(eval_py, ucm_run, bsds_bench_dir, tmp_
     assert len(before) == 5 * 5  # _ev1.._ev5 per image
     capsys.readouterr()
     assert eval_py.main(_bench_args(bsds_bench_dir, out)) == 0
-    assert "(0 evaluated, 5 already done)" in capsys.readouterr().out
+    assert "(0 evaluated, 5 reused)" in capsys.readouterr().out
     assert _mtimes(out) == before  # nothing recomputed or rewritten
     # losing one image's file recomputes that image only
     (out / "3063_ev1.txt").unlink()
     assert eval_py.main(_bench_args(bsds_bench_dir, out)) == 0
-    assert "(1 evaluated, 4 already done)" in capsys.readouterr().out
+    assert "(1 evaluated, 4 reused)" in capsys.readouterr().out
     after = _mtimes(out)
     assert all(after[k] == v for k, v in before.items() if not k.startswith("3063"))
     for name in COLUMNS:
         assert (out / name).read_text() == (ucm_run / name).read_text()
     # other thresholds: every image is evaluated again
     assert eval_py.main(_bench_args(bsds_bench_dir, out, "--nthresh", "3")) == 0
-    assert "(5 evaluated, 0 already done)" in capsys.readouterr().out
+    assert "(5 evaluated, 0 reused)" in capsys.readouterr().out
     assert read_table(out / "eval_bdry_thr.txt").shape == (3, 4)
 
 

@@ -14,11 +14,12 @@ Library entry points (in-memory, no files):
 
 Files written by :func:`run_bench` into ``out_dir``:
 
-* per image (resumable; an image whose files exist and match the thresholds is
-  skipped on a rerun): ``<id>_ev1.txt`` (boundary ``thresh cntR sumR cntP sumP``),
+* per image: ``<id>_ev1.txt`` (boundary ``thresh cntR sumR cntP sumP``),
   ``<id>_ev2.txt`` (covering, same columns), ``<id>_ev3.txt`` (best covering count),
   ``<id>_ev4.txt`` (``thresh PRI VOI``), ``<id>_ev5.txt`` (``thresh GCE LCE``, jaxseg's
-  addition);
+  addition), then ``<id>_ev.json``: the fingerprint of what they were made from (SHA-256
+  of the result and ground-truth files, bench, nthresh, max_dist, thinning) and of the
+  files themselves. It is written last, so an interrupted image has none;
 * dataset: ``eval_bdry.txt``, ``eval_bdry_img.txt``, ``eval_bdry_thr.txt``,
   ``eval_cover.txt``, ``eval_cover_img.txt``, ``eval_cover_th.txt``, ``eval_RI_VOI.txt``,
   ``eval_RI_VOI_thr.txt`` (official columns, ``%10g``), ``eval_GCE_LCE_thr.txt``
@@ -36,6 +37,12 @@ Example (in-process, as model evaluation uses it)::
     # or a whole dict of results, in 2 processes:
     out = bench.evaluate_results({"2018": ucm2}, "BSDS500/data/groundTruth/test", workers=2)
 
+Reruns: an image is reused only when its ``<id>_ev.json`` matches the inputs and settings
+of this run and its per-image files are those it records; every other image is evaluated
+again. A result file that cannot be evaluated (unreadable, wrong size for the image, values
+outside ``[0, 1]``) is reported in ``skipped`` and left out; the others are evaluated.
+Worker processes stop when the parent does, even after ``kill -9``.
+
 The boundary numbers come from an exact matcher, while the official one is randomly
 seeded, so they agree with official runs to about 1e-4 (official runs differ among
 themselves by as much); region numbers match the official ones digit for digit.
@@ -44,9 +51,14 @@ themselves by as much); region numbers match the official ones digit for digit.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -55,7 +67,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from jaxseg.fileio import write_text_atomic
+from jaxseg.fileio import remove_stale_temps, write_text_atomic
 from jaxseg.metrics import boundary, region
 from jaxseg.metrics.io import (
     GroundTruth,
@@ -200,22 +212,60 @@ def _jsonable(collected: dict) -> dict:
     return out
 
 
-def _eval_worker(args) -> tuple[str, ImageEval]:
+def _eval_worker(args) -> tuple[str, ImageEval | None, str | None]:
+    """``(image_id, ImageEval, None)``, or ``(image_id, None, reason)`` for a bad result file.
+
+    A result given as a path is the user's file: anything wrong with it (unreadable,
+    wrong size, values out of range) skips that image. A broken ground truth, or a bad
+    in-memory result, stops the run.
+    """
     image_id, result, gt, kwargs = args
-    if isinstance(result, str | Path):
-        result = load_result(result)
     if isinstance(gt, str | Path):
         gt = load_groundtruth(gt)
-    return image_id, evaluate_image(result, gt, **kwargs)
+    if not isinstance(result, str | Path):
+        return image_id, evaluate_image(result, gt, **kwargs), None
+    try:
+        return image_id, evaluate_image(load_result(result), gt, **kwargs), None
+    except (OSError, ValueError) as e:
+        reason = str(e)
+        return image_id, None, reason if str(result) in reason else f"{result}: {reason}"
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # spawn: the parent may hold JAX threads, which do not survive fork.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+_WATCH_INTERVAL_S = 0.5
+
+
+def _worker_init(parent_pid: int, stop) -> None:
+    """Runs first in each pool process.
+
+    Ctrl-C is the parent's to handle. A watcher thread ends the process when the parent
+    is gone (``kill -9`` leaves it orphaned: its parent pid changes) or sets ``stop``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid and not stop.wait(_WATCH_INTERVAL_S):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="jaxseg-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while pool processes start: they inherit it, so a Ctrl-C during
+    their start-up (imports) does not print a traceback from each of them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _map_images(tasks: list, workers: int, progress: bool, desc: str):
-    """Yields ``(image_id, ImageEval)`` as they finish."""
+    """Yields :func:`_eval_worker` answers as they finish."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     bar = tqdm(total=len(tasks), desc=desc, unit="img", disable=not progress, smoothing=0.1)
@@ -225,14 +275,25 @@ def _map_images(tasks: list, workers: int, progress: bool, desc: str):
                 yield _eval_worker(task)
                 bar.update()
         else:
-            pool = _pool(min(workers, len(tasks)))
+            # spawn: the parent may hold JAX threads, which do not survive fork.
+            ctx = multiprocessing.get_context("spawn")
+            stop = ctx.Event()
+            pool = ProcessPoolExecutor(
+                max_workers=min(workers, len(tasks)),
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(os.getpid(), stop),
+            )
             try:
-                futures = [pool.submit(_eval_worker, task) for task in tasks]
+                with _sigint_ignored():  # processes start at submit
+                    futures = [pool.submit(_eval_worker, task) for task in tasks]
                 for fut in as_completed(futures):
                     yield fut.result()
                     bar.update()
+            except BaseException:
+                stop.set()  # on an error or Ctrl-C, workers quit their current image too
+                raise
             finally:
-                # on an error (or Ctrl-C) do not wait for the queued images
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
@@ -281,7 +342,8 @@ def evaluate_results(
         nthresh=nthresh, bench=bench, thresholds=thresholds, max_dist=max_dist, thin_maps=thin_maps
     )
     tasks = [(i, results[i], gts[i], kwargs) for i in ids]
-    evals = dict(_map_images(tasks, workers, progress, "bench"))
+    with contextlib.closing(_map_images(tasks, workers, progress, "bench")) as answers:
+        evals = {image_id: ev for image_id, ev, _ in answers}
     out = collect([evals[i] for i in ids])
     out["images"] = ids
     return out
@@ -303,17 +365,43 @@ def _needed(bench: str) -> tuple[str, ...]:
     }[bench]
 
 
-def _write_image_files(out_dir: Path, image_id: str, ev: ImageEval) -> None:
-    paths = _ev_paths(out_dir, image_id)
-    # ev1 last for "all", so a half-written image is never taken as finished.
+def _fingerprint_path(out_dir: Path, image_id: str) -> Path:
+    return out_dir / f"{image_id}_ev.json"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_fingerprint(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return {"name": path.name, "sha256": hashlib.file_digest(f, "sha256").hexdigest()}
+
+
+def _image_texts(ev: ImageEval) -> dict[str, str]:
+    """The per-image files' contents, ``{"ev1": text, ...}``."""
+    texts = {}
+    if ev.ev1 is not None:
+        texts["ev1"] = format_table(ev.ev1)
     if ev.region is not None:
         r = ev.region
-        write_text_atomic(paths["ev2"], format_table(r.ev2))
-        write_text_atomic(paths["ev3"], format_table([[r.cnt_r_best]]))
-        write_text_atomic(paths["ev4"], format_table(r.ev4))
-        write_text_atomic(paths["ev5"], format_table(r.ev5))
-    if ev.ev1 is not None:
-        write_text_atomic(paths["ev1"], format_table(ev.ev1))
+        texts.update(
+            ev2=format_table(r.ev2),
+            ev3=format_table([[r.cnt_r_best]]),
+            ev4=format_table(r.ev4),
+            ev5=format_table(r.ev5),
+        )
+    return texts
+
+
+def _write_image_files(out_dir: Path, image_id: str, ev: ImageEval, inputs: dict) -> None:
+    """Per-image files, then their fingerprint: an image without one is not finished."""
+    paths = _ev_paths(out_dir, image_id)
+    texts = _image_texts(ev)
+    for key, text in texts.items():
+        write_text_atomic(paths[key], text)
+    record = {"inputs": inputs, "files": {k: _sha256(t.encode()) for k, t in texts.items()}}
+    write_text_atomic(_fingerprint_path(out_dir, image_id), json.dumps(record, indent=1) + "\n")
 
 
 def _read_image_files(out_dir: Path, image_id: str, bench: str) -> ImageEval:
@@ -330,22 +418,19 @@ def _read_image_files(out_dir: Path, image_id: str, bench: str) -> ImageEval:
     return ImageEval(ev1, reg)
 
 
-def _is_done(out_dir: Path, image_id: str, bench: str, nthresh: int) -> bool:
-    """Finished iff every needed file parses and holds the expected thresholds."""
+def _is_reusable(out_dir: Path, image_id: str, bench: str, inputs: dict) -> bool:
+    """True iff the image's fingerprint records ``inputs`` and its files are unchanged."""
     paths = _ev_paths(out_dir, image_id)
-    expected = round_g(np.linspace(1.0 / (nthresh + 1), 1.0 - 1.0 / (nthresh + 1), nthresh))
     try:
-        for key in _needed(bench):
-            if key == "ev3":
-                read_table(paths[key])[0, 0]
-                continue
-            thr = read_table(paths[key])[:, 0]
-            scales = np.arange(1, thr.size + 1)
-            if not (np.array_equal(thr, expected) or np.array_equal(thr, scales)):
-                return False
-    except (OSError, ValueError, IndexError):
+        record = json.loads(_fingerprint_path(out_dir, image_id).read_text())
+        if record["inputs"] != inputs or set(record["files"]) != set(_needed(bench)):
+            return False
+        return all(
+            _sha256(paths[k].read_text().encode()) == digest
+            for k, digest in record["files"].items()
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    return True
 
 
 def find_result_file(results_dir: Path, image_id: str) -> Path | None:
@@ -355,6 +440,20 @@ def find_result_file(results_dir: Path, image_id: str) -> Path | None:
         if p.is_file():
             return p
     return None
+
+
+DATASET_FILES = (
+    "eval_bdry.txt",
+    "eval_bdry_img.txt",
+    "eval_bdry_thr.txt",
+    "eval_cover.txt",
+    "eval_cover_img.txt",
+    "eval_cover_th.txt",
+    "eval_RI_VOI.txt",
+    "eval_RI_VOI_thr.txt",
+    "eval_GCE_LCE_thr.txt",
+    "eval_summary.json",
+)
 
 
 def write_outputs(out_dir: str | os.PathLike, collected: dict) -> None:
@@ -395,6 +494,12 @@ def run_bench(
 ) -> dict:
     """Benchmarks a folder of results and writes the official files (resumable).
 
+    An image's per-image files are reused only when its ``<id>_ev.json`` records the same
+    result and ground-truth files (SHA-256), bench, nthresh, max_dist and thinning, and
+    the files are unchanged since; other images are evaluated. The dataset files of an
+    earlier run are removed first, so they never describe other inputs than the ones
+    beside them.
+
     Args:
         results_dir: ``<id>.mat`` / ``<id>.npz`` / ``<id>.png`` per image.
         gt_dir: ``<id>.mat`` ground truth per image.
@@ -408,9 +513,18 @@ def run_bench(
         progress: show a tqdm bar.
 
     Returns:
-        The :func:`collect` dict plus ``images``, ``n_evaluated`` and ``n_skipped``.
+        The :func:`collect` dict plus ``images`` (those in the figures), ``n_evaluated``,
+        ``n_reused`` and ``skipped`` (``[{"image", "file", "error"}]``: result files that
+        could not be evaluated and are left out of the figures).
+
+    Raises:
+        FileNotFoundError: a folder, a result file or a ground-truth file is missing.
+        ValueError: bad settings, a broken ground-truth file, or no result file could be
+            evaluated.
     """
     _check_bench(bench)
+    if nthresh < 1:
+        raise ValueError(f"nthresh must be >= 1, got {nthresh}")
     results_dir, gt_dir, out_dir = Path(results_dir), Path(gt_dir), Path(out_dir)
     if images_dir is not None:
         ids = list_image_ids(images_dir, [".jpg"])
@@ -422,7 +536,8 @@ def run_bench(
             raise FileNotFoundError(f"no result files (.mat, .npz, .png) in {results_dir}")
     if not gt_dir.is_dir():
         raise FileNotFoundError(f"ground-truth directory {gt_dir} does not exist")
-    missing_res = [i for i in ids if find_result_file(results_dir, i) is None]
+    result_files = {i: find_result_file(results_dir, i) for i in ids}
+    missing_res = [i for i in ids if result_files[i] is None]
     if missing_res:
         raise FileNotFoundError(
             f"no result file (.mat/.npz/.png) in {results_dir} for {len(missing_res)} images, "
@@ -434,23 +549,64 @@ def run_bench(
             f"no ground truth <id>.mat in {gt_dir} for {len(missing_gt)} images, "
             f"e.g. {missing_gt[:5]}"
         )
+    pngs = [result_files[i].name for i in ids if result_files[i].suffix.lower() == ".png"]
+    if pngs and bench != "boundary":
+        raise ValueError(
+            f"{results_dir} holds {len(pngs)} PNG boundary maps (e.g. {pngs[0]}); a boundary "
+            "map can only be evaluated with bench='boundary' (--bench boundary): the region "
+            "benchmark needs a ucm2 or segs (.mat/.npz)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    todo = [i for i in ids if not _is_done(out_dir, i, bench, nthresh)]
+    remove_stale_temps(out_dir)
+    for name in DATASET_FILES:  # rewritten at the end; never left beside other inputs' images
+        (out_dir / name).unlink(missing_ok=True)
+
+    settings = {"bench": bench, "nthresh": nthresh, "max_dist": float(max_dist)}
+    settings["thin"] = bool(thin_maps)
+    skipped, inputs = [], {}
+    for i in ids:
+        try:
+            result_fp = _file_fingerprint(result_files[i])
+        except OSError as e:
+            skipped.append({"image": i, "file": str(result_files[i]), "error": str(e)})
+            continue
+        inputs[i] = {"result": result_fp, "gt": _file_fingerprint(gt_dir / f"{i}.mat")}
+        inputs[i].update(settings)
+    todo = [i for i in inputs if not _is_reusable(out_dir, i, bench, inputs[i])]
+    for i in todo:  # from here on these images are unfinished until rewritten
+        _fingerprint_path(out_dir, i).unlink(missing_ok=True)
     kwargs = dict(nthresh=nthresh, bench=bench, max_dist=max_dist, thin_maps=thin_maps)
-    tasks = [(i, find_result_file(results_dir, i), gt_dir / f"{i}.mat", kwargs) for i in todo]
-    for image_id, ev in _map_images(tasks, workers, progress, "bench"):
-        _write_image_files(out_dir, image_id, ev)
+    tasks = [(i, result_files[i], gt_dir / f"{i}.mat", kwargs) for i in todo]
+    with contextlib.closing(_map_images(tasks, workers, progress, "bench")) as answers:
+        for image_id, ev, error in answers:
+            if ev is None:
+                skipped.append(
+                    {"image": image_id, "file": str(result_files[image_id]), "error": error}
+                )
+            else:
+                _write_image_files(out_dir, image_id, ev, inputs[image_id])
+    skipped.sort(key=lambda s: s["image"].encode())
+    bad = {s["image"] for s in skipped}
+    done = [i for i in ids if i not in bad]
+    if not done:
+        raise ValueError(
+            f"none of the {len(ids)} result files in {results_dir} could be evaluated: "
+            + "; ".join(s["error"] for s in skipped[:5])
+        )
     collected = collect(
-        [_read_image_files(out_dir, i, bench) for i in ids], round_intermediates=False
+        [_read_image_files(out_dir, i, bench) for i in done], round_intermediates=False
     )
-    collected.update(images=ids, n_evaluated=len(todo), n_skipped=len(ids) - len(todo))
+    n_evaluated = len(todo) - len(bad & set(todo))
+    collected.update(
+        images=done,
+        n_evaluated=n_evaluated,
+        n_reused=len(done) - n_evaluated,
+        skipped=skipped,
+    )
     collected["settings"] = {
         "results": str(results_dir),
         "gt": str(gt_dir),
-        "bench": bench,
-        "nthresh": nthresh,
-        "max_dist": max_dist,
-        "thin": thin_maps,
+        **settings,
         "matcher": "exact min-cost matching (deterministic; official CSA is randomly seeded)",
     }
     write_outputs(out_dir, collected)
@@ -494,23 +650,47 @@ def _print_summary(collected: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of :func:`run_bench`; returns the exit status."""
+    """Command line of :func:`run_bench`; returns the exit status.
+
+    0: every image evaluated or reused; 1: some result files were skipped (listed on
+    stderr and in ``eval_summary.json``); 2: bad input, nothing written; 130: Ctrl-C.
+    """
     args = build_parser().parse_args(argv)
-    collected = run_bench(
-        args.results,
-        args.gt,
-        args.out,
-        nthresh=args.nthresh,
-        bench=args.bench,
-        workers=args.workers,
-        images_dir=args.images,
-        max_dist=args.max_dist,
-        thin_maps=not args.no_thin,
-        progress=not args.no_progress,
-    )
+    try:
+        collected = run_bench(
+            args.results,
+            args.gt,
+            args.out,
+            nthresh=args.nthresh,
+            bench=args.bench,
+            workers=args.workers,
+            images_dir=args.images,
+            max_dist=args.max_dist,
+            thin_maps=not args.no_thin,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        print(
+            "eval.py bench: interrupted; finished images are kept in "
+            f"{args.out}, the same command continues",
+            file=sys.stderr,
+        )
+        return 130
+    except (OSError, ValueError) as e:
+        print(f"eval.py bench: error: {e}", file=sys.stderr)
+        return 2
     print(
         f"{collected['n_images']} images ({collected['n_evaluated']} evaluated, "
-        f"{collected['n_skipped']} already done) -> {args.out}"
+        f"{collected['n_reused']} reused) -> {args.out}"
     )
     _print_summary(collected)
+    skipped = collected["skipped"]
+    if skipped:
+        print(
+            f"eval.py bench: {len(skipped)} result files skipped (not in the figures above):",
+            file=sys.stderr,
+        )
+        for s in skipped:
+            print(f"  {s['error']}", file=sys.stderr)
+        return 1
     return 0

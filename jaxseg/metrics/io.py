@@ -76,18 +76,23 @@ def as_result(
     """Wraps an in-memory result into a :class:`Result`, inferring its kind.
 
     Args:
-        value: a :class:`Result`; a list of ``(H, W)`` label images or an ``(n, H, W)``
-            array (``segs``); a 2-D integer array (one label image, ``segs``); a 2-D float
-            array: ``ucm2`` if it is ``(2H+1, 2W+1)`` for the image size ``shape``, ``pb``
-            if it is ``(H, W)`` (without ``shape``: ``ucm2`` iff both sides are odd).
+        value: a :class:`Result` (checked again); a list of ``(H, W)`` label images or an
+            ``(n, H, W)`` array (``segs``); a 2-D integer array (one label image, ``segs``);
+            a 2-D float array: ``ucm2`` if it is ``(2H+1, 2W+1)`` for the image size
+            ``shape``, ``pb`` if it is ``(H, W)`` (without ``shape``: ``ucm2`` iff both sides
+            are odd).
         kind: force ``"ucm2"``, ``"segs"`` or ``"pb"``.
         shape: the image size ``(H, W)`` (from the ground truth), to tell ucm2 from pb.
 
     Returns:
         The :class:`Result` with float64 (ucm2/pb) or int64 (segs) data.
+
+    Raises:
+        ValueError: the kind cannot be told, or the values are not finite, outside
+            ``[0, 1]`` (ucm2/pb) or not integers (segs).
     """
     if isinstance(value, Result):
-        return value
+        kind, value = value.kind, value.data
     if isinstance(value, list | tuple):
         if len(value) == 0:
             raise ValueError("empty list of segmentations; pass at least one (H, W) label image")
@@ -132,6 +137,12 @@ def as_result(
             raise ValueError(
                 f"{kind} contains NaN or infinite values; fix the map before evaluating"
             )
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"{kind} values must lie in [0, 1], found [{lo:g}, {hi:g}]; divide an 8-bit "
+                "map (0..255) by 255, rescale any other map to [0, 1]"
+            )
         return Result(kind, arr)
     raise ValueError(f"unknown result kind {kind!r}; use 'ucm2', 'segs' or 'pb'")
 
@@ -163,18 +174,29 @@ def load_result(path: str | os.PathLike) -> Result:
         path: the file.
 
     Returns:
-        A :class:`Result` (``ucm2`` preferred over ``segs`` when a file holds both).
+        A :class:`Result` (``ucm2`` preferred over ``segs`` when a file holds both),
+        checked by :func:`as_result`.
 
     Raises:
         FileNotFoundError: the file is missing.
-        ValueError: the file is unreadable or holds neither ``ucm2`` nor ``segs``.
+        ValueError: the file is unreadable, holds neither ``ucm2`` nor ``segs``, or its
+            values are bad (see :func:`as_result`); the message names the file.
     """
     path = Path(path)
+    kind, data = _read_result(path)
+    try:
+        return as_result(data, kind=kind)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _read_result(path: Path) -> tuple[str, np.ndarray]:
+    """``(kind, array)`` as stored in the file, not yet checked."""
     ext = path.suffix.lower()
     if ext == ".mat":
         m = _loadmat(path)
         if "ucm2" in m:
-            return as_result(m["ucm2"], kind="ucm2")
+            return "ucm2", m["ucm2"]
         if "segs" in m:
             segs = _cell_to_list(m["segs"], "segs", path)
             shapes = {s.shape for s in segs}
@@ -182,7 +204,7 @@ def load_result(path: str | os.PathLike) -> Result:
                 raise ValueError(
                     f"{path}: the segs cell holds label images of different shapes {shapes}"
                 )
-            return as_result(np.stack(segs), kind="segs")
+            return "segs", np.stack(segs)
         keys = sorted(k for k in m if not k.startswith("__"))
         raise ValueError(f"{path} holds neither 'ucm2' nor 'segs' (variables: {keys})")
     if ext == ".npz":
@@ -190,13 +212,13 @@ def load_result(path: str | os.PathLike) -> Result:
             raise FileNotFoundError(f"{path} does not exist")
         try:
             with np.load(path, allow_pickle=False) as z:
-                if "ucm2" in z.files:
-                    return as_result(z["ucm2"], kind="ucm2")
-                if "segs" in z.files:
-                    return as_result(z["segs"], kind="segs")
+                for kind in ("ucm2", "segs"):
+                    if kind in z.files:
+                        return kind, z[kind]
                 keys = sorted(z.files)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read {path} as an .npz file ({e})") from e
+        except Exception as e:  # noqa: BLE001 - zipfile, zlib and numpy raise many types
+            reason = f"{type(e).__name__}: {e}"
+            raise ValueError(f"cannot read {path} as an .npz file ({reason})") from e
         raise ValueError(f"{path} holds neither 'ucm2' nor 'segs' (keys: {keys})")
     if ext == ".png":
         if not path.is_file():
@@ -211,7 +233,7 @@ def load_result(path: str | os.PathLike) -> Result:
             raise ValueError(f"{path}: expected a grayscale boundary map, got shape {img.shape}")
         if img.dtype != np.uint8:
             raise ValueError(f"{path}: expected an 8-bit PNG, got dtype {img.dtype}")
-        return Result("pb", img.astype(np.float64) / 255.0)
+        return "pb", img.astype(np.float64) / 255.0
     raise ValueError(f"unsupported result file {path}; use one of {RESULT_EXTENSIONS}")
 
 
@@ -276,8 +298,6 @@ def save_npz_result(
         u = as_result(ucm2, kind="ucm2").data
         if u.shape[0] % 2 == 0 or u.shape[1] % 2 == 0:
             raise ValueError(f"ucm2 must have shape (2H+1, 2W+1), got {u.shape}")
-        if u.min() < 0 or u.max() > 1:
-            raise ValueError(f"ucm2 values must lie in [0, 1], got [{u.min()}, {u.max()}]")
         arrays["ucm2"] = u
     if segs is not None:
         s = as_result(segs, kind="segs").data
