@@ -237,15 +237,32 @@ def test_levels_on_a_two_region_image():
 
 
 def test_levels_are_nested(tmp_path):
-    Image.fromarray(_scene(seed=3)).save(tmp_path / "a.png")
-    counts = {}
+    # Quadrants with three contrasts (a weak, a medium and a strong edge), so that the
+    # three levels are three different partitions.
+    rng = np.random.default_rng(3)
+    image = np.full((H, W, 3), 0.5)
+    image[: H // 2, W // 2 :, 0] += 0.1
+    image[H // 2 :, :, 2] += 0.2
+    image[H // 2 :, W // 2 :, 1] -= 0.25
+    image += rng.normal(0.0, 0.02, image.shape)
+    Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    segs, sps = {}, {}
     for level in ("fine", "medium", "coarse"):
         out = tmp_path / level
         assert segment(str(tmp_path / "a.png"), "--out", str(out), "--level", level, *FAST) == 0
         info = json.loads((out / "a" / "result.json").read_text())
-        counts[level] = info["n_segments"]
         assert info["params"]["threshold"] == cli.LEVELS[level]
-    assert counts["fine"] >= counts["medium"] >= counts["coarse"] >= 1
+        segs[level] = np.load(out / "a" / "segments.npy")
+        sps[level] = np.load(out / "a" / "superpixels.npy")
+    # One set of superpixels; each level's segments are unions of the finer level's ones.
+    np.testing.assert_array_equal(sps["fine"], sps["medium"])
+    np.testing.assert_array_equal(sps["fine"], sps["coarse"])
+    for fine, coarse in (("fine", "medium"), ("medium", "coarse")):
+        for region in np.unique(segs[fine]):
+            inside = np.unique(segs[coarse][segs[fine] == region])
+            assert len(inside) == 1, (fine, region, coarse, inside)
+    counts = [len(np.unique(segs[level])) for level in ("fine", "medium", "coarse")]
+    assert counts[0] > counts[1] > counts[2] >= 1, counts
 
 
 def test_felzenszwalb(tmp_path):
@@ -254,7 +271,14 @@ def test_felzenszwalb(tmp_path):
     args = ["--method", "felzenszwalb", "--n-segments", "8", "-q"]
     assert segment(str(tmp_path / "a.png"), "--out", str(out), *args) == 0
     info = _check_outputs(out, "a", (H, W), _scene())
-    assert info["method"] == "felzenszwalb" and info["n_segments"] >= 1
+    assert info["method"] == "felzenszwalb"
+    # The scale search reaches the 8 regions asked for; each lies inside one colour
+    # quadrant, and the medium level is exactly the four quadrants (raster order).
+    assert info["n_superpixels"] == 8
+    quadrant = (np.arange(H)[:, None] >= H // 2) * 2 + (np.arange(W)[None, :] >= W // 2)
+    sp = np.load(out / "a" / "superpixels.npy")
+    assert np.unique(np.stack([sp.ravel(), quadrant.ravel()]), axis=1).shape[1] == 8
+    np.testing.assert_array_equal(np.load(out / "a" / "segments.npy"), quadrant)
 
 
 def test_recursive_and_name_collisions(tmp_path, capsys):
@@ -379,9 +403,29 @@ def test_wang2020_missing_checkpoint(tmp_path, capsys):
     assert f"no trained model in {tmp_path} (config.json missing)" in capsys.readouterr().err
 
 
-def test_default_method_follows_packaged_checkpoint():
-    packaged = (cli.PACKAGED_WANG2020 / "model.npz").is_file()
-    assert cli.default_method() == ("wang2020" if packaged else "slic")
+def test_default_method_follows_packaged_checkpoint(tmp_path, tiny_wang2020, monkeypatch):
+    Image.fromarray(_scene()).save(tmp_path / "a.png")
+
+    def run_without_method(packaged: Path) -> dict:
+        monkeypatch.setattr(cli, "PACKAGED_WANG2020", packaged)
+        out = tmp_path / f"out_{packaged.name}"
+        assert segment(str(tmp_path / "a.png"), "--out", str(out), "--n-segments", "12", "-q") == 0
+        return json.loads((out / "a" / "result.json").read_text())
+
+    # Installed (config.json and model.npz): `jaxseg segment` without --method runs wang2020
+    # on the packaged weights.
+    info = run_without_method(tiny_wang2020)
+    assert cli.default_method() == "wang2020"
+    assert info["method"] == "wang2020"
+    assert info["params"]["checkpoint"] == str(tiny_wang2020)
+    # Not installed, or half installed: SLIC, never a wang2020 run that would fail to load.
+    for present in ((), ("config.json",), ("model.npz",)):
+        packaged = tmp_path / ("weights_" + "_".join(present))
+        packaged.mkdir()
+        for name in present:
+            (packaged / name).write_bytes((tiny_wang2020 / name).read_bytes())
+        assert run_without_method(packaged)["method"] == "slic", present
+        assert cli.default_method() == "slic", present
 
 
 def test_dsc(tmp_path, tiny_superae):
