@@ -608,6 +608,15 @@ OUTPUT_FILES = (
     "overlay_segments.png",
     "result.json",
 )
+DONE_FILE = "result.json"
+"""Written last, removed first: an image folder is finished only when it is there (and the
+files of :data:`REQUIRED_FILES` and the bench file with it)."""
+REQUIRED_FILES = tuple(f for f in OUTPUT_FILES if f not in ("superpixels.png", "segments.png"))
+"""What every finished image has (the label PNGs are left out above 65536 labels)."""
+BENCH_DIR = "bench"
+INDEX_FILE = "index.html"
+RESERVED_NAMES = (BENCH_DIR, INDEX_FILE)
+"""Names in ``OUT`` that belong to the command, not to an image."""
 
 
 def _positive_int(text: str) -> int:
@@ -771,7 +780,12 @@ def _collect_inputs(paths: Sequence[str], recursive: bool, out: Path, note, fail
 
 
 def _unique_names(items: list[_Input]) -> list[_Input]:
-    """Drops repeated files; colliding names get their suffix (``a_jpg``) or a number."""
+    """Drops repeated files; colliding names get their suffix (``a_jpg``) or a number.
+
+    A name that would land on the command's own outputs (:data:`RESERVED_NAMES`, any case)
+    gets a suffix too: ``bench.jpg`` -> ``bench_jpg``, a subfolder ``bench/`` ->
+    ``bench_dir/``, so ``OUT/bench/`` holds only benchmark files.
+    """
     seen, unique = set(), []
     for item in items:
         key = item.path.resolve()
@@ -786,25 +800,71 @@ def _unique_names(items: list[_Input]) -> list[_Input]:
         if len(group) > 1 and len(suffixes) == len(group):  # a.jpg, a.png -> a_jpg, a_png
             for item in group:
                 item.name = f"{name}_{item.path.suffix.lstrip('.').lower()}"
-    # Still equal (the same relative name in two folders given): number them in order.
+    for item in unique:
+        first, sep, rest = item.name.partition("/")
+        if first.casefold() in RESERVED_NAMES:
+            tag = "dir" if sep else item.path.suffix.lstrip(".").lower() or "image"
+            item.name = f"{first}_{tag}{sep}{rest}"
+    # Still equal (the same relative name in two folders given, or two names that give
+    # one bench file, a/b and a__b): number them in order.
     taken: set[str] = set()
     for item in unique:
         name, n = item.name, 1
-        while name in taken:
+        while _bench_key(name) in taken:
             n += 1
             name = f"{item.name}_{n}"
         item.name = name
-        taken.add(name)
+        taken.add(_bench_key(name))
     return unique
 
 
+def _bench_key(name: str) -> str:
+    """The bench file stem of ``name`` (nested names flattened), compared without case."""
+    return name.replace("/", "__").casefold()
+
+
 def _bench_path(out: Path, name: str) -> Path:
-    return out / "bench" / (name.replace("/", "__") + ".npz")
+    return out / BENCH_DIR / (name.replace("/", "__") + ".npz")
 
 
-def _existing_outputs(out: Path, name: str) -> list[Path]:
+def _required_outputs(out: Path, name: str) -> list[Path]:
+    """The files a finished image has, :data:`DONE_FILE` and the bench file last."""
+    return [out / name / f for f in REQUIRED_FILES] + [_bench_path(out, name)]
+
+
+def _has_any_output(out: Path, name: str) -> bool:
     paths = [out / name / f for f in OUTPUT_FILES] + [_bench_path(out, name)]
-    return [p for p in paths if p.exists()]
+    return any(p.exists() for p in paths)
+
+
+def _remove_stale_temps(out: Path, name: str) -> None:
+    """Temp files an interrupted run left for image ``name`` (its folder and bench file)."""
+    from jaxseg.fileio import remove_stale_temps
+
+    remove_stale_temps(out / name)
+    bench = _bench_path(out, name)
+    remove_stale_temps(bench.parent, bench.name)
+
+
+def _check_out(out: Path) -> None:
+    """Creates ``out`` and writes and removes a probe file in it: a folder that cannot be
+    written is a usage error before anything is read or computed."""
+    from jaxseg.fileio import write_bytes_atomic
+
+    probe = out / f".jaxseg_write_check.{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(probe, b"")
+        probe.unlink()
+    except OSError as e:
+        blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            why = f"{blocker} is a file, not a folder"
+            fix = f"choose another --out folder, or move {blocker} away"
+        else:
+            why = e.strerror or str(e)
+            fix = f"choose another --out folder you can write to, or make {out} writable"
+        raise _UsageError(f"--out {out}: cannot write there ({why}); {fix}") from None
 
 
 def _label_png(labels: np.ndarray) -> np.ndarray | None:
@@ -820,11 +880,14 @@ def _write_outputs(
     start = time.perf_counter()
     folder = out / pending.item.name
     display = pending.loaded.display
+    # Unfinished until DONE_FILE is back: a rewrite stopped half-way is redone, not skipped.
+    (folder / DONE_FILE).unlink(missing_ok=True)
     for kind, labels in (("superpixels", res.superpixels), ("segments", res.segments)):
         imageio.write_npy(folder / f"{kind}.npy", labels)
         png = _label_png(labels)
         if png is None:
             info["notes"].append(f"{kind}: more than 65536 labels, {kind}.png not written")
+            (folder / f"{kind}.png").unlink(missing_ok=True)  # an earlier run's
         else:
             imageio.write_png(folder / f"{kind}.png", png)
         imageio.write_png(folder / f"overlay_{kind}.png", overlay.draw_boundaries(display, labels))
@@ -837,7 +900,7 @@ def _write_outputs(
     save_npz_result(_bench_path(out, pending.item.name), ucm2=res.ucm2, segs=res.segments[None] + 1)
     info["timings_s"]["write"] = time.perf_counter() - start
     info["timings_s"]["total"] = sum(info["timings_s"].values())
-    imageio.write_json(folder / "result.json", info)
+    imageio.write_json(folder / DONE_FILE, info)
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
@@ -849,8 +912,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         raise _UsageError(f"--max-side must be >= 0 (0 = never downscale), got {args.max_side}")
     if not args.inputs and not args.sample:
         raise _UsageError("give at least one IMAGE_OR_DIR (or --sample astronaut)")
-    if args.out.exists() and not args.out.is_dir():
-        raise _UsageError(f"--out {args.out} exists and is not a folder")
+    _check_out(args.out)
     method = args.method or default_method()
     n_segments = args.n_segments or DEFAULT_N_SEGMENTS[method]
     threshold = args.threshold if args.threshold is not None else LEVELS[args.level]
@@ -948,13 +1010,21 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     )
     with ctx, bar:
         for item in items:
-            existing = _existing_outputs(args.out, item.name)
-            if existing and not args.overwrite:
-                note(f"{item.path}: {existing[0]} exists, skipped (use --overwrite)")
+            _remove_stale_temps(args.out, item.name)
+            required = _required_outputs(args.out, item.name)
+            missing = [p.name for p in required if not p.is_file()]
+            if not args.overwrite and not missing:
+                done_file = args.out / item.name / DONE_FILE
+                note(f"{item.path}: {done_file} exists, skipped (use --overwrite)")
                 skipped += 1
                 done.append(item)
                 bar.update(1)
                 continue
+            if not args.overwrite and _has_any_output(args.out, item.name):
+                note(
+                    f"{item.path}: outputs in {args.out / item.name} are incomplete (no "
+                    f"{', '.join(missing)}: an earlier run stopped); segmenting it again"
+                )
             start = time.perf_counter()
             try:
                 loaded = imageio.read_image(item.path, max_side=max_side)
@@ -974,7 +1044,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             if bucket:
                 run_batch(bucket)
     if args.html:
-        _write_index(args.out, done)
+        try:
+            _write_index(args.out)
+        except OSError as e:
+            fail(args.out / INDEX_FILE, f"cannot write the index ({e})")
     segmented = len(done) - skipped
     print(
         f"jaxseg segment: {segmented} segmented, {skipped} skipped (exist), "
@@ -985,8 +1058,24 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _write_index(out: Path, items: list[_Input]) -> None:
-    """``OUT/index.html``: input, superpixel and segment overlays side by side."""
+def _finished_names(out: Path) -> list[str]:
+    """Names of every finished image in ``out`` (this run's and earlier runs'), sorted."""
+    names = []
+    for done in out.rglob(DONE_FILE):
+        name = done.parent.relative_to(out).as_posix()
+        first = name.partition("/")[0]
+        if name != "." and first.casefold() not in RESERVED_NAMES:
+            if all(p.is_file() for p in _required_outputs(out, name)):
+                names.append(name)
+    return sorted(names)
+
+
+def _write_index(out: Path) -> None:
+    """``OUT/index.html``: input, superpixel and segment overlays side by side, one row per
+    finished image in ``out``."""
+    from jaxseg.fileio import remove_stale_temps
+
+    remove_stale_temps(out, INDEX_FILE)
 
     def cell(name: str, file: str, alt: str) -> str:
         if not (out / name / file).exists():
@@ -995,8 +1084,7 @@ def _write_index(out: Path, items: list[_Input]) -> None:
         return f'<td><a href="{src}"><img src="{src}" alt="{html.escape(alt)}"></a></td>'
 
     rows = []
-    for item in sorted(items, key=lambda i: i.name):
-        name = item.name
+    for name in _finished_names(out):
         rows.append(
             f"<tr><th>{html.escape(name)}</th>"
             + cell(name, "input.jpg", f"{name} input")
@@ -1012,4 +1100,4 @@ def _write_index(out: Path, items: list[_Input]) -> None:
         "<th>segments</th><th>hierarchy (UCM)</th></tr>\n" + "\n".join(rows) + "\n</table>\n"
         "</body></html>\n"
     )
-    imageio.write_text(out / "index.html", page)
+    imageio.write_text(out / INDEX_FILE, page)
