@@ -53,11 +53,36 @@ def test_meanshift_regions_follow_the_colour_blocks():
     assert hist.max(axis=1).sum() >= 0.95 * lab.size
 
 
+def _pieces(labels):
+    """Each label's 4-connected components as regions ``0..k-1`` (skimage's own labelling)."""
+    from skimage.measure import label
+
+    return label(labels + 1, connectivity=1, background=0) - 1
+
+
+def _same_partition(a, b):
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1).shape[1]
+    return pairs == len(np.unique(a)) == len(np.unique(b))
+
+
 def test_native_parameters_and_uint8():
-    img, _ = _image()
-    coarse = generate("felzenszwalb", (img * 255).astype(np.uint8), scale=1e4, min_size=10)
+    from skimage.segmentation import felzenszwalb
+
+    img, blocks = _image()
+    u8 = (img * 255).astype(np.uint8)
+    coarse = generate("felzenszwalb", u8, scale=1e4, min_size=10)
     fine = generate("felzenszwalb", img, scale=1.0, min_size=10)
     assert int(coarse.max()) + 1 <= 8 < int(fine.max()) + 1
+    # The native parameters go to skimage's EGB unchanged (its regions split into
+    # 4-connected pieces); uint8 input is the same image scaled to [0, 1].
+    ref = felzenszwalb(img, scale=1.0, sigma=0.8, min_size=10)
+    assert _same_partition(fine, _pieces(ref))
+    ref = felzenszwalb(u8 / 255.0, scale=1e4, sigma=0.8, min_size=10)
+    assert _same_partition(coarse, _pieces(ref))
+    # A count: the scale search gives it, and every region lies inside one colour block.
+    lab = generate("felzenszwalb", img, n_segments=12)
+    assert int(lab.max()) + 1 == 12
+    assert np.unique(np.stack([lab.ravel(), blocks.ravel()]), axis=1).shape[1] == 12
     lab2 = generate("meanshift", img, spatial_radius=5, range_radius=8.0, min_size=30)
     _assert_connected_sequential(lab2)
 
