@@ -89,17 +89,24 @@ def test_unpool_inverts_pool_on_constant_regions():
 
 
 def test_segment_mean_gradients():
-    feats, labels, m = _random_case(2, h=4, w=5, c=2)
-    check_grads(
-        lambda x: pooling.segment_mean(x, labels, m),
-        (feats,),
-        order=2,
-        modes=["fwd", "rev"],
-        atol=1e-2,
-        rtol=1e-2,
-    )
-    region = np.asarray(feats[:m, 0, :])
-    check_grads(lambda v: pooling.unpool(v, labels), (region,), order=1, modes=["rev"])
+    # Both maps are linear, so their Jacobians are known exactly, at every point and in
+    # both modes: pooling is the averaging matrix A (A[i, p] = 1/|S_i| for p in S_i, a
+    # zero row for the empty segment), unpooling the membership matrix (A's pattern)^T.
+    h, w, c = 4, 5, 2
+    feats, labels, m = _random_case(2, h=h, w=w, c=c)
+    member = (labels.reshape(-1)[None, :] == np.arange(m)[:, None]).astype(np.float64)  # (m, P)
+    average = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
+    eye = np.eye(c)
+    pool_jac = np.einsum("ip,cd->icpd", average, eye).reshape(m, c, h, w, c)
+    unpool_jac = np.einsum("ip,cd->pcid", member, eye).reshape(h, w, c, m, c)
+    region = np.random.default_rng(3).normal(size=(m, c)).astype(np.float32)
+    for jacobian in (jax.jacfwd, jax.jacrev):
+        for x in (feats, 3.0 * feats - 1.0):
+            got = jacobian(lambda x: pooling.segment_mean(x, labels, m))(x)
+            np.testing.assert_allclose(got, pool_jac, rtol=1e-6, atol=1e-7)
+        for v in (region, -2.0 * region):
+            got = jacobian(lambda v: pooling.unpool(v, labels))(v)
+            np.testing.assert_array_equal(got, unpool_jac)
 
 
 def test_segment_mean_vmap_equals_loop():
