@@ -1,10 +1,16 @@
-"""Shared test fixtures: where the real data lives, and skips when it does not."""
+"""Shared test fixtures: where the real data lives, and what happens when it does not.
+
+Tests that need BSDS500 (or the official benchmark's small test case) skip with the
+reason when it is absent. With ``JAXSEG_REQUIRE_DATA=1`` (``.ci/run`` sets it) they fail
+with that reason instead, so a machine without the data cannot pass by skipping.
+"""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import jax
 import pytest
@@ -14,12 +20,50 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REQUIRE_DATA = "JAXSEG_REQUIRE_DATA"
+# XLA setting that only `fast_compile` may change, and only for the test that asks for it.
+FAST_FLAG = "jax_disable_most_optimizations"
+_RUN_FAST_FLAG = jax.config.read(FAST_FLAG)  # read before any test module is imported
+_jax_cache_dir: Path | None = None  # set by pytest_configure
+
+
+def data_required(environ=os.environ) -> bool:
+    """Whether missing data fails the tests (``$JAXSEG_REQUIRE_DATA`` is 1) or skips them."""
+    value = environ.get(REQUIRE_DATA, "")
+    if value not in ("", "0", "1"):
+        raise pytest.UsageError(
+            f"{REQUIRE_DATA}={value!r} in the environment: use 1 (tests fail when the "
+            f"BSDS500 data is missing, as in CI) or 0 / unset (they skip)"
+        )
+    return value == "1"
+
+
+def missing_data(reason: str) -> NoReturn:
+    """Skips the test for missing data, or fails it when `data_required()`."""
+    if data_required():
+        pytest.fail(f"{reason}; {REQUIRE_DATA}=1 requires it (unset it to skip instead)")
+    pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _jax_cache_dir
+    data_required()  # a bad value stops the run before collection
+    if getattr(config, "cache", None) is not None:  # None under `-p no:cacheprovider`
+        _jax_cache_dir = config.cache.mkdir("jax-compilation-cache")
 
 
 def cpu_devices_env(count: int) -> dict[str, str]:
-    """Environment of a subprocess whose JAX sees ``count`` fake CPU devices."""
-    flags = f"--xla_force_host_platform_device_count={count}"
-    return dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    """Environment of a subprocess whose JAX sees ``count`` fake CPU devices.
+
+    The subprocess shares a persistent compilation cache under pytest's cache folder
+    (``pytest --cache-clear`` empties it), so a rerun does not compile its graphs again.
+    """
+    env = dict(os.environ)
+    env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
+    if _jax_cache_dir is not None:
+        env.setdefault("JAX_COMPILATION_CACHE_DIR", str(_jax_cache_dir))
+        env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    return env
 
 
 def run_json_script(script: str, *, devices: int, timeout: float) -> dict:
@@ -41,19 +85,19 @@ def _bsds_root() -> Path:
 
 @pytest.fixture(scope="session")
 def bsds_root() -> Path:
-    """BSDS500 root (the folder holding `data/images/...`); skips when absent."""
+    """BSDS500 root (the folder holding `data/images/...`); `missing_data` when absent."""
     root = _bsds_root()
     if not (root / "data" / "images").is_dir() and not (root / "images").is_dir():
-        pytest.skip(f"BSDS500 not found at {root} (set JAXSEG_DATA or put it in ../shared/data)")
+        missing_data(f"BSDS500 not found at {root} (set JAXSEG_DATA or put it in ../shared/data)")
     return root
 
 
 @pytest.fixture(scope="session")
 def bsds_bench_dir() -> Path:
-    """The official benchmark's small test case (`bsds-bench`); skips when absent."""
+    """The official benchmark's small test case (`bsds-bench`); `missing_data` when absent."""
     d = SHARED_DATA / "bsds-bench"
     if not (d / "test_1").is_dir():
-        pytest.skip(f"official bsds-bench test case not found at {d}")
+        missing_data(f"official bsds-bench test case not found at {d}")
     return d
 
 
@@ -62,10 +106,32 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(autouse=True)
+def _xla_settings_unchanged(request):
+    """Each test starts and ends with the run's XLA settings, so that it computes the same
+    in a full run as alone: a module that changes them at import, or a fixture that does
+    not put back the value it found, fails here."""
+    where = request.node.nodeid
+    fix = f"use the `fast_compile` fixture (tests/conftest.py) instead of setting {FAST_FLAG}"
+    found = jax.config.read(FAST_FLAG)
+    if found != _RUN_FAST_FLAG:
+        pytest.fail(
+            f"{where} starts with {FAST_FLAG}={found}, the run started with {_RUN_FAST_FLAG}: "
+            f"something changed it at import time or did not restore it; {fix}"
+        )
+    yield
+    left = jax.config.read(FAST_FLAG)
+    if left != found:
+        pytest.fail(f"{where} left {FAST_FLAG}={left} (found {found}); {fix}")
+
+
 @pytest.fixture
 def fast_compile():
-    """XLA with most optimisations off: for tests whose time is compiling a graph run once."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
+    """XLA with most optimisations off: for tests whose time is compiling a graph run once.
+
+    Restores the value it found (``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` may have set it for
+    the whole run)."""
+    previous = jax.config.read(FAST_FLAG)
+    jax.config.update(FAST_FLAG, True)
     yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+    jax.config.update(FAST_FLAG, previous)

@@ -10,7 +10,8 @@ from scipy import ndimage
 from jaxseg import dsc
 from jaxseg.superae import SuperAE
 
-jax.config.update("jax_disable_most_optimizations", True)
+# Big graphs compiled once: optimisations only cost compile time here.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _blocks(k):

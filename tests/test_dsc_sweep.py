@@ -8,7 +8,8 @@ from flax import nnx
 from jaxseg import dsc
 from jaxseg.superae import SuperAE
 
-jax.config.update("jax_disable_most_optimizations", True)
+# Big graphs compiled once: optimisations only cost compile time here.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 BETAS = (0.0, 1.0, 4.0)
 

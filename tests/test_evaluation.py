@@ -132,15 +132,6 @@ def test_main_slic_on_two_real_images(bsds_root, tmp_path, fast_compile):
     assert "SLIC (jaxseg)" in table
 
 
-@pytest.fixture()
-def fast_compile():
-    import jax
-
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", False)
-
-
 def test_wang2020_method_with_an_exported_model(tiny_bsds, tmp_path, fast_compile):
     from flax import nnx
 

@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from jaxseg import slic as slic_module
 from jaxseg.color import rgb_to_lab
 from jaxseg.connectivity import enforce_connectivity
+from jaxseg.metrics import superpixel
 from jaxseg.slic import (
     SSNOutput,
     grid_shape,
@@ -408,9 +409,6 @@ def test_slic_bad_inputs():
 
 
 def test_slic_quality_close_to_skimage(bsds_root):
-    superpixel = pytest.importorskip(
-        "jaxseg.metrics.superpixel", reason="jaxseg.metrics.superpixel not available"
-    )
     from skimage.segmentation import slic as sk_slic
 
     from jaxseg.data import bsds500

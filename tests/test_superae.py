@@ -13,7 +13,7 @@ from jaxseg.superae import SuperAE, superae_loss, template_smoothness
 from jaxseg.tasks import superae as task
 
 # Big graphs compiled once: optimisations only cost compile time here.
-jax.config.update("jax_disable_most_optimizations", True)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _np_loss(x, r, lab, lam, target, norm):

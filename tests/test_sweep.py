@@ -12,13 +12,8 @@ from configs import wang2020_tiny
 from jaxseg import checkpointing, sweep, training
 from jaxseg.tasks import wang2020
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compile():
-    # The graphs run for two steps: compile time is what counts.
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", False)
+# The graphs run for two steps: compile time is what counts.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _tiny_config():
