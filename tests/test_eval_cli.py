@@ -232,13 +232,49 @@ def test_result_io_errors(tmp_path):
         load_result(tmp_path / "x.txt")
 
 
-def test_plot(eval_py, ucm_run, tmp_path):
+def test_plot(eval_py, ucm_run, tmp_path, monkeypatch):
+    import matplotlib.colors
+    import matplotlib.figure
+    from PIL import Image
+
+    # A second, worse run: the same curve at half the recall, F 0.5.
+    half = tmp_path / "half"
+    half.mkdir()
+    thr = read_table(ucm_run / "eval_bdry_thr.txt") * [1.0, 0.5, 1.0, 1.0]
+    np.savetxt(half / "eval_bdry_thr.txt", thr, fmt="%10g")
+    summary = read_table(ucm_run / "eval_bdry.txt")[0]  # T, R, P, F (ODS), OIS R, P, F, AP
+    summary[1], summary[3] = 0.5 * summary[1], 0.5
+    np.savetxt(half / "eval_bdry.txt", summary[None], fmt="%10g")
+    figures = []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        figures.append(fig)
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
     png = tmp_path / "pr" / "curves.png"
-    assert (
-        eval_py.main(["plot", str(ucm_run), str(ucm_run), "--png", str(png), "--labels", "a", "b"])
-        == 0
-    )
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    args = ["plot", str(half), str(ucm_run), "--png", str(png), "--labels", "half", "full"]
+    assert eval_py.main(args) == 0
+    (fig,) = figures
+    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    width, height = np.round(fig.get_size_inches() * fig.dpi).astype(int)
+    assert image.shape == (height, width, 3)
+    ax = fig.axes[0]
+    curves = [line for line in ax.get_lines() if line.get_label().startswith("[F=")]
+    full_thr = read_table(ucm_run / "eval_bdry_thr.txt")
+    f_full = read_table(ucm_run / "eval_bdry.txt")[0][3]
+    # Legend order: best F first; each curve is its run's (R, P) over the thresholds.
+    assert [c.get_label() for c in curves] == [f"[F={f_full:.3f}] full", "[F=0.500] half"]
+    for curve, run_thr in zip(curves, (full_thr, thr), strict=True):
+        keep = run_thr[:, 1] >= 1e-3
+        np.testing.assert_allclose(curve.get_xydata(), run_thr[keep][:, 1:3])
+        # The saved pixels on the curve have the curve's colour.
+        rgb = np.array(matplotlib.colors.to_rgb(curve.get_color())) * 255
+        x, y = ax.transData.transform(run_thr[keep][:, 1:3]).T
+        on = image[np.round(height - y).astype(int), np.round(x).astype(int)]
+        assert np.mean(np.abs(on - rgb).max(axis=1) < 60) > 0.8
+    assert not np.allclose(curves[0].get_color(), curves[1].get_color())
     with pytest.raises(ValueError, match="got 1 labels for 2 folders"):
         eval_py.main(["plot", str(ucm_run), str(ucm_run), "--png", str(png), "--labels", "a"])
     with pytest.raises(FileNotFoundError, match="eval_bdry_thr.txt not found"):
