@@ -708,7 +708,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--html", action="store_true", help="write OUT/index.html to browse results")
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="write OUT/index.html to browse every finished image in OUT",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_segment)
     return parser
