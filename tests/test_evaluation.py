@@ -98,6 +98,89 @@ def test_select_by_pri(tiny_bsds, monkeypatch):
     assert sel["score"] == pytest.approx(1.0)
 
 
+class _BandsMethod(_FixedUCM):
+    """`_FixedUCM` whose superpixels are the three bands themselves."""
+
+    has_superpixels = True
+
+    def superpixels(self, image, n):
+        return BANDS.astype(np.int32)
+
+
+def _covering(seg, gt):
+    """Covering of ``gt`` by ``seg``: sum over GT regions R of |R| max_S |R & S| / |R | S|, / N."""
+    total = 0.0
+    for r in np.unique(gt):
+        in_r = gt == r
+        total += in_r.sum() * max(
+            (in_r & (seg == s)).sum() / (in_r | (seg == s)).sum() for s in np.unique(seg)
+        )
+    return total / gt.size
+
+
+def _rand_index(seg, gt):
+    """Fraction of the N(N-1)/2 pixel pairs on which both agree (same region or not)."""
+    a, b = seg.ravel(), gt.ravel()
+    agree = (a[:, None] == a[None, :]) == (b[:, None] == b[None, :])
+    n = a.size
+    return (agree.sum() - n) / (n * (n - 1))
+
+
+def _variation_of_information(seg, gt):
+    """H(seg | gt) + H(gt | seg) in bits, from the region masks."""
+    vi = 0.0
+    for s in np.unique(seg):
+        for g in np.unique(gt):
+            p = ((seg == s) & (gt == g)).mean()
+            if p > 0:
+                vi -= p * (np.log2(p / (gt == g).mean()) + np.log2(p / (seg == s).mean()))
+    return vi
+
+
+def test_scores_against_hand_worked_values(tiny_bsds, monkeypatch):
+    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _BandsMethod(cfg))
+    cfg = evaluation.default_config()
+    cfg.update(dict(select_nthresh=3, nthresh=3, workers=1, n_segments=(3,)))
+    report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    tol = 5e-6  # per-image figures are rounded to 6 digits, as in the official files
+    # Superpixels = the bands: every test boundary (B|C) is a superpixel boundary (BR 1)
+    # and every band lies inside one human region (ASA 1, UE 0); half the superpixel
+    # boundary (A|B) is not in the GT: boundary P 1/2, R 1, F 2/3.
+    sp = report["superpixels"]["3"]
+    assert sp["count"] == 3
+    assert sp["br"] == pytest.approx(1.0, abs=tol) and sp["asa"] == pytest.approx(1.0, abs=tol)
+    assert sp["ue"] == pytest.approx(0.0, abs=tol)
+    assert sp["bf"] == pytest.approx(2 / 3, abs=1e-3)
+    # Compactness: bands of 30 x 13, 30 x 14, 30 x 13 px, perimeter 2 (30 + w) pixel sides.
+    co = sum(30 * w / 1200 * 4 * np.pi * 30 * w / (2 * (30 + w)) ** 2 for w in (13, 14, 13))
+    assert sp["compactness"] == pytest.approx(co, abs=tol)
+    # Hierarchy on test (GT: A+B | C): t = 0.25 gives A | B | C, t = 0.5 A | B+C, t = 0.75
+    # one region. Covering: 27/40 (A|B|C), 13/27 (A|B+C), 0.56125 (one region).
+    gt = np.where(BANDS == 2, 2, 1)
+    parts = [np.asarray(BANDS), np.where(BANDS == 0, 1, 2), np.ones_like(BANDS)]
+    covering = [_covering(seg, gt) for seg in parts]
+    np.testing.assert_allclose(covering, [27 / 40, 13 / 27, 0.56125])
+    ri = [_rand_index(seg, gt) for seg in parts]
+    vi = [_variation_of_information(seg, gt) for seg in parts]
+    hier = report["segmentation"]["hierarchy"]
+    assert hier["sc_ods"] == pytest.approx(max(covering), abs=tol)
+    assert hier["pri_ods"] == pytest.approx(max(ri), abs=tol)
+    assert hier["vi_ods"] == pytest.approx(min(vi), abs=tol)
+    # Fixed: T = 0.5 chosen on val (A | B+C) scored on test.
+    fixed = report["segmentation"]["fixed"]
+    assert fixed["sc_ods"] == pytest.approx(13 / 27, abs=tol)
+    assert fixed["pri_ods"] == pytest.approx(ri[1], abs=tol)
+    assert fixed["vi_ods"] == pytest.approx(vi[1], abs=tol)
+    # On val, A | B+C is the humans' own segmentation: covering 1, PRI 1, VI 0, GCE 0.
+    cfg.split = "val"
+    fixed = evaluation.evaluate(cfg, data_dir=tiny_bsds)["segmentation"]["fixed"]
+    assert fixed["sc_ods"] == pytest.approx(1.0, abs=tol)
+    assert fixed["pri_ods"] == pytest.approx(1.0, abs=tol)
+    assert fixed["vi_ods"] == pytest.approx(0.0, abs=tol)
+    assert fixed["gce"] == pytest.approx(0.0, abs=tol)
+    assert fixed["bf_ods"] == pytest.approx(1.0, abs=tol)
+
+
 def _check_report(report, n_segments):
     assert report["split"] == "test" and report["n_images"] == 2
     assert report["selection"]["split"] == "val"
@@ -126,10 +209,12 @@ def test_main_slic_on_two_real_images(bsds_root, tmp_path, fast_compile):
     report = json.loads((out / "results.json").read_text())
     _check_report(report, [100])
     assert report["selection"]["n_images"] == 2
+    # The table shows the measured numbers (beside the paper's rows).
     table = (out / "results.md").read_text()
-    assert "| ours-seg (paper) | 0.686 | 0.821 | 0.170 |" in table
+    sp = report["superpixels"]["100"]
+    cells = " | ".join(f"{sp[k]:.3f}" for k in ("bf", "br", "ue", "compactness", "asa"))
+    assert f"| 100 | {cells} | {sp['count']:.1f} |" in table
     assert "| SLIC (paper) | 0.440 | 0.552 | 0.145 | 0.661 |" in table
-    assert "SLIC (jaxseg)" in table
 
 
 def test_wang2020_method_with_an_exported_model(tiny_bsds, tmp_path, fast_compile):
