@@ -14,6 +14,7 @@ server or a colleague).
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -105,7 +106,7 @@ def remove_stale_temps(folder: str | os.PathLike, name: str | None = None) -> in
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    pattern = f".{name}.*{TEMP_SUFFIX}" if name else f".*{TEMP_SUFFIX}"
+    pattern = f".{glob.escape(name)}.*{TEMP_SUFFIX}" if name else f".*{TEMP_SUFFIX}"
     n = 0
     for p in folder.glob(pattern):
         if p.is_file():

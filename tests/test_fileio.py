@@ -61,3 +61,8 @@ def test_remove_stale_temps_only_removes_temps(tmp_path):
     assert fileio.remove_stale_temps(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npz"]
     assert fileio.remove_stale_temps(tmp_path / "missing") == 0
+    # Names with glob characters are taken literally.
+    (tmp_path / ".a[1]*.npz.abc.tmp").write_bytes(b"half")
+    (tmp_path / ".a1x.npz.abc.tmp").write_bytes(b"other")
+    assert fileio.remove_stale_temps(tmp_path, "a[1]*.npz") == 1
+    assert (tmp_path / ".a1x.npz.abc.tmp").exists()
