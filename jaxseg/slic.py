@@ -48,6 +48,7 @@ from jaxseg.color import rgb_to_lab
 
 __all__ = [
     "SSNOutput",
+    "as_float_rgb",
     "grid_shape",
     "slic",
     "slic_batch",
@@ -389,8 +390,11 @@ def ssn(
       and ``candidates (H, W, 9)``.
 
     Raises:
-      ValueError / TypeError: for a non-3-D, empty or non-float `features`, or
-        non-int / < 1 `n_segments` (``num_iters`` may be 0).
+      ValueError / TypeError: for a non-3-D, empty, channel-less or non-float
+        `features`, NaN/inf values, or non-int / < 1 `n_segments` (``num_iters``
+        may be 0). The NaN/inf check needs concrete values: under an outer
+        `jit`/`vmap`/`grad` it is skipped (the shape and dtype checks still run),
+        and NaN features then give NaN `assoc` (`labels` stay in ``[0, m)``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -401,6 +405,12 @@ def ssn(
     """
     features = jnp.asarray(features)
     _check_image_like(features, "features")
+    if features.shape[-1] < 1:
+        raise ValueError(
+            f"features has no channels (shape {features.shape}); give at least one, e.g. "
+            "xylab_features(image, n_segments=...)."
+        )
+    _check_finite(features, "features")
     n_segments = _check_int(n_segments, "n_segments", 1)
     num_iters = _check_int(num_iters, "num_iters", 0)
     return _ssn(features, n_segments, num_iters)
@@ -416,7 +426,10 @@ def _ssn(features: jax.Array, n_segments: int, num_iters: int) -> SSNOutput:
     dtype = jnp.promote_types(features.dtype, jnp.float32)
     x = _to_cells(features.astype(dtype), g)  # (C, gh, gw, P)
     w, centres = _cluster(x, g, num_iters, hard=False)
-    nearest = jnp.argmax(w, axis=0).astype(jnp.int32)  # (gh, gw, P)
+    # Out-of-grid candidates are excluded so that the labels stay in [0, m) even
+    # when NaN features (unchecked under jit) make `w` NaN: argmax picks a NaN.
+    in_grid = jnp.asarray(g.cand_valid)[..., None]  # (9, gh, gw, 1)
+    nearest = jnp.argmax(jnp.where(in_grid, w, -1.0), axis=0).astype(jnp.int32)  # (gh, gw, P)
     return SSNOutput(
         assoc=_from_cells(w, g, height, width),
         centres=centres.reshape(centres.shape[0], -1).T,
@@ -545,14 +558,22 @@ def xylab_features(
     Returns:
       ``(H, W, 5) float32`` features.
 
+    Raises:
+      ValueError: for a shape other than ``(H, W, 3)``, an empty image, NaN/inf
+        or float values outside ``[0, 1]``, or a non-finite scale.
+      TypeError: for a dtype other than ``uint8`` or float.
+      The value checks need concrete arrays: under an outer `jit`/`vmap`/`grad`
+      they are skipped (the shape and dtype checks still run).
+
     Example:
       >>> import jax.numpy as jnp
       >>> xylab_features(jnp.zeros((4, 6, 3)), n_segments=6)[1, 2].tolist()
       [1.25, 2.5, 0.0, 0.0, 0.0]
     """
-    image = jnp.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must have shape (H, W, 3); got shape {image.shape}.")
+    image = _as_rgb(image, "image")
+    for value, name in ((pos_scale, "pos_scale"), (color_scale, "color_scale")):
+        if not _is_tracer(value) and not (np.ndim(value) == 0 and np.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number; got {value!r}.")
     height, width, _ = image.shape
     gh, gw = grid_shape(height, width, n_segments)
     s_xy = pos_scale * max(gh / height, gw / width)
@@ -585,26 +606,89 @@ def _check_rgb(image, name: str):
             "Convert it, e.g. image.astype(np.float32) / max_value."
         )
     if not _is_tracer(image):
+        _check_finite(image, name, batched=image.ndim == 4)
         xp = np if isinstance(image, np.ndarray) else jnp
         axes = (-3, -2, -1)  # per image, so that the message names the bad one
-        finite = np.asarray(xp.all(xp.isfinite(image), axis=axes)).reshape(-1)
         lo = np.asarray(xp.min(image, axis=axes)).reshape(-1)
         hi = np.asarray(xp.max(image, axis=axes)).reshape(-1)
-
-        def which(i: int) -> str:
-            return name if image.ndim == 3 else f"{name}[{i}]"
-
-        if not finite.all():
-            i = int(np.argmin(finite))
-            raise ValueError(f"{which(i)} contains NaN or inf values; clean or mask them first.")
         bad = (lo < 0.0) | (hi > 1.0)
         if bad.any():
             i = int(np.argmax(bad))
+            which = name if image.ndim == 3 else f"{name}[{i}]"
             raise ValueError(
-                f"float {which(i)} values must lie in [0, 1]; got range [{lo[i]:g}, {hi[i]:g}]. "
+                f"float {which} values must lie in [0, 1]; got range [{lo[i]:g}, {hi[i]:g}]. "
                 "Divide by 255 for 8-bit data, or pass the uint8 array."
             )
     return image.astype(np.float32)
+
+
+def _check_finite(x, name: str, *, batched: bool = False) -> None:
+    """Raises if a concrete array holds NaN/inf, naming the first one; skips tracers.
+
+    Host-side only: under `jit`/`vmap`/`grad` the values are unknown, and the
+    jitted cores never branch on them.
+    """
+    if _is_tracer(x):
+        return
+    xp = np if isinstance(x, np.ndarray) else jnp
+    if bool(xp.all(xp.isfinite(x))):
+        return
+    values = np.asarray(x)
+    bad = np.argwhere(~np.isfinite(values))  # (k, ndim)
+    first = tuple(int(i) for i in bad[0])
+    where = name
+    if batched:  # name the image, then the position inside it
+        where, first = f"{name}[{first[0]}]", first[1:]
+        bad = bad[bad[:, 0] == bad[0, 0]]
+    raise ValueError(
+        f"{where} contains NaN or inf values ({len(bad)}; the first, {values[tuple(bad[0])]}, "
+        f"at pixel ({first[0]}, {first[1]}), channel {first[2]}); clean or mask them first "
+        f"(e.g. np.nan_to_num({name}))."
+    )
+
+
+def _as_rgb(image, name: str):
+    """Checks an ``(H, W, 3)`` RGB image (`_check_rgb`); NumPy stays NumPy."""
+    if not isinstance(image, jax.Array):
+        image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(
+            f"{name} must have shape (H, W, 3); got shape {image.shape}. Drop an alpha "
+            f"channel with {name}[..., :3]; repeat a grayscale image to 3 channels."
+        )
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{name} is empty (shape {image.shape}); give at least one pixel.")
+    return _check_rgb(image, name)
+
+
+def as_float_rgb(image: ArrayLike, *, name: str = "image") -> jax.Array:
+    """Checks an RGB image and returns it as ``(H, W, 3) float32`` in ``[0, 1]``.
+
+    The host-side check of the library's image entry points (`xylab_features`,
+    ``jaxseg.tasks.wang2020.predict``): shape, dtype, NaN/inf and range, with
+    errors that name the value and the fix. ``uint8`` is divided by 255.
+
+    Args:
+      image: ``(H, W, 3)`` RGB, ``uint8`` or float in ``[0, 1]``.
+      name: what the error messages call the image.
+
+    Returns:
+      ``(H, W, 3) float32`` jax.Array.
+
+    Raises:
+      ValueError: for another shape, an empty image, NaN/inf or float values
+        outside ``[0, 1]`` (the value checks are skipped for tracers).
+      TypeError: for a dtype other than ``uint8`` or float.
+
+    Example:
+      >>> import numpy as np
+      >>> as_float_rgb(np.full((1, 1, 3), 255, np.uint8)).tolist()
+      [[[1.0, 1.0, 1.0]]]
+    """
+    image = _as_rgb(image, name)
+    if image.dtype == np.uint8:
+        return jnp.asarray(image, jnp.float32) / 255.0
+    return jnp.asarray(image, jnp.float32)
 
 
 def _check_compactness(compactness) -> None:

@@ -277,8 +277,10 @@ def predict(
     Args:
       model: the network (put it in eval mode: ``model.eval()``; models from
         :func:`jaxseg.checkpointing.restore_model` already are).
-      image: ``(H, W, 3)`` float32 RGB in ``[0, 1]`` (any size).
-      n_segments: requested superpixels (static; the grid has ``m ~ n_segments`` cells).
+      image: ``(H, W, 3)`` RGB, float in ``[0, 1]`` or ``uint8`` (any size).
+      n_segments: requested superpixels (static; the grid has ``m ~ n_segments``
+        cells, at most one per pixel: larger values are clamped to ``H * W``).
+        Memory is O(pixels) for any ``n_segments``.
       num_iters: SSN iterations (static; 10 at test time).
 
     The XYLab scales are the model's (``model.pos_scale``, ``model.color_scale``,
@@ -288,11 +290,13 @@ def predict(
       :class:`Prediction`.
 
     Raises:
-      ValueError: ``image`` is not ``(H, W, 3)`` or ``n_segments``/``num_iters`` are bad.
+      ValueError: ``image`` is not ``(H, W, 3)``, is empty, holds NaN/inf or float
+        values outside ``[0, 1]``; or ``n_segments``/``num_iters`` are bad.
+      TypeError: ``image`` is neither float nor ``uint8``.
     """
-    image = jnp.asarray(image, jnp.float32)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be (H, W, 3) float in [0, 1], got shape {image.shape}")
+    if np.ndim(image) != 3 or np.shape(image)[-1] != 3:
+        raise ValueError(f"image must be (H, W, 3) float in [0, 1], got shape {np.shape(image)}")
+    image = slic.as_float_rgb(image)  # dtype, NaN/inf and range (uint8 / 255)
     check_counts(n_segments, num_iters)
     graphdef, state = nnx.split(model)
     return _predict(
