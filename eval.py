@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"bench": "jaxseg.metrics.bench", "plot": "jaxseg.metrics.plot"}
     commands["dsc"] = "jaxseg.evaluation_dsc"
+    if argv and argv[0] == "bench":
+        try:  # a Ctrl-C while the modules load; bench handles its own run
+            return _run(commands["bench"], argv[1:])
+        except KeyboardInterrupt:
+            print("eval.py bench: interrupted", file=sys.stderr)
+            return 130
     if argv and argv[0] in commands:
         return _run(commands[argv[0]], argv[1:])
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:

@@ -395,7 +395,11 @@ def _image_texts(ev: ImageEval) -> dict[str, str]:
 
 
 def _write_image_files(out_dir: Path, image_id: str, ev: ImageEval, inputs: dict) -> None:
-    """Per-image files, then their fingerprint: an image without one is not finished."""
+    """Per-image files, then their fingerprint with the SHA-256 of each file.
+
+    An interrupted write leaves no fingerprint, or one whose files do not match (an
+    earlier run's): either way :func:`_is_reusable` is False and the image is redone.
+    """
     paths = _ev_paths(out_dir, image_id)
     texts = _image_texts(ev)
     for key, text in texts.items():
@@ -573,8 +577,6 @@ def run_bench(
         inputs[i] = {"result": result_fp, "gt": _file_fingerprint(gt_dir / f"{i}.mat")}
         inputs[i].update(settings)
     todo = [i for i in inputs if not _is_reusable(out_dir, i, bench, inputs[i])]
-    for i in todo:  # from here on these images are unfinished until rewritten
-        _fingerprint_path(out_dir, i).unlink(missing_ok=True)
     kwargs = dict(nthresh=nthresh, bench=bench, max_dist=max_dist, thin_maps=thin_maps)
     tasks = [(i, result_files[i], gt_dir / f"{i}.mat", kwargs) for i in todo]
     with contextlib.closing(_map_images(tasks, workers, progress, "bench")) as answers:
@@ -653,7 +655,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line of :func:`run_bench`; returns the exit status.
 
     0: every image evaluated or reused; 1: some result files were skipped (listed on
-    stderr and in ``eval_summary.json``); 2: bad input, nothing written; 130: Ctrl-C.
+    stderr and in ``eval_summary.json``); 2: bad settings, a missing file or a broken
+    ground truth; 130: Ctrl-C.
     """
     args = build_parser().parse_args(argv)
     try:

@@ -211,7 +211,8 @@ def _read_result(path: Path) -> tuple[str, np.ndarray]:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # our own handle: np.load leaks its file when the zip is broken
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 for kind in ("ucm2", "segs"):
                     if kind in z.files:
                         return kind, z[kind]
