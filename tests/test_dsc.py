@@ -65,19 +65,57 @@ def test_pseudo_labels_hand_case():
     np.testing.assert_array_equal(out, [[2, 2, 0, 0], [2, 2, 0, 0]])
 
 
-def test_dsc_loss_gradients_finite():
+def _np_dsc_loss(x, labels, cent, valid, pseudo, *, w_features, sigma, radius):
+    """Eq. 9 in float64 NumPy: CE to fixed pseudo-labels + soft cut with W built from
+    ``w_features`` (the pooled logits themselves, or a constant for W held fixed)."""
+    m, k = len(valid), x.shape[-1]
+    logp = x - np.log(np.exp(x).sum(-1, keepdims=True))
+    ce = -np.mean(np.take_along_axis(logp, pseudo[..., None], -1))
+    member = labels.reshape(-1)[None, :] == np.arange(m)[:, None]  # (m, P)
+    f = member @ x.reshape(-1, k) / np.maximum(member.sum(1), 1)[:, None]
+    soft = np.exp(f) / np.exp(f).sum(-1, keepdims=True) * valid[:, None]
+    wf = f if w_features is None else w_features
+    near = ((cent[:, None] - cent[None]) ** 2).sum(-1) < radius**2
+    near &= valid[:, None] & valid[None, :]
+    w = np.where(near, np.exp(-((wf[:, None] - wf[None]) ** 2).sum(-1) / sigma), 0.0)
+    assoc = (w.sum(1)[:, None] * soft).sum(0)
+    within = np.einsum("ik,ij,jk->k", soft, w, soft)
+    return ce + k - np.sum(within / (assoc + 1e-8)), f
+
+
+def test_dsc_loss_gradients_match_float64_finite_differences():
     rng = np.random.default_rng(0)
-    labels = jnp.asarray(np.arange(64).reshape(8, 8) // 16, jnp.int32)  # 4 stripes
-    logits = jnp.asarray(rng.standard_normal((8, 8, 5)).astype(np.float32))
-    cent = jnp.asarray(np.array([[1.5, 3.5], [3.5, 3.5], [5.5, 3.5], [7.5, 3.5], [0, 0]]))
-    valid = jnp.array([True, True, True, True, False])
+    labels = np.arange(64).reshape(8, 8) // 16  # 4 stripes (label 4 empty: padding)
+    logits = rng.standard_normal((8, 8, 5))
+    cent = np.array([[1.5, 3.5], [3.5, 3.5], [5.5, 3.5], [7.5, 3.5], [0, 0]])
+    valid = np.array([True, True, True, True, False])
+    pseudo = np.asarray(dsc.pseudo_labels(logits.astype(np.float32), labels, 5))
+    kw = dict(sigma=10.0, radius=3.0)
 
-    def f(x, wg):
-        return dsc.dsc_loss(x, labels, cent, valid, num_segments=5, radius=3.0, w_gradient=wg)[0]
+    def loss(x, wg):
+        out = dsc.dsc_loss(x, labels, cent, valid, num_segments=5, w_gradient=wg, **kw)
+        return out[0]
 
+    _, f0 = _np_dsc_loss(logits, labels, cent, valid, pseudo, w_features=None, **kw)
+    grad = jax.jit(jax.value_and_grad(loss), static_argnums=1)
     for wg in (False, True):
-        g = jax.jit(jax.grad(f), static_argnums=1)(logits, wg)
-        assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).sum()) > 0
+        w_features = None if wg else f0  # W constant: built from the unperturbed logits
+
+        def ref(x, w_features=w_features):
+            return _np_dsc_loss(x, labels, cent, valid, pseudo, w_features=w_features, **kw)[0]
+
+        value, g = grad(jnp.asarray(logits, jnp.float32), wg)
+        assert float(value) == pytest.approx(ref(logits), rel=1e-5)
+        eps, fd = 1e-6, np.zeros_like(logits)
+        for idx in np.ndindex(logits.shape):
+            step = np.zeros_like(logits)
+            step[idx] = eps
+            fd[idx] = (ref(logits + step) - ref(logits - step)) / (2 * eps)
+        np.testing.assert_allclose(g, fd, rtol=1e-3, atol=1e-4 * np.abs(fd).max())
+    # The two modes differ: the W path carries gradient of its own.
+    x32 = jnp.asarray(logits, jnp.float32)
+    g_const, g_w = grad(x32, False)[1], grad(x32, True)[1]
+    assert float(jnp.abs(g_w - g_const).max()) > 1e-3 * float(jnp.abs(g_const).max())
 
 
 def _tiny_problem(b=2, h=12, w=16):
@@ -152,11 +190,40 @@ def test_errors_name_the_value_and_fix():
         dsc.dsc_optimize(object(), images[0], sps[0], key=jax.random.key(0))
 
 
-def test_eval_dsc_end_to_end_small(bsds_root, tmp_path):
+def _region_scores(seg, gts):
+    """Covering, PRI and VI (log2) of one segmentation against the humans, from the
+    contingency tables (the definitions, computed here independently)."""
+    cover, ri, vi = 0.0, 0.0, 0.0
+    for gt in gts:
+        _, a = np.unique(seg, return_inverse=True)
+        _, b = np.unique(gt, return_inverse=True)
+        n = np.zeros((a.max() + 1, b.max() + 1))
+        np.add.at(n, (a.ravel(), b.ravel()), 1)
+        rows, cols, total = n.sum(1), n.sum(0), n.sum()
+        cover += np.sum(cols * np.max(n / (rows[:, None] + cols[None, :] - n), axis=0)) / total
+        pairs = total * (total - 1) / 2
+        ri += 1 - (np.sum(rows**2) / 2 + np.sum(cols**2) / 2 - np.sum(n**2)) / pairs
+        joint = n[n > 0] / total
+        vi += -np.sum(rows / total * np.log2(rows / total))
+        vi += -np.sum(cols / total * np.log2(cols / total))
+        vi -= 2 * np.sum(joint * np.log2(joint / np.outer(rows, cols)[n > 0] * total**2))
+    return cover / len(gts), ri / len(gts), vi / len(gts)
+
+
+def test_eval_dsc_end_to_end_small(bsds_root, tmp_path, monkeypatch):
     import json
 
     from jaxseg import checkpointing, evaluation_dsc
+    from jaxseg.metrics import bench
 
+    evaluated = []  # (segmentation stack, ground truth) of every evaluate_image call
+    evaluate_image = bench.evaluate_image
+
+    def spy(stack, gt, **kw):
+        evaluated.append((stack, gt))
+        return evaluate_image(stack, gt, **kw)
+
+    monkeypatch.setattr(bench, "evaluate_image", spy)
     config = __import__("ml_collections").ConfigDict({"task": "superae", "image_scale": 0.25})
     checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
     argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
@@ -165,9 +232,22 @@ def test_eval_dsc_end_to_end_small(bsds_root, tmp_path):
     assert evaluation_dsc.main(argv) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["n_images"] == 1 and res["scale"] == 0.25
-    for row in res["rows"].values():
-        assert 0 < row["sc_ods"] <= row["sc_ois"] <= 1 and row["vi_ods"] > 0
-    assert res["paper"]["img"] == list(evaluation_dsc.PAPER[("felzenszwalb", "img")])
+    # Each row is the best level's SC / PRI / VI of the segmentations the variant made
+    # (one image: ODS = OIS), at the full image size.
+    assert len(evaluated) == 3
+    for variant, (stack, gt) in zip(("img", "kmeans_rgb", "ncut_deep"), evaluated, strict=True):
+        assert stack.shape == (2, *gt.shape) and stack.min() >= 1
+        regions = [len(np.unique(level)) for level in stack]
+        assert regions == res["levels"][variant]["regions"]
+        scores = np.array([_region_scores(level, gt.segmentations) for level in stack])
+        row = res["rows"][variant]
+        for col, best in (("sc", max), ("pri", max), ("vi", min)):
+            expect = best(scores[:, ("sc", "pri", "vi").index(col)])
+            assert row[f"{col}_ods"] == pytest.approx(expect, abs=5e-6), (variant, col)
+            assert row[f"{col}_ois"] == pytest.approx(expect, abs=5e-6), (variant, col)
+    # img: the image's own superpixels, near the two counts asked for.
+    assert 6 <= res["levels"]["img"]["regions"][0] <= 18
+    assert res["levels"]["img"]["regions"][1] < res["levels"]["img"]["regions"][0]
     assert "| img | ours |" in (tmp_path / "out" / "results.md").read_text()
 
 
