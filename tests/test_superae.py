@@ -75,16 +75,40 @@ def test_template_zero_on_piecewise_constant():
     assert float(template_smoothness(noisy, lab, num_segments=8)) > 1e-3
 
 
-def test_loss_gradients_finite_and_bad_options():
+def test_loss_gradients_by_hand_and_bad_options():
     model = SuperAE(rngs=nnx.Rngs(0))
     x = jnp.asarray(np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32))
     lab = jnp.asarray(np.arange(64).reshape(1, 8, 8) // 8, jnp.int32)
 
-    def f(m):
-        return superae_loss(x, m(x), lab, num_segments=8)[0]
+    lam = 0.7
 
-    grads = nnx.jit(nnx.grad(f))(model)
+    def f(m):
+        return superae_loss(x, m(x), lab, num_segments=8, lam=lam)[0]
+
+    @nnx.jit
+    def grads_and_features(m):
+        hidden = m.dec2(m.dec1(m.encode(x)[2]))  # (1, 8, 8, 32): the output conv's input
+        return nnx.grad(f)(m), hidden, m(x)
+
+    grads, hidden, recon = grads_and_features(model)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+    # The output layer's gradient by hand (float64): recon = sigmoid(z), z = conv(hidden) + b;
+    # dL/dr = 2/P ((r - x) + lam (r - mu)) with mu the superpixel mean of r (its own
+    # derivative cancels: deviations from a mean sum to 0), dL/dz = dL/dr r (1 - r).
+    r, h = np.asarray(recon, np.float64)[0], np.asarray(hidden, np.float64)[0]
+    mu = np.zeros_like(r)
+    for j in range(8):
+        mu[lab[0] == j] = r[lab[0] == j].mean(axis=0)
+    dz = 2 / 64 * ((r - np.asarray(x[0], np.float64)) + lam * (r - mu)) * r * (1 - r)
+    np.testing.assert_allclose(grads.out.bias.value, dz.sum(axis=(0, 1)), rtol=1e-4)
+    padded = np.pad(h, ((1, 1), (1, 1), (0, 0)))  # SAME 3x3 convolution
+    kernel = np.zeros((3, 3, h.shape[-1], 3))
+    for dy in range(3):
+        for dx in range(3):
+            kernel[dy, dx] = np.einsum("yxc,yxk->ck", padded[dy : dy + 8, dx : dx + 8], dz)
+    np.testing.assert_allclose(
+        grads.out.kernel.value, kernel, rtol=1e-4, atol=1e-4 * np.abs(kernel).max()
+    )
     with pytest.raises(ValueError, match="template_target must be one of"):
         superae_loss(x, x, lab, num_segments=8, template_target="mean")
     with pytest.raises(ValueError, match="template_norm must be one of"):
