@@ -175,30 +175,37 @@ def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile):
     """Autodiff through SSN + both losses against finite differences, in float64
     (in float32 the central difference sits at the edge of the precision)."""
     rng = np.random.default_rng(3)
-    # JAX (0.10) reuses jit caches filled in float32 mode inside enable_x64 and then fails
-    # to lower (int32 vs int64 indices), so the caches are cleared on the way in and out.
-    jax.clear_caches()
-    with jax.enable_x64(True):
-        feats = rng.normal(size=(H, W, 4))  # float64
-        gt, onehot = gt_onehot()
-        onehot = np.asarray(onehot, np.float64)
-        pos = np.asarray(slic.xylab_features(np.zeros((H, W, 3)), n_segments=N_SEG))[..., :2]
-        pos = pos.astype(np.float64)
+    # JAX (0.10) reuses the trace of the jitted SSN core made in float32 mode inside
+    # enable_x64 (and the other way round), which then fails to lower (int32 vs int64
+    # indices): that one function's cache is cleared on the way in and out.
+    slic._ssn.clear_cache()
+    try:
+        with jax.enable_x64(True):
+            feats = rng.normal(size=(H, W, 4))  # float64
+            _, onehot = gt_onehot()
+            onehot = np.asarray(onehot, np.float64)
+            pos = np.asarray(slic.xylab_features(np.zeros((H, W, 3)), n_segments=N_SEG))[..., :2]
+            pos = pos.astype(np.float64)
 
-        def run(f):
-            out = slic.ssn(jnp.concatenate([f, pos], -1), n_segments=N_SEG, num_iters=2)
-            m = out.centres.shape[0]
-            rec = losses.reconstruction_loss(onehot, out.assoc, out.candidates, num_segments=m)
-            cmp = losses.compactness_loss(
-                pos, out.assoc, out.candidates, out.labels, num_segments=m
-            )
-            return rec, cmp
+            def both(f):  # (2,): reconstruction and compactness loss
+                out = slic.ssn(jnp.concatenate([f, pos], -1), n_segments=N_SEG, num_iters=2)
+                m = out.centres.shape[0]
+                rec = losses.reconstruction_loss(onehot, out.assoc, out.candidates, num_segments=m)
+                cmp = losses.compactness_loss(
+                    pos, out.assoc, out.candidates, out.labels, num_segments=m
+                )
+                return jnp.stack([rec, cmp])
 
-        for i in range(2):
-            f = jax.jit(lambda x, i=i: run(x)[i])
-            g = jax.jit(jax.grad(f))(feats)
-            assert g.dtype == jnp.float64
-            assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).max()) > 0
-            num, ad = directional_fd(f, g, feats, rng, h=1e-5)
-            np.testing.assert_allclose(ad, num, rtol=1e-5, atol=1e-9)
-    jax.clear_caches()
+            # One compiled function: both losses and their gradients; the finite
+            # differences below run it again rather than compiling the losses alone.
+            losses_and_grads = jax.jit(lambda f: (both(f), jax.jacrev(both)(f)))
+            grads = losses_and_grads(feats)[1]  # (2, H, W, 4)
+            assert grads.dtype == jnp.float64
+            for i, g in enumerate(grads):
+                assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).max()) > 0
+                num, ad = directional_fd(
+                    lambda x, i=i: losses_and_grads(x)[0][i], g, feats, rng, h=1e-5
+                )
+                np.testing.assert_allclose(ad, num, rtol=1e-5, atol=1e-9)
+    finally:
+        slic._ssn.clear_cache()
