@@ -329,8 +329,18 @@ def _wait_gone(pids: set[int], seconds: float) -> tuple[set[int], float]:
     return _running(pids), time.monotonic() - t0
 
 
+def _ignores_sigint(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(ln for ln in status.splitlines() if ln.startswith("SigIgn:")).split()[1], 16)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
+
+
 def test_ctrl_c_with_workers_stops_cleanly(bench_process):
     proc, helpers = bench_process
+    workers = [p for p in helpers if "spawn_main" in _cmdline(p)]
+    # from their start on (imports too): a terminal's Ctrl-C is the parent's to handle
+    assert all(_ignores_sigint(p) for p in workers)
+    assert not _ignores_sigint(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -59,6 +59,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -234,17 +235,17 @@ def _eval_worker(args) -> tuple[str, ImageEval | None, str | None]:
 _WATCH_INTERVAL_S = 0.5
 
 
-def _worker_init(parent_pid: int, stop) -> None:
+def _worker_init(parent_pid: int) -> None:
     """Runs first in each pool process.
 
-    Ctrl-C is the parent's to handle. A watcher thread ends the process when the parent
-    is gone (``kill -9`` leaves it orphaned: its parent pid changes) or sets ``stop``.
+    Ctrl-C is the parent's to handle. A watcher thread ends the process once the parent
+    is gone: ``kill -9`` of the parent leaves it orphaned, and its parent pid changes.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
-        while os.getppid() == parent_pid and not stop.wait(_WATCH_INTERVAL_S):
-            pass
+        while os.getppid() == parent_pid:
+            time.sleep(_WATCH_INTERVAL_S)
         os._exit(1)
 
     threading.Thread(target=watch, name="jaxseg-parent-watch", daemon=True).start()
@@ -276,13 +277,12 @@ def _map_images(tasks: list, workers: int, progress: bool, desc: str):
                 bar.update()
         else:
             # spawn: the parent may hold JAX threads, which do not survive fork.
-            ctx = multiprocessing.get_context("spawn")
-            stop = ctx.Event()
+            others = set(multiprocessing.active_children())
             pool = ProcessPoolExecutor(
                 max_workers=min(workers, len(tasks)),
-                mp_context=ctx,
+                mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(os.getpid(), stop),
+                initargs=(os.getpid(),),
             )
             try:
                 with _sigint_ignored():  # processes start at submit
@@ -291,7 +291,9 @@ def _map_images(tasks: list, workers: int, progress: bool, desc: str):
                     yield fut.result()
                     bar.update()
             except BaseException:
-                stop.set()  # on an error or Ctrl-C, workers quit their current image too
+                # an error or Ctrl-C: stop the workers now, not after their current image
+                for process in set(multiprocessing.active_children()) - others:
+                    process.terminate()
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
