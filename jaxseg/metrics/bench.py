@@ -19,7 +19,8 @@ Files written by :func:`run_bench` into ``out_dir``:
   ``<id>_ev4.txt`` (``thresh PRI VOI``), ``<id>_ev5.txt`` (``thresh GCE LCE``, jaxseg's
   addition), then ``<id>_ev.json``: the fingerprint of what they were made from (SHA-256
   of the result and ground-truth files, bench, nthresh, max_dist, thinning) and of the
-  files themselves. It is written last, so an interrupted image has none;
+  files themselves, written last: an image whose fingerprint is missing or does not
+  match is not finished;
 * dataset: ``eval_bdry.txt``, ``eval_bdry_img.txt``, ``eval_bdry_thr.txt``,
   ``eval_cover.txt``, ``eval_cover_img.txt``, ``eval_cover_th.txt``, ``eval_RI_VOI.txt``,
   ``eval_RI_VOI_thr.txt`` (official columns, ``%10g``), ``eval_GCE_LCE_thr.txt``
@@ -567,8 +568,7 @@ def run_bench(
     for name in DATASET_FILES:  # rewritten at the end; never left beside other inputs' images
         (out_dir / name).unlink(missing_ok=True)
 
-    settings = {"bench": bench, "nthresh": nthresh, "max_dist": float(max_dist)}
-    settings["thin"] = bool(thin_maps)
+    settings = dict(bench=bench, nthresh=nthresh, max_dist=float(max_dist), thin=bool(thin_maps))
     skipped, inputs = [], {}
     for i in ids:
         try:
