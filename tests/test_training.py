@@ -11,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
+from scipy import ndimage
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # configs/ is imported as in train.py
@@ -151,6 +152,42 @@ def test_make_batch_is_pure_function_of_seed_and_step():
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_array_equal(a["gt"], b["gt"])
     assert not np.array_equal(a["image"], wang2020.make_batch(config, data, 4)["image"])
+
+
+def _fixed_batch(task_name):
+    """A config of ``task_name``, a model and one batch of synthetic images (no data files)."""
+    if task_name == "wang2020":
+        config = synthetic_config(num_steps=5)
+        batch = wang2020.make_batch(config, wang2020.load_dataset(config, None), 0)
+        return config, batch
+    from configs import superae_tiny
+    from jaxseg.tasks import superae
+
+    config = superae_tiny.get_config()
+    config.num_steps = 5
+    rng = np.random.default_rng(0)
+    images = [rng.random((40, 48, 3)).astype(np.float32) for _ in range(2)]
+    images = [ndimage.gaussian_filter(im, (3, 3, 0)) for im in images]  # smooth: learnable
+    blocks = (np.arange(40)[:, None] // 8) * 6 + np.arange(48)[None, :] // 8  # 30 templates
+    data = superae.SuperAEData(images, [blocks.astype(np.int32)] * 2, [], [], ["a", "b"])
+    return config, superae.make_batch(config, data, 0)
+
+
+@pytest.mark.parametrize("task_name", ["wang2020", "superae"])
+def test_training_lowers_the_loss_on_a_fixed_batch(task_name, fast_compile):
+    import importlib
+
+    config, batch = _fixed_batch(task_name)
+    task = importlib.import_module(f"jaxseg.tasks.{task_name}")
+    model = task.create_model(config, nnx.Rngs(config.seed))
+    optimizer = nnx.Optimizer(model, training.make_optimizer(config), wrt=nnx.Param)
+    step = nnx.jit(training.make_train_step(config))
+    model.train()
+    # The trainer's step, five times on the same batch (each reports the loss before its
+    # update): measured 0.24 -> 0.055 (wang2020, pair loss) and 0.15 -> 0.02 (SuperAE).
+    losses = [float(step(model, optimizer, batch)["loss"]) for _ in range(5)]
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.5 * losses[0], losses
 
 
 def test_injectable_optimizer_matches_the_plain_one():
