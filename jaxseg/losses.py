@@ -59,12 +59,14 @@ def pair_loss(
       eps: clip of ``s`` away from 1, in ``(0, 1)``.
 
     Returns:
-      Scalar float32 loss (0 when there is no valid pair).
+      Scalar loss, float32 (float64 for float64 distances); 0 when there is no
+      valid pair.
 
     Example:
       >>> pair_loss(jnp.array([0.1, 5.0]), jnp.array([1, 0]), jnp.array([True, True]))
     """
-    d = jnp.asarray(distance, jnp.float32)
+    d = jnp.asarray(distance)
+    d = d.astype(jnp.promote_types(d.dtype, jnp.float32))  # float64 stays float64 (x64)
     l = jnp.asarray(same).astype(jnp.float32)
     v = jnp.asarray(valid).astype(jnp.float32)
     if not (d.shape == l.shape == v.shape and d.ndim == 1):
