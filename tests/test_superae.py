@@ -145,6 +145,8 @@ def test_make_batch_deterministic_and_cropped():
 
 
 def test_train_tiny_resume_and_restore(bsds_root, tmp_path):
+    import json
+
     from jaxseg import checkpointing
     from jaxseg.training import train_and_evaluate
 
@@ -152,9 +154,29 @@ def test_train_tiny_resume_and_restore(bsds_root, tmp_path):
     config.num_steps = 2
     config.eval_every = 2
     config.checkpoint_every = 1
-    out = train_and_evaluate(config, tmp_path, data_dir=bsds_root)
-    assert out["step"] == 2 and np.isfinite(out["eval"]["score"])
-    model, cfg = checkpointing.restore_model(tmp_path, which="latest")
+    straight = train_and_evaluate(config, tmp_path / "straight", data_dir=bsds_root)
+    assert straight["step"] == 2 and np.isfinite(straight["eval"]["score"])
+    # Interrupted after step 1, then rerun: the same run as the straight one.
+    first = train_and_evaluate(config, tmp_path / "resumed", data_dir=bsds_root, stop_at=1)
+    assert first["step"] == 1 and first["eval"] == {}
+    resumed = train_and_evaluate(config, tmp_path / "resumed", data_dir=bsds_root)
+    assert resumed["step"] == 2 and resumed["eval"] == straight["eval"]
+    a, _ = checkpointing.restore_model(tmp_path / "straight", which="latest")
+    model, cfg = checkpointing.restore_model(tmp_path / "resumed", which="latest")
+    state_a = jax.tree.leaves(nnx.to_pure_dict(nnx.state(a)))  # parameters and BN statistics
+    state_b = jax.tree.leaves(nnx.to_pure_dict(nnx.state(model)))
+    assert len(state_a) == len(state_b) > 0
+    for x, y in zip(state_a, state_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    init = jax.tree.leaves(nnx.to_pure_dict(nnx.state(SuperAE(rngs=nnx.Rngs(config.seed)))))
+    assert any(not np.array_equal(x, y) for x, y in zip(init, state_b, strict=True))
+
+    def train_losses(workdir):
+        rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        return [(r["step"], r["loss"]) for r in rows if r["split"] == "train"]
+
+    assert train_losses(tmp_path / "resumed") == train_losses(tmp_path / "straight")
+    assert [step for step, _ in train_losses(tmp_path / "resumed")] == [1, 2]
     assert isinstance(model, SuperAE) and cfg.task == "superae"
     img = np.random.default_rng(0).random((20, 24, 3), dtype=np.float32)
     rec = task.reconstruct(model, img)
