@@ -1,4 +1,4 @@
-"""Deep Superpixel Cut: pieces against hand-made cases, vmap == loop, finite gradients."""
+"""Deep Superpixel Cut: pieces against hand-made cases, vmap == loop, gradients vs. finite diff."""
 
 import jax
 import jax.numpy as jnp
