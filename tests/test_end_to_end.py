@@ -38,45 +38,40 @@ def _load_eval_py():
     return module
 
 
-def _train_py(*args) -> subprocess.Popen:
+def _train_py(log: Path, *args) -> subprocess.Popen:
     # Most XLA optimisations off: the subprocesses' time is compiling graphs run twice.
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *map(str, args)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with open(log, "w") as out:  # a file, not a pipe: the runs go side by side
+        return subprocess.Popen(
+            [sys.executable, str(REPO / "train.py"), *map(str, args)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture(scope="module")
 def train_runs(tmp_path_factory):
-    """Three train.py runs side by side: a plain config trained for 3 steps with overrides,
-    a sweep config (no steps: the dispatch is what is checked), and a misspelt override."""
+    """Two train.py runs side by side: a plain config trained for 3 steps with overrides,
+    and a sweep config (no steps: the dispatch is what is checked)."""
     root = tmp_path_factory.mktemp("train_py")
     synthetic = "--config.data.name=synthetic"
     procs = {
         "plain": _train_py(
-            "--config", "configs/wang2020_tiny.py", "--workdir", root / "plain", synthetic,
-            "--config.num_steps=3", "--config.eval_every=3",
+            root / "plain.log", "--config", "configs/wang2020_tiny.py",
+            "--workdir", root / "plain", synthetic, "--config.num_steps=3", "--config.eval_every=3",
             "--config.optimizer.learning_rate=0.05",
         ),
         "sweep": _train_py(
-            "--config", "configs/sweep_wang2020_tiny.py", "--workdir", root / "sweep",
-            synthetic, "--config.num_steps=0",
-        ),
-        "typo": _train_py(
-            "--config", "configs/wang2020_tiny.py", "--workdir", root / "typo",
-            "--config.num_stepz=3",
+            root / "sweep.log", "--config", "configs/sweep_wang2020_tiny.py",
+            "--workdir", root / "sweep", synthetic, "--config.num_steps=0",
         ),
     }  # fmt: skip
-    out = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=900)
-        out[name] = (proc.returncode, stdout + stderr, root / name)
-    return out
+    return {
+        name: (proc.wait(timeout=900), (root / f"{name}.log").read_text(), root / name)
+        for name, proc in procs.items()
+    }
 
 
 def _ok(run):
@@ -117,13 +112,6 @@ def test_train_py_dispatches_a_sweep_config(train_runs):
         assert member["seed"] == r["hparams"]["seed"]
         assert member["num_steps"] == 0 and "sweep" not in member
     assert not (workdir / "metrics.jsonl").exists()  # the members log, not the sweep
-
-
-def test_train_py_rejects_a_misspelt_override(train_runs):
-    rc, log, workdir = train_runs["typo"]
-    assert rc != 0
-    assert "num_stepz" in log
-    assert not workdir.exists()  # nothing written for a command that failed
 
 
 # ------------------------------------------------------------- eval.py --config --workdir
