@@ -27,7 +27,7 @@ def _image(h=12, w=16, seed=0):
 
 
 def _features_with_nan():
-    feats = np.array(slic.xylab_features(_image(), n_segments=4))
+    feats = np.random.default_rng(0).normal(size=(12, 16, 5)).astype(np.float32)
     feats[3, 4, 2] = np.nan
     return feats
 
@@ -106,6 +106,10 @@ def test_xylab_features_rejects_0_255_floats_nan_and_bad_scales():
 # ----------------------------------------------------------------------- adjacency
 
 
+# One compilation per case instead of one per operation.
+_jit_pairs = jax.jit(pooling.adjacent_pairs, static_argnums=1, static_argnames="max_pairs")
+
+
 def _matrix_pairs(labels, m, p):
     """The former m x m implementation of adjacent_pairs (the reference order)."""
     labels = np.asarray(labels)
@@ -136,11 +140,11 @@ def test_adjacent_pairs_equal_the_matrix_result(h, w, m, p):
     rng = np.random.default_rng(h * 100 + m)
     labels = rng.integers(-1, m + 2, size=(h, w)).astype(np.int32)  # some out of range
     want_pairs, want_valid = _matrix_pairs(labels, m, p)
-    pairs, valid = pooling.adjacent_pairs(labels, m, max_pairs=p)
+    pairs, valid = _jit_pairs(labels, m, max_pairs=p)
     np.testing.assert_array_equal(pairs, want_pairs)
     np.testing.assert_array_equal(valid, want_valid)
     # The matrix itself, from the same pairs.
-    adj = np.asarray(pooling.adjacency(labels, m))
+    adj = np.asarray(jax.jit(pooling.adjacency, static_argnums=1)(labels, m))
     full, _ = _matrix_pairs(labels, m, m * m)
     expected = np.zeros((m, m), bool)
     expected[full[:, 0], full[:, 1]] = True
@@ -151,9 +155,8 @@ def test_adjacent_pairs_equal_the_matrix_result(h, w, m, p):
 def test_adjacent_pairs_vmapped_equal_a_loop_in_both_regimes():
     labels = np.random.default_rng(1).integers(0, 50, size=(3, 6, 7)).astype(np.int32)
     for m in (8, 50):  # 64 <= 8 * 71 edges: dense; 2500 > 568: sorted
-        pairs, valid = jax.vmap(lambda lab, m=m: pooling.adjacent_pairs(lab, m, max_pairs=90))(
-            labels
-        )
+        batched = jax.jit(jax.vmap(lambda lab, m=m: _jit_pairs(lab, m, max_pairs=90)))
+        pairs, valid = batched(labels)
         for k in range(3):
             want_pairs, want_valid = _matrix_pairs(labels[k], m, 90)
             np.testing.assert_array_equal(pairs[k], want_pairs)
@@ -162,7 +165,7 @@ def test_adjacent_pairs_vmapped_equal_a_loop_in_both_regimes():
 
 def test_adjacent_pairs_at_100000_segments_do_not_overflow():
     labels = np.random.default_rng(2).integers(0, 100_000, size=(6, 7)).astype(np.int32)
-    pairs, valid = pooling.adjacent_pairs(labels, 100_000, max_pairs=80)
+    pairs, valid = _jit_pairs(labels, 100_000, max_pairs=80)
     np.testing.assert_array_equal(np.asarray(pairs)[np.asarray(valid)], adjacent_pairs_np(labels))
 
 
@@ -188,8 +191,8 @@ def test_adjacency_refuses_a_huge_matrix_with_a_clear_error():
 # ----------------------------------------------------------------- wang2020 predict
 
 
-@pytest.fixture(scope="module")
-def tiny_model():
+@pytest.fixture
+def tiny_model(fast_compile):  # per test: made again from the compiled initialisers
     model = wang2020.create_model(wang2020_tiny.get_config(), nnx.Rngs(0))
     model.eval()
     return model
@@ -198,7 +201,7 @@ def tiny_model():
 def test_predict_at_100000_segments_clamps_to_the_pixels(tiny_model):
     # 216 x 216 = 46656 pixels: one cell per pixel; the m x m matrix overflowed int32.
     image = (_image(216, 216, seed=3) * 255).astype(np.uint8)
-    pred = wang2020.predict(tiny_model, image, n_segments=100_000, num_iters=1)
+    pred = wang2020.predict(tiny_model, image, n_segments=100_000, num_iters=0)
     labels = np.asarray(pred.labels)
     m = pred.region_features.shape[0]
     assert m == 216 * 216
@@ -206,7 +209,7 @@ def test_predict_at_100000_segments_clamps_to_the_pixels(tiny_model):
     pairs = np.asarray(pred.pairs)[np.asarray(pred.valid)]
     np.testing.assert_array_equal(pairs, adjacent_pairs_np(labels))
     # uint8 is read as value / 255 (it was passed on as 0..255 floats).
-    same = wang2020.predict(tiny_model, image / np.float32(255), n_segments=100_000, num_iters=1)
+    same = wang2020.predict(tiny_model, image / np.float32(255), n_segments=100_000, num_iters=0)
     np.testing.assert_array_equal(same.labels, labels)
     np.testing.assert_allclose(same.similarity, pred.similarity, rtol=1e-4)
 
