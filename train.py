@@ -5,14 +5,17 @@ fields can be overridden on the command line (``--config.num_steps=1000``). A co
 with a ``sweep`` field (``configs/sweep_*.py``) trains all its members at once in one
 vmapped step (``jaxseg.sweep``). On several hosts (a TPU pod, a multi-node GPU job) run
 the same command on every host with ``--distributed``.
+
+Bad input (an unknown config field, a missing dataset, a workdir of another run or
+with damaged files) ends with a one-line error and exit code 2.
 """
 
-import jax
+import difflib
+import sys
+
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
-
-from jaxseg.sweep import train_sweep
-from jaxseg.training import train_and_evaluate
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
@@ -26,15 +29,95 @@ flags.DEFINE_bool(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _fail(message: str):
+    print(f"train.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _field_paths(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in config.items():
+        paths.append(prefix + key)
+        if isinstance(value, ml_collections.ConfigDict):
+            paths += _field_paths(value, f"{prefix}{key}.")
+    return paths
+
+
+def _has_field(config: ml_collections.ConfigDict, path: str) -> bool:
+    node = config
+    for part in path.split("."):
+        part = part.split("[", 1)[0]  # a list element, e.g. train_splits[0]
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def close_fields(config: ml_collections.ConfigDict, path: str) -> list[str]:
+    """Fields of ``config`` (dotted paths) whose path or last name is close to ``path``'s."""
+    fields = _field_paths(config)
+    name = path.rsplit(".", 1)[-1]
+    by_name = [f for f in fields if difflib.get_close_matches(name, [f.rsplit(".", 1)[-1]])]
+    by_path = difflib.get_close_matches(path, fields, n=3, cutoff=0.8)
+    return list(dict.fromkeys(by_name + by_path))[:5]
+
+
+def _unknown_override(argv: list[str]) -> str | None:
+    """The error for the first ``--config.X`` override naming no field, if any."""
+    config_arg, overrides = None, []
+    for i, arg in enumerate(argv[1:], 1):
+        name, eq, value = arg.lstrip("-").partition("=")
+        if not arg.startswith("-"):
+            continue
+        if name == "config":
+            config_arg = value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+        elif name.startswith("config."):
+            overrides.append(name.removeprefix("config."))
+    if config_arg is None:
+        return None
+    config = FLAGS["config"].parser.parse(config_arg)
+    for path in overrides:
+        if not _has_field(config, path):
+            near = close_fields(config, path)
+            hint = (
+                "did you mean " + " or ".join(f"--config.{f}" for f in near) + "?"
+                if near
+                else f"the fields are those of get_config() in {config_arg}"
+            )
+            return f"--config.{path}: {config_arg} has no field {path!r}; {hint}"
+    return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a one-line error for an override of a field that does
+    not exist (ml_collections raises a bare AttributeError for it)."""
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError):
+        message = _unknown_override(argv)
+        if message is None:
+            raise
+        _fail(message)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    import jax
+
+    from jaxseg.checkpointing import CheckpointError
+    from jaxseg.sweep import train_sweep
+    from jaxseg.training import train_and_evaluate
+
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     if FLAGS.distributed:
         jax.distributed.initialize()
     run = train_sweep if FLAGS.config.get("sweep") else train_and_evaluate
-    run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS.data_dir)
+    try:
+        run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS.data_dir)
+    except (CheckpointError, FileNotFoundError) as e:
+        _fail(str(e))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

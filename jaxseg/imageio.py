@@ -3,17 +3,23 @@
 What :func:`read_image` does with each kind of input (the decisions documented in
 ``docs/segment.md``):
 
-* **Formats**: whatever Pillow opens (JPEG, PNG, TIFF, BMP, GIF, WebP, PNM, ...); TIFFs
-  Pillow cannot decode fall back to ``tifffile`` (a scikit-image dependency).
+* **Formats**: whatever Pillow opens (JPEG, PNG, TIFF, BMP, GIF, WebP, PNM, ...). TIFFs
+  whose samples are not unsigned 1-16-bit integers (float16/32/64, 32-bit and signed
+  integers), or that Pillow cannot decode, are read with ``tifffile`` (a scikit-image
+  dependency), which keeps their exact values; grayscale or RGB, with or without alpha,
+  chunky or planar, and their orientation tag is applied.
 * **EXIF orientation** is applied (``PIL.ImageOps.exif_transpose``), so a portrait photo
   from a phone comes out upright; all outputs have the upright shape.
 * **Grayscale** is replicated to three channels.
 * **Alpha** (RGBA, LA, palette with transparency) is composited on white; the colour under
   fully transparent pixels is undefined in most files, so dropping alpha would segment
   invisible noise.
-* **16-bit** data (``I;16`` PNG/TIFF, 16-bit PGM, 16-bit RGB) is scaled by 65535, i.e.
-  the full range of the type, not the range of the image, so a dark image stays dark.
-  Float (``F``) images are used as they are when in ``[0, 1]``, else min-max normalised.
+* **Integer** samples wider than 8 bits are divided by the maximum of their type, not
+  of the image, so a dark image stays dark: 16-bit (PNG, PNM, TIFF) by 65535, 32-bit
+  TIFF by 4294967295 (uint32) or 2147483647 (int32), signed 8/16-bit TIFF by 127/32767.
+  Signed samples with negative values are min-max normalised.
+* **Float** samples (TIFF) are used as they are when in ``[0, 1]``, else min-max
+  normalised; NaN or infinite values are refused.
 * **Multi-frame** files (GIF, multi-page TIFF): the first frame.
 * **Large** images are downscaled (area-averaging, float precision) so that the longer
   side is at most ``max_side``; :func:`upsample_labels` brings label images back to the
@@ -90,7 +96,7 @@ class LoadedImage:
         the original is larger than ``max_side``).
       display: ``(H, W, 3) uint8``, the upright original-size image (overlays are drawn
         on it).
-      notes: what was done to the input (EXIF rotation, alpha, 16-bit, downscaling).
+      notes: what was done to the input (EXIF rotation, alpha, scaling, downscaling).
     """
 
     path: Path
@@ -167,11 +173,20 @@ def read_image(path: str | os.PathLike, *, max_side: int | None = None) -> Loade
 
 def _decode(path: Path, notes: list[str]) -> np.ndarray:
     """Decodes to ``(H, W, 3) float32`` in ``[0, 1]``, appending what was done to ``notes``."""
+    tiff = _is_tiff(path)
     with warnings.catch_warnings():
         # Pillow warns on odd but readable files (e.g. bad EXIF, huge images); the
         # image is still decoded, and a CLI must not turn those into failures.
         warnings.simplefilter("ignore")
-        with Image.open(path) as pil:
+        try:
+            pil = Image.open(path)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            if not tiff:
+                raise
+            return _read_tiff(path, notes)
+        with pil:
+            if tiff and not _pillow_reads_exactly(pil):
+                return _read_tiff(path, notes)
             pil.load()
             n_frames = getattr(pil, "n_frames", 1)
             if n_frames > 1:
@@ -184,16 +199,28 @@ def _decode(path: Path, notes: list[str]) -> np.ndarray:
                 upright = pil
             if orientation not in (None, 1) and upright is not pil:
                 notes.append(f"applied EXIF orientation {orientation}")
-            try:
-                return _to_float_rgb(upright, notes)
-            except _UnsupportedMode:
-                if path.suffix.lower() not in (".tif", ".tiff"):
-                    raise ImageReadError(path, f"unsupported image mode {pil.mode!r}") from None
-    return _tiff_fallback(path, notes)
+            return _to_float_rgb(path, upright, notes)
 
 
-class _UnsupportedMode(Exception):
-    pass
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic, BigTIFF
+
+
+# Pillow modes that hold a TIFF's unsigned 1-16-bit samples unchanged. Pillow reads
+# other sample types into these modes or "I"/"F" with wrapped (uint32, int8) or
+# ambiguous values, or not at all (float RGB, float64), so tifffile reads them.
+_PILLOW_EXACT_TIFF_MODES = frozenset(
+    {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB"}
+    | {"I;16", "I;16B", "I;16L", "I;16N"}
+)
+
+
+def _pillow_reads_exactly(pil: Image.Image) -> bool:
+    sample_format = pil.tag_v2.get(339, (1,)) if hasattr(pil, "tag_v2") else (1,)
+    if not isinstance(sample_format, tuple):
+        sample_format = (sample_format,)
+    return pil.mode in _PILLOW_EXACT_TIFF_MODES and all(f == 1 for f in sample_format)
 
 
 def _exif_orientation(pil: Image.Image) -> int | None:
@@ -203,7 +230,7 @@ def _exif_orientation(pil: Image.Image) -> int | None:
         return None
 
 
-def _to_float_rgb(pil: Image.Image, notes: list[str]) -> np.ndarray:
+def _to_float_rgb(path: Path, pil: Image.Image, notes: list[str]) -> np.ndarray:
     mode = pil.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode in ("P", "L", "RGB") and "transparency" in pil.info
@@ -214,52 +241,109 @@ def _to_float_rgb(pil: Image.Image, notes: list[str]) -> np.ndarray:
             notes.append("alpha composited on white")
         return (rgba[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)
     if mode.startswith("I;16") or mode == "I":
+        # Not a TIFF (those go through tifffile): PNG and PNM hold at most 16 bits, and
+        # Pillow scales a PNM's maxval to 65535.
         values = np.asarray(pil).astype(np.float32)
         notes.append(f"16-bit ({mode}) scaled by 65535")
         gray = np.clip(values, 0.0, 65535.0) / 65535.0
         return np.repeat(gray[..., None], 3, axis=-1)
     if mode == "F":
-        values = np.asarray(pil, dtype=np.float32)
-        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-        if lo < 0.0 or hi > 1.0:
-            notes.append(f"float image in [{lo:g}, {hi:g}] min-max normalised")
-            values = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
-        return np.repeat(values[..., None], 3, axis=-1)
-    if mode in ("1", "L", "P", "RGB", "CMYK", "YCbCr", "LAB", "HSV"):
+        gray = _scale_samples(np.asarray(pil, dtype=np.float32), notes)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if mode in ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
         if mode in ("1", "L"):
             notes.append("grayscale replicated to RGB")
         return np.asarray(pil.convert("RGB"), dtype=np.float32) / 255.0
-    raise _UnsupportedMode(mode)
+    raise ImageReadError(path, f"unsupported image mode {mode!r}; convert it to RGB")
 
 
-def _tiff_fallback(path: Path, notes: list[str]) -> np.ndarray:
+def _scale_samples(values: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Colour samples of any dtype to ``float32`` in ``[0, 1]``.
+
+    Unsigned integers (and signed ones without negative values) are divided by the
+    maximum of their type, so a dark image stays dark; floats in ``[0, 1]`` are kept;
+    anything else (floats outside ``[0, 1]``, negative integers) is min-max normalised.
+    NaN and inf pass through (the caller refuses them).
+    """
+    if values.dtype == np.bool_:
+        return values.astype(np.float32)
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if np.issubdtype(values.dtype, np.integer) and lo >= 0:
+        top = np.iinfo(values.dtype).max
+        if values.dtype != np.uint8:
+            notes.append(f"{values.dtype} samples scaled by {top} (the range of the type)")
+        return (values.astype(np.float64) / top).astype(np.float32)
+    if np.issubdtype(values.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
+        return values.astype(np.float32)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return values.astype(np.float32)
+    notes.append(f"{values.dtype} samples in [{lo:g}, {hi:g}] min-max normalised to [0, 1]")
+    if hi == lo:
+        return np.zeros(values.shape, np.float32)
+    return ((values.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+
+
+# TIFF orientation tag -> the array operation that shows the image upright (the
+# transposes of PIL.ImageOps.exif_transpose, for arrays Pillow cannot hold).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _read_tiff(path: Path, notes: list[str]) -> np.ndarray:
+    """A TIFF through ``tifffile``: any sample type (8-64-bit integer, float), first page."""
     import tifffile
 
-    array = np.asarray(tifffile.imread(path))
-    while array.ndim > 3:  # pages / samples: keep the first
-        array = array[0]
-    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # planar (C, H, W) -> (H, W, C)
-    if np.issubdtype(array.dtype, np.integer):
-        scale = float(np.iinfo(array.dtype).max)
-        notes.append(f"{array.dtype} scaled by {scale:g}")
-        array = array.astype(np.float32) / scale
-    else:
-        array = array.astype(np.float32)
-        lo, hi = float(array.min()), float(array.max())
-        if lo < 0.0 or hi > 1.0:
-            array = (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            n_pages = len(tif.pages)
+            array = np.asarray(page.asarray())
+            axes = page.axes
+            photometric = page.photometric
+            orientation = page.tags.valueof(274, 1)
+    except Exception as e:  # noqa: BLE001 - any decoder failure is a bad file, said with why
+        raise ImageReadError(path, f"corrupt or unsupported TIFF ({type(e).__name__}: {e})") from e
+    if n_pages > 1:
+        notes.append(f"{n_pages} frames/pages, used the first")
+    if array.ndim == 3 and axes.startswith("S"):
+        array = np.moveaxis(array, 0, -1)  # planar (S, H, W) -> (H, W, S)
     if array.ndim == 2:
         array = array[..., None]
-    if array.shape[-1] == 4:
-        alpha = array[..., 3:]
-        array = array[..., :3] * alpha + (1.0 - alpha)
-        notes.append("alpha composited on white")
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ImageReadError(path, f"unsupported TIFF layout {array.shape}")
-    return array.astype(np.float32)
+    kinds = {tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE}
+    if photometric == tifffile.PHOTOMETRIC.RGB:
+        colour = 3
+    elif photometric in kinds:
+        colour = 1
+    else:
+        raise ImageReadError(
+            path,
+            f"unsupported TIFF: {array.dtype} samples with photometric "
+            f"{getattr(photometric, 'name', photometric)}; save it as grayscale or RGB",
+        )
+    if array.ndim != 3 or array.shape[-1] < colour:
+        raise ImageReadError(path, f"unsupported TIFF layout {array.shape} (axes {axes})")
+    image = _scale_samples(array[..., :colour], notes)
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        image = 1.0 - image
+    if array.shape[-1] > colour:  # the first extra sample is alpha
+        alpha = np.clip(_scale_samples(array[..., colour : colour + 1], []), 0.0, 1.0)
+        if np.any(alpha < 1.0):
+            notes.append("alpha composited on white")
+        image = image * alpha + (1.0 - alpha)
+    if colour == 1:
+        notes.append("grayscale replicated to RGB")
+        image = np.repeat(image, 3, axis=-1)
+    if orientation in _ORIENT:
+        image = _ORIENT[orientation](image)
+        notes.append(f"applied EXIF orientation {orientation}")
+    return np.ascontiguousarray(image, dtype=np.float32)
 
 
 def output_shape(shape: tuple[int, int], max_side: int) -> tuple[int, int]:

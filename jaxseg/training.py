@@ -33,6 +33,7 @@ import importlib.util
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -277,9 +278,25 @@ class _MetricsWriter:
         # A resumed run recomputes the steps after its checkpoint; drop their old lines.
         if not self.path.is_file():
             return
-        keep = [
-            ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step
-        ]
+        lines = self.path.read_text(errors="replace").splitlines()
+        keep = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record_step = int(json.loads(line)["step"])
+            except (ValueError, KeyError, TypeError) as e:
+                if number == len(lines):  # the last append was cut short (crash, full disk)
+                    tqdm.write(
+                        f"note: {self.path}: dropped its last line, cut short when the run "
+                        f"stopped ({line[:40]!r}...)",
+                        file=sys.stderr,
+                    )
+                    continue
+                raise checkpointing.CheckpointError(
+                    f"{self.path}, line {number}: not a metrics record ({e}: {line[:40]!r}); "
+                    "delete that line, or the whole file (it is only a log), and rerun"
+                ) from e
+            if record_step <= step:
+                keep.append(line)
         write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
@@ -343,13 +360,18 @@ def train_and_evaluate(
     Returns:
       ``{"step": last step, "train": last train metrics, "eval": last eval metrics}``.
 
+    Nothing is written before the config, the devices, the data and the model have
+    been checked: a bad ``data_dir`` or config leaves ``workdir`` as it was.
+
     Raises:
-      ValueError: ``workdir`` holds a run of another config, or the global batch
-        size is not a multiple of the device count and the process count.
+      CheckpointError: ``workdir`` holds a run of another config, or checkpoints
+        that do not fit it, or a damaged file (:mod:`jaxseg.checkpointing`).
+      FileNotFoundError: the dataset folder is missing or not BSDS500.
+      ValueError: the global batch size is not a multiple of the device count and
+        the process count, or another bad config value.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    checkpointing.check_or_write_config(workdir, config)
+    resuming = checkpointing.check_config(workdir, config)
     task = importlib.import_module(f"jaxseg.tasks.{config.task}")
 
     num_devices = int(config.get("num_devices", 0)) or jax.device_count()
@@ -370,9 +392,16 @@ def train_and_evaluate(
     state = jax.device_put(nnx.state((model, optimizer)), replicated)
     nnx.update((model, optimizer), state)
 
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        checkpointing.write_config(workdir, config)
     ckpt = checkpointing.CheckpointManager(workdir, max_to_keep=config.get("keep_checkpoints", 2))
-    start = ckpt.restore_latest(model, optimizer) or 0
-    writer = _MetricsWriter(workdir, start)
+    try:
+        start = ckpt.restore_latest(model, optimizer) or 0
+        writer = _MetricsWriter(workdir, start)
+    except BaseException:
+        ckpt.close()  # a refused checkpoint or log must not leave orbax's threads running
+        raise
 
     @nnx.jit
     def train_step(model, optimizer, batch):
