@@ -5,6 +5,7 @@ reason when it is absent. With ``JAXSEG_REQUIRE_DATA=1`` (``.ci/run`` sets it) t
 with that reason instead, so a machine without the data cannot pass by skipping.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ REQUIRE_DATA = "JAXSEG_REQUIRE_DATA"
 FAST_FLAG = "jax_disable_most_optimizations"
 _RUN_FAST_FLAG = jax.config.read(FAST_FLAG)  # read before any test module is imported
 _jax_cache_dir: Path | None = None  # set by pytest_configure
+_fast_depth = 0  # fast_compile(_module) fixtures now active
 
 
 def data_required(environ=os.environ) -> bool:
@@ -106,23 +108,17 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(autouse=True)
-def _xla_settings_unchanged(request):
-    """Each test starts and ends with the run's XLA settings, so that it computes the same
-    in a full run as alone: a module that changes them at import, or a fixture that does
-    not put back the value it found, fails here."""
-    where = request.node.nodeid
-    fix = f"use the `fast_compile` fixture (tests/conftest.py) instead of setting {FAST_FLAG}"
-    found = jax.config.read(FAST_FLAG)
-    if found != _RUN_FAST_FLAG:
-        pytest.fail(
-            f"{where} starts with {FAST_FLAG}={found}, the run started with {_RUN_FAST_FLAG}: "
-            f"something changed it at import time or did not restore it; {fix}"
-        )
-    yield
-    left = jax.config.read(FAST_FLAG)
-    if left != found:
-        pytest.fail(f"{where} left {FAST_FLAG}={left} (found {found}); {fix}")
+@contextlib.contextmanager
+def _fast_mode():
+    global _fast_depth
+    previous = jax.config.read(FAST_FLAG)
+    jax.config.update(FAST_FLAG, True)
+    _fast_depth += 1
+    try:
+        yield
+    finally:
+        _fast_depth -= 1
+        jax.config.update(FAST_FLAG, previous)
 
 
 @pytest.fixture
@@ -130,8 +126,35 @@ def fast_compile():
     """XLA with most optimisations off: for tests whose time is compiling a graph run once.
 
     Restores the value it found (``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` may have set it for
-    the whole run)."""
-    previous = jax.config.read(FAST_FLAG)
-    jax.config.update(FAST_FLAG, True)
+    the whole run). A module of such tests: ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    with _fast_mode():
+        yield
+
+
+@pytest.fixture(scope="module")
+def fast_compile_module():
+    """`fast_compile` for a whole module, module-scoped fixtures included (a fixture that
+    trains once for several tests): ``pytestmark = pytest.mark.usefixtures(...)``."""
+    with _fast_mode():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _xla_settings_unchanged(request):
+    """Each test starts and ends with the run's XLA settings (or those of a module-wide
+    `fast_compile_module`), so that it computes the same in a full run as alone: a module
+    that changes them at import, or a fixture that does not restore them, fails here."""
+    where = request.node.nodeid
+    fix = f"use the `fast_compile` fixture (tests/conftest.py) instead of setting {FAST_FLAG}"
+    expected = True if _fast_depth else _RUN_FAST_FLAG
+    found = jax.config.read(FAST_FLAG)
+    if found != expected:
+        pytest.fail(
+            f"{where} starts with {FAST_FLAG}={found} instead of {expected}: something "
+            f"changed it at import time or did not restore it; {fix}"
+        )
     yield
-    jax.config.update(FAST_FLAG, previous)
+    left = jax.config.read(FAST_FLAG)
+    if left != found:
+        pytest.fail(f"{where} left {FAST_FLAG}={left} (found {found}); {fix}")

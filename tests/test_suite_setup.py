@@ -13,6 +13,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jax
 import pytest
 from conftest import FAST_FLAG, REPO, REQUIRE_DATA, cpu_devices_env, data_required, run_json_script
 
@@ -94,28 +95,39 @@ def test_ci_requires_the_data():
     assert f"export {REQUIRE_DATA}=1" in lines[:pytest_line]
 
 
-def _test_modules():
-    return [(p.name, ast.parse(p.read_text())) for p in sorted(TESTS.glob("*.py"))]
+def _calls(tree, name):
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", None)) == name
+    ]
 
 
-def test_no_test_module_sets_xla_flags_or_skips_on_jaxseg_itself():
-    """Only conftest's `fast_compile` changes the XLA flag (and restores it), so a test
-    computes alike alone and in a full run; jaxseg's own modules are plain imports."""
-    setters, own_skips = [], []
-    for name, tree in _test_modules():
-        for node in ast.walk(tree):
-            if name != "conftest.py" and isinstance(node, ast.Constant) and node.value == FAST_FLAG:
-                setters.append(f"{name}:{node.lineno}")
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "attr", getattr(node.func, "id", "")) == "importorskip"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and str(node.args[0].value).split(".")[0] == "jaxseg"
-            ):
-                own_skips.append(f"{name}:{node.lineno}")
-    assert setters == [], f"use the fast_compile fixture instead of setting {FAST_FLAG}"
-    assert own_skips == [], "import jaxseg's own modules plainly: a missing one is a failure"
+def _constant(node, value):
+    same_type = isinstance(node, ast.Constant) and type(node.value) is type(value)
+    return same_type and node.value == value
+
+
+def test_no_test_module_switches_xla_settings_for_the_run_or_skips_on_jaxseg_itself():
+    """A module that sets the XLA flag at import time changes it for the rest of a full run,
+    a fixture that sets it back to False rather than to the value it found undoes a
+    run-wide setting (`fast_compile` restores it); and a missing jaxseg module must fail."""
+    wrong = []
+    for path in sorted(TESTS.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        at_import = {id(n) for s in tree.body if not isinstance(s, defs) for n in ast.walk(s)}
+        for call in _calls(tree, "update"):
+            if len(call.args) == 2 and _constant(call.args[0], FAST_FLAG):
+                if id(call) in at_import:
+                    wrong.append(f"{path.name}:{call.lineno} sets {FAST_FLAG} at import time")
+                elif _constant(call.args[1], False):
+                    wrong.append(f"{path.name}:{call.lineno} forces {FAST_FLAG} off")
+        for call in _calls(tree, "importorskip"):
+            if call.args and str(getattr(call.args[0], "value", "")).split(".")[0] == "jaxseg":
+                wrong.append(f"{path.name}:{call.lineno} skips if jaxseg's own module is missing")
+    assert wrong == [], "use the fast_compile fixture; import jaxseg's modules plainly"
 
 
 XLA_PROBE = """
@@ -155,7 +167,18 @@ def test_a_test_that_leaks_xla_settings_fails_and_so_does_the_next(tmp_path):
     assert "use the `fast_compile` fixture" in message
     outcome, message = got["test_c_after_the_leak"]
     assert outcome == "error" and "setup" in message
-    assert f"starts with {FAST_FLAG}=False, the run started with True" in message
+    assert f"test_c_after_the_leak starts with {FAST_FLAG}=False instead of True" in message
+    assert "changed it at import time or did not restore it" in message
+
+
+@pytest.fixture(scope="module")
+def _flag_in_a_module_fixture(fast_compile_module):
+    return jax.config.read(FAST_FLAG)
+
+
+def test_fast_compile_module_covers_module_fixtures(_flag_in_a_module_fixture):
+    # (The autouse check accepts the flag on while a module-wide fast_compile is active.)
+    assert _flag_in_a_module_fixture is True and jax.config.read(FAST_FLAG) is True
 
 
 def test_bare_pytest_imports_configs(tmp_path):
