@@ -4,8 +4,8 @@ What :func:`read_image` does with each kind of input (the decisions documented i
 ``docs/segment.md``):
 
 * **Formats**: whatever Pillow opens (JPEG, PNG, TIFF, BMP, GIF, WebP, PNM, ...). TIFFs
-  whose samples are not unsigned 1-16-bit integers (float16/32/64, 32-bit and signed
-  integers), or that Pillow cannot decode, are read with ``tifffile`` (a scikit-image
+  whose samples Pillow would not keep exactly (16-bit colour, float16/32/64, 32-bit and
+  signed integers), or that Pillow cannot decode, are read with ``tifffile`` (a scikit-image
   dependency), which keeps their exact values; grayscale or RGB, with or without alpha,
   chunky or planar, and their orientation tag is applied.
 * **EXIF orientation** is applied (``PIL.ImageOps.exif_transpose``), so a portrait photo
@@ -207,20 +207,24 @@ def _is_tiff(path: Path) -> bool:
         return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic, BigTIFF
 
 
-# Pillow modes that hold a TIFF's unsigned 1-16-bit samples unchanged. Pillow reads
-# other sample types into these modes or "I"/"F" with wrapped (uint32, int8) or
-# ambiguous values, or not at all (float RGB, float64), so tifffile reads them.
+# Pillow modes that hold a TIFF's unsigned samples unchanged: up to 8 bits, or 16-bit
+# grayscale. Pillow reads other sample types at 8 bits (16-bit RGB), wrapped (uint32,
+# int8), ambiguous ("I", "F") or not at all (float RGB, float64), so tifffile reads them.
 _PILLOW_EXACT_TIFF_MODES = frozenset(
     {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB"}
-    | {"I;16", "I;16B", "I;16L", "I;16N"}
 )
 
 
 def _pillow_reads_exactly(pil: Image.Image) -> bool:
-    sample_format = pil.tag_v2.get(339, (1,)) if hasattr(pil, "tag_v2") else (1,)
-    if not isinstance(sample_format, tuple):
-        sample_format = (sample_format,)
-    return pil.mode in _PILLOW_EXACT_TIFF_MODES and all(f == 1 for f in sample_format)
+    tags = getattr(pil, "tag_v2", {})
+    bits, sample_format = tags.get(258, (8,)), tags.get(339, (1,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    sample_format = sample_format if isinstance(sample_format, tuple) else (sample_format,)
+    if any(f != 1 for f in sample_format):
+        return False
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return True
+    return pil.mode in _PILLOW_EXACT_TIFF_MODES and all(b <= 8 for b in bits)
 
 
 def _exif_orientation(pil: Image.Image) -> int | None:

@@ -66,6 +66,15 @@ def test_32bit_integer_tiff_scaled_by_its_type_range(tmp_path, dtype):
     assert not any("16-bit" in n for n in loaded.notes)
 
 
+def test_16bit_rgb_tiff_keeps_16_bits(tmp_path):
+    # Pillow decodes 16-bit RGB TIFF at 8 bits: 1000 and 1100 would both become 4/255.
+    rgb = np.random.default_rng(2).integers(0, 65536, (6, 9, 3)).astype(np.uint16)
+    rgb[0, 0], rgb[0, 1] = 1000, 1100
+    tifffile.imwrite(tmp_path / "c16.tif", rgb)
+    loaded = imageio.read_image(tmp_path / "c16.tif")
+    np.testing.assert_allclose(loaded.image, rgb / 65535.0, atol=1e-6)
+
+
 def test_signed_tiff_with_negative_values_min_max_normalised(tmp_path):
     gray = np.array([[-100, 0], [50, 100]], np.int8)  # Pillow would wrap -100 to 156
     tifffile.imwrite(tmp_path / "s.tif", gray)
