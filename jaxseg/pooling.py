@@ -166,9 +166,8 @@ def adjacency(labels: ArrayLike, num_segments: int) -> jax.Array:
     Superpixels ``i != j`` are adjacent when some pair of 4-neighbouring pixels
     carries labels ``i`` and ``j``. Labels outside ``[0, m)`` make no pairs.
 
-    The result is dense: memory is O(m^2) (``m = 20000`` needs 400 MB, more than
-    the pixels of a BSDS500 image). For many superpixels use
-    :func:`adjacent_pairs`, whose memory is O(pixels).
+    The result is dense: memory is O(m^2), 400 MB per matrix at ``m = 20000``.
+    For many superpixels use :func:`adjacent_pairs`, whose memory is O(pixels).
 
     Args:
       labels: ``(H, W)`` int label image, labels in ``[0, num_segments)``.
@@ -186,7 +185,7 @@ def adjacency(labels: ArrayLike, num_segments: int) -> jax.Array:
     m = _static_int(num_segments, "num_segments")
     if m > MAX_ADJACENCY_SEGMENTS:
         raise ValueError(
-            f"adjacency: num_segments={m} would build an {m} x {m} matrix (over 2^31 "
+            f"adjacency: num_segments={m} would build a {m} x {m} matrix (over 2^31 "
             f"elements); the limit is {MAX_ADJACENCY_SEGMENTS}. Use "
             "adjacent_pairs(labels, num_segments, max_pairs=...), whose memory is O(pixels)."
         )

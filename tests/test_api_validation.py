@@ -182,7 +182,7 @@ def test_adjacent_pairs_memory_is_bounded_by_the_pixels():
 def test_adjacency_refuses_a_huge_matrix_with_a_clear_error():
     labels = np.zeros((4, 4), np.int32)
     with pytest.raises(
-        ValueError, match=r"num_segments=50000 would build an 50000 x 50000 matrix.*adjacent_pairs"
+        ValueError, match=r"num_segments=50000 would build a 50000 x 50000 matrix.*adjacent_pairs"
     ):
         pooling.adjacency(labels, 50_000)
     assert pooling.MAX_ADJACENCY_SEGMENTS**2 < 2**31 < (pooling.MAX_ADJACENCY_SEGMENTS + 1) ** 2
