@@ -281,6 +281,8 @@ class _MetricsWriter:
         lines = self.path.read_text(errors="replace").splitlines()
         keep = []
         for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
                 record_step = int(json.loads(line)["step"])
             except (ValueError, KeyError, TypeError) as e:
