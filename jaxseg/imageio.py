@@ -187,11 +187,11 @@ def _decode(path: Path, notes: list[str]) -> np.ndarray:
         with pil:
             if tiff and not _pillow_reads_exactly(pil):
                 return _read_tiff(path, notes)
+            orientation = _exif_orientation(pil)  # before load(): a TIFF's is gone after
             pil.load()
             n_frames = getattr(pil, "n_frames", 1)
             if n_frames > 1:
                 notes.append(f"{n_frames} frames/pages, used the first")
-            orientation = _exif_orientation(pil)
             try:
                 upright = ImageOps.exif_transpose(pil)
             except Exception as e:  # noqa: BLE001 - a broken EXIF block must not lose the image

@@ -92,10 +92,13 @@ def test_tiff_orientation_applied_as_pillow_does(tmp_path, orientation):
     tifffile.imwrite(
         tmp_path / "f32.tif", rgb.astype(np.float32) / 255, photometric="rgb", extratags=tag
     )
-    by_pillow = imageio.read_image(tmp_path / "u8.tif").display
-    by_tifffile = imageio.read_image(tmp_path / "f32.tif").display
-    assert by_pillow.shape == ((7, 5, 3) if orientation >= 5 else (5, 7, 3))
-    np.testing.assert_array_equal(by_tifffile, by_pillow)
+    by_pillow = imageio.read_image(tmp_path / "u8.tif")
+    by_tifffile = imageio.read_image(tmp_path / "f32.tif")
+    assert by_pillow.display.shape == ((7, 5, 3) if orientation >= 5 else (5, 7, 3))
+    np.testing.assert_array_equal(by_tifffile.display, by_pillow.display)
+    for loaded in (by_pillow, by_tifffile):
+        noted = f"applied EXIF orientation {orientation}" in loaded.notes
+        assert noted == (orientation != 1)
 
 
 def test_damaged_float_tiff_names_the_file(tmp_path):
