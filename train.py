@@ -1,6 +1,8 @@
 """Trains a jaxseg task: ``python train.py --config configs/X.py --workdir DIR [--data_dir D]``.
 
-Rerunning the same command resumes from the latest checkpoint in ``DIR``. Config
+Rerunning the same command resumes from the latest checkpoint in ``DIR``.
+``--init_from MODEL`` starts a new run from a trained model's weights (a packaged
+folder such as ``jaxseg/weights/superae_cpu``) with a fresh optimiser. Config
 fields can be overridden on the command line (``--config.num_steps=1000``). A config
 with a ``sweep`` field (``configs/sweep_*.py``) trains all its members at once in one
 vmapped step (``jaxseg.sweep``). On several hosts (a TPU pod, a multi-node GPU job) run
@@ -21,6 +23,12 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, config.json and metrics.")
 flags.DEFINE_string("data_dir", None, "BSDS500 root (default: $JAXSEG_DATA).")
+flags.DEFINE_string(
+    "init_from",
+    None,
+    "A trained model (packaged folder, e.g. jaxseg/weights/superae_cpu, or a workdir) whose "
+    "weights start the run, with a fresh optimiser; ignored when --workdir holds a checkpoint.",
+)
 flags.DEFINE_bool(
     "distributed",
     False,
@@ -114,7 +122,10 @@ def main(argv):
         jax.distributed.initialize()
     run = train_sweep if FLAGS.config.get("sweep") else train_and_evaluate
     try:
-        run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS.data_dir)
+        if FLAGS.init_from and FLAGS.config.get("sweep"):
+            _fail("--init_from is for single runs; a sweep config starts every member fresh")
+        kwargs = {"init_from": FLAGS.init_from} if FLAGS.init_from else {}
+        run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS.data_dir, **kwargs)
     except (CheckpointError, FileNotFoundError) as e:
         _fail(str(e))
 

@@ -449,7 +449,9 @@ def restore_model(
             f"{path / CONFIG_FILE} names task {config.task!r}, which this jaxseg does not "
             "have (jaxseg/tasks/); update jaxseg, or copy config.json again"
         ) from e
-    model = task.create_model(config, nnx.Rngs(0))
+    # Shapes only (no random initialisation, which compiles one XLA program per array
+    # shape: seconds on a CPU); every array is then filled from the file.
+    model = nnx.eval_shape(lambda: task.create_model(config, nnx.Rngs(0)))
     pure = _pure(model)
     if (path / MODEL_FILE).is_file():
         flat = _read_model_file(path / MODEL_FILE)

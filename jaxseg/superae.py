@@ -45,6 +45,7 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxseg import pooling
+from jaxseg.models import unoptimised_init
 
 __all__ = [
     "SuperAE",
@@ -99,6 +100,7 @@ class SuperAE(nnx.Module):
     upsamples. Batch statistics follow ``model.train()`` / ``model.eval()``.
     """
 
+    @unoptimised_init
     def __init__(self, in_channels: int = 3, *, rngs: nnx.Rngs):
         c1, c2, c3 = ENCODER_CHANNELS
         d1, d2 = DECODER_CHANNELS

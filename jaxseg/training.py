@@ -57,6 +57,7 @@ __all__ = [
     "make_global_batch",
     "make_mesh",
     "make_optimizer",
+    "make_train_step",
     "process_row_ranges",
     "task_batch_rows",
     "train_and_evaluate",
@@ -252,6 +253,58 @@ def make_global_batch(
     return jax.make_array_from_process_local_data(sharding, local, shapes)
 
 
+def make_train_step(config: ml_collections.ConfigDict) -> Callable:
+    """The training step of ``config.task``: ``step(model, optimizer, batch) -> metrics``.
+
+    Loss and gradient of the task's ``loss_fn``, one optimiser update (in place, NNX
+    style), and the metrics: the task's, ``loss``, and ``grad_finite`` (1.0 when every
+    gradient entry is finite). Not jitted: wrap it in ``nnx.jit`` (the trainer) or merge
+    and split around it for ``jax.jit`` with donation (``benchmarks/``).
+    """
+    task = importlib.import_module(f"jaxseg.tasks.{config.task}")
+
+    def train_step(model, optimizer, batch):
+        def loss(model):
+            return task.loss_fn(model, batch, config)
+
+        (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+        optimizer.update(model, grads)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+        return dict(metrics, loss=value, grad_finite=finite.astype(jnp.float32))
+
+    return train_step
+
+
+def _load_init_model(config: ml_collections.ConfigDict, source) -> nnx.Module:
+    """The trained model at ``source``, checked to fit ``config``'s model (same shapes)."""
+    trained, trained_config = checkpointing.restore_model(source, which="best")
+    if trained_config.task != config.task:
+        raise checkpointing.CheckpointError(
+            f"--init_from {source} holds a {trained_config.task!r} model, but the config trains "
+            f"{config.task!r}; use a {config.task} model or another config"
+        )
+    task = importlib.import_module(f"jaxseg.tasks.{config.task}")
+    model = nnx.eval_shape(lambda: task.create_model(config, nnx.Rngs(0)))
+    want = jax.tree.map(np.shape, nnx.to_pure_dict(nnx.state(model)))
+    have = jax.tree.map(np.shape, nnx.to_pure_dict(nnx.state(trained)))
+    if want != have:
+        diff = [
+            f"{jax.tree_util.keystr(k)} {a} vs {b}"
+            for (k, a), (_, b) in zip(
+                jax.tree_util.tree_leaves_with_path(want, is_leaf=lambda x: isinstance(x, tuple)),
+                jax.tree_util.tree_leaves_with_path(have, is_leaf=lambda x: isinstance(x, tuple)),
+                strict=False,
+            )
+            if a != b
+        ]
+        raise checkpointing.CheckpointError(
+            f"--init_from {source}: its model does not fit the config's model "
+            f"({'; '.join(diff[:4]) or 'different arrays'}; config vs {source}); "
+            "use the config it was trained with (its config.json) for the model fields"
+        )
+    return trained
+
+
 def _resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
     return str(data_dir) if data_dir is not None else os.environ.get("JAXSEG_DATA")
 
@@ -348,6 +401,8 @@ def train_and_evaluate(
     *,
     data_dir: str | os.PathLike | None = None,
     stop_at: int | None = None,
+    time_limit_s: float | None = None,
+    init_from: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Trains ``config.task`` for ``config.num_steps`` steps in ``workdir`` (resuming).
 
@@ -358,6 +413,14 @@ def train_and_evaluate(
         fallback, e.g. synthetic data needs none).
       stop_at: stop after this step as if interrupted (a checkpoint is saved;
         rerunning resumes). For time-sliced jobs and tests.
+      time_limit_s: stop as if interrupted at the first step that ends more than
+        this many seconds after the training loop started (data loading and model
+        creation not counted). For jobs on a fixed time budget.
+      init_from: a trained model (a packaged folder such as
+        ``jaxseg/weights/wang2020_cpu_long``, or a workdir: its best checkpoint) whose
+        weights start a new run, with a fresh optimiser and step 0. Ignored when
+        ``workdir`` already holds a checkpoint (the run resumes from it). The model
+        must have the same task and architecture as ``config``.
 
     Returns:
       ``{"step": last step, "train": last train metrics, "eval": last eval metrics}``.
@@ -387,9 +450,13 @@ def train_and_evaluate(
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
 
+    init_model = None if init_from is None else _load_init_model(config, init_from)
     dataset = task.load_dataset(config, _resolve_data_dir(data_dir))
     model = task.create_model(config, nnx.Rngs(config.seed))
     optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
+    if init_model is not None:
+        nnx.update(model, nnx.state(init_model))
+        tqdm.write(f"initialised the model from {init_from} (fresh optimiser, step 0)")
     # Replicate parameters, batch statistics and optimiser state over the mesh.
     state = jax.device_put(nnx.state((model, optimizer)), replicated)
     nnx.update((model, optimizer), state)
@@ -405,15 +472,7 @@ def train_and_evaluate(
         ckpt.close()  # a refused checkpoint or log must not leave orbax's threads running
         raise
 
-    @nnx.jit
-    def train_step(model, optimizer, batch):
-        def loss(model):
-            return task.loss_fn(model, batch, config)
-
-        (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
-        optimizer.update(model, grads)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-        return dict(metrics, loss=value, grad_finite=finite.astype(jnp.float32))
+    train_step = nnx.jit(make_train_step(config))
 
     num_steps = int(config.num_steps)
     end = num_steps if stop_at is None else min(num_steps, int(stop_at))
@@ -436,7 +495,9 @@ def train_and_evaluate(
             ) as bar,
         ):
             t0, s0 = time.perf_counter(), start
-            while step < end and not stop.requested:
+            t_end = None if time_limit_s is None else time.monotonic() + float(time_limit_s)
+            timed_out = False
+            while step < end and not stop.requested and not timed_out:
                 batch = make_global_batch(
                     functools.partial(task_batch_rows, task, config, dataset, step),
                     batch_sharding,
@@ -464,8 +525,11 @@ def train_and_evaluate(
                     bar.write(
                         f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in last_eval.items())
                     )
-                if step % ckpt_every == 0 or step == end or stop.requested:
+                timed_out = t_end is not None and time.monotonic() > t_end
+                if step % ckpt_every == 0 or step == end or stop.requested or timed_out:
                     ckpt.save_latest(step, model, optimizer)
+            if timed_out and step < end:
+                bar.write(f"time limit of {time_limit_s:g} s reached at step {step}")
             if step < num_steps:
                 bar.write(f"stopped at step {step}; rerun the same command to resume")
     finally:
