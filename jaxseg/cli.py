@@ -567,15 +567,9 @@ def segment(
 
 
 def _as_float_image(image, index: int) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
-        raise ValueError(f"images[{index}] must have shape (H, W, 3), got {image.shape}")
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    image = image.astype(np.float32)
-    if not np.all(np.isfinite(image)) or image.min() < 0.0 or image.max() > 1.0:
-        raise ValueError(f"images[{index}] must be uint8 or float in [0, 1]")
-    return image
+    from jaxseg.slic import as_float_rgb  # jax only when an image is segmented
+
+    return np.asarray(as_float_rgb(image, name=f"images[{index}]"))
 
 
 # --------------------------------------------------------------------------- the command

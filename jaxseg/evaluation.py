@@ -49,11 +49,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 import ml_collections
@@ -394,11 +393,12 @@ def _run_pass(files, make_task: Callable, workers: int, desc: str) -> tuple[list
                 results[out["id"]] = out
                 bar.update()
         else:
-            ctx = multiprocessing.get_context("spawn")  # the parent holds JAX threads
-            with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=ctx) as pool:
+            with bench.worker_pool(min(workers, len(files))) as pool:
                 pending = set()
                 for item in files:
-                    pending.add(pool.submit(_evaluate_task, build(item)))
+                    task = build(item)
+                    with bench.sigint_ignored():  # processes start at submit
+                        pending.add(pool.submit(_evaluate_task, task))
                     # Bounded queue: inference runs ahead of the metric workers by a few images.
                     while len(pending) >= 2 * workers:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -221,16 +221,15 @@ def train_sweep(
         config, or a global batch size that is not a multiple of the device count.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     members = sweep_members(config)
     configs = member_configs(config)
-    checkpointing.check_or_write_config(workdir, config)
+    # Check everything before writing anything: a bad config or data folder leaves the
+    # workdir as it was (as the single-run trainer does).
+    resuming = checkpointing.check_config(workdir, config)
     task = importlib.import_module(f"jaxseg.tasks.{config.task}")
     num = len(members)
     dirs = [workdir / f"model_{k}" for k in range(num)]
-    for d, c in zip(dirs, configs, strict=True):
-        d.mkdir(exist_ok=True)
-        checkpointing.check_or_write_config(d, c)
+    member_resuming = [checkpointing.check_config(d, c) for d, c in zip(dirs, configs, strict=True)]
 
     mesh = training.make_mesh()
     training.check_batch_size(int(config.batch_size), mesh)
@@ -239,6 +238,13 @@ def train_sweep(
     batch_sharding = NamedSharding(mesh, P(None, "data") if per_member_batch else P("data"))
 
     dataset = task.load_dataset(config, training._resolve_data_dir(data_dir))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        checkpointing.write_config(workdir, config)
+    for d, c, r in zip(dirs, configs, member_resuming, strict=True):
+        d.mkdir(exist_ok=True)
+        if not r:
+            checkpointing.write_config(d, c)
     weights = _loss_weights(task)
     swept_weights = [p for p in members[0] if p in weights]
     base_w = {p: float(_get(config, p)) for p in swept_weights}
@@ -249,15 +255,21 @@ def train_sweep(
         for d in dirs
     ]
     states, steps, graphdef = [], [], None
-    for c, ckpt in zip(configs, ckpts, strict=True):
-        model = task.create_model(c, nnx.Rngs(int(c.seed)))
-        optimizer = nnx.Optimizer(model, training.make_optimizer(c, injectable=True), wrt=nnx.Param)
-        steps.append(ckpt.restore_latest(model, optimizer))
-        model.train()
-        gd, state = nnx.split((model, optimizer))
-        graphdef = gd if graphdef is None else graphdef  # members differ in state only
-        states.append(state)
-    start = _check_same_steps(steps, workdir)
+    try:
+        for c, ckpt in zip(configs, ckpts, strict=True):
+            model = task.create_model(c, nnx.Rngs(int(c.seed)))
+            tx = training.make_optimizer(c, injectable=True)
+            optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+            steps.append(ckpt.restore_latest(model, optimizer))
+            model.train()
+            gd, state = nnx.split((model, optimizer))
+            graphdef = gd if graphdef is None else graphdef  # members differ in state only
+            states.append(state)
+        start = _check_same_steps(steps, workdir)
+    except BaseException:
+        for ckpt in ckpts:  # a refused checkpoint must not leave orbax's threads running
+            ckpt.close()
+        raise
     state = jax.device_put(_stack(states), replicated)
     del states
     writers = [training._MetricsWriter(d, start) for d in dirs]
@@ -433,9 +445,7 @@ def predict_sweep(
       >>> preds = predict_sweep(model, image, pos_scales=[1.0, 2.5, 5.0])
       >>> preds.labels.shape  # (3, H, W)
     """
-    image = jnp.asarray(image, jnp.float32)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be (H, W, 3) float in [0, 1], got shape {image.shape}")
+    image = slic.as_float_rgb(image)
     pos = jnp.asarray(pos_scales, jnp.float32)
     if pos.ndim != 1 or pos.shape[0] < 1:
         raise ValueError(f"pos_scales must be a non-empty 1-D list, got shape {pos.shape}")

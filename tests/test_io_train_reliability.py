@@ -277,3 +277,21 @@ def test_train_py_bad_data_dir_exit_2_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("train.py: error: BSDS500 directory")
     assert "Traceback" not in proc.stderr and not (tmp_path / "work").exists()
+
+
+def test_sweep_bad_data_dir_writes_nothing(tmp_path):
+    from configs import sweep_wang2020_tiny
+    from jaxseg.sweep import train_sweep
+
+    workdir = tmp_path / "sweep"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train_sweep(sweep_wang2020_tiny.get_config(), workdir, data_dir=tmp_path / "nope")
+    assert not workdir.exists()
+
+
+def test_predict_sweep_checks_the_image_values():
+    from jaxseg.sweep import predict_sweep
+
+    model = wang2020.create_model(wang2020_tiny.get_config(), nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
+        predict_sweep(model, np.full((8, 8, 3), 200.0, np.float32), pos_scales=[1.0])

@@ -61,7 +61,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,7 +253,34 @@ def _worker_init(parent_pid: int) -> None:
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
+def worker_pool(max_workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool for host-side work, safe to interrupt.
+
+    Spawned processes (the parent may hold JAX threads, which do not survive fork)
+    that ignore Ctrl-C (the parent's to handle) and end when the parent is gone (even
+    after ``kill -9``); on an error or Ctrl-C in the ``with`` block they are terminated
+    at once rather than after their current task. Submit inside
+    :func:`sigint_ignored` (processes start at submit).
+    """
+    others = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(
+        max_workers=max_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    )
+    try:
+        yield pool
+    except BaseException:
+        for process in set(multiprocessing.active_children()) - others:
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def sigint_ignored():
     """SIGINT ignored while pool processes start: they inherit it, so a Ctrl-C during
     their start-up (imports) does not print a traceback from each of them."""
     if threading.current_thread() is not threading.main_thread():
@@ -277,27 +304,12 @@ def _map_images(tasks: list, workers: int, progress: bool, desc: str):
                 yield _eval_worker(task)
                 bar.update()
         else:
-            # spawn: the parent may hold JAX threads, which do not survive fork.
-            others = set(multiprocessing.active_children())
-            pool = ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)),
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(os.getpid(),),
-            )
-            try:
-                with _sigint_ignored():  # processes start at submit
+            with worker_pool(min(workers, len(tasks))) as pool:
+                with sigint_ignored():  # processes start at submit
                     futures = [pool.submit(_eval_worker, task) for task in tasks]
                 for fut in as_completed(futures):
                     yield fut.result()
                     bar.update()
-            except BaseException:
-                # an error or Ctrl-C: stop the workers now, not after their current image
-                for process in set(multiprocessing.active_children()) - others:
-                    process.terminate()
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
 
