@@ -7,7 +7,6 @@ computation gives when done by hand with the library.
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.io
+from conftest import cpu_devices_env
 from PIL import Image
 from skimage import transform
 
@@ -39,8 +39,9 @@ def _load_eval_py():
 
 
 def _train_py(log: Path, *args) -> subprocess.Popen:
-    # Most XLA optimisations off: the subprocesses' time is compiling graphs run twice.
-    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+    # One CPU device and the suite's persistent compilation cache; most XLA optimisations
+    # off, as the subprocesses' time is compiling graphs that run a few times.
+    env = dict(cpu_devices_env(1), JAX_DISABLE_MOST_OPTIMIZATIONS="1")
     with open(log, "w") as out:  # a file, not a pipe: the runs go side by side
         return subprocess.Popen(
             [sys.executable, str(REPO / "train.py"), *map(str, args)],

@@ -43,15 +43,14 @@ def textured_sample(size=33, regions=20, seed=0):
 
 
 @pytest.fixture(scope="module")
-def probe():
+def probe(fast_compile_module):
     """Per-term Jacobian rows and a directional finite difference, in float64.
 
     One jitted function gives the three terms at the parameters, the gradient of one
     of them (a one-hot cotangent) and the terms at ``params +- h v`` for a random unit
-    direction ``v`` over all parameters; it runs once per term.
+    direction ``v`` over all parameters; it runs once per term (compiled with most
+    optimisations off: one graph, run three times).
     """
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)  # one graph, run once
     config = wang2020_tiny.get_config()
     image, gt = textured_sample()
     h = 1e-5
@@ -88,7 +87,6 @@ def probe():
             v = jax.device_get(v)
     finally:
         jax.clear_caches()
-        jax.config.update("jax_disable_most_optimizations", previous)
     jac, v = nnx.to_pure_dict(jac), nnx.to_pure_dict(v)
     norms = {  # group -> (3,) gradient norm of each term
         group: np.sqrt(
