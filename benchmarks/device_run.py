@@ -1,4 +1,4 @@
-"""One command for a short GPU session: measure speed, train both papers' models, pack it all.
+"""One command for a short GPU run: measure speed, train both papers' models, pack it all.
 
     python benchmarks/device_run.py --data .gl/bsds500.npz --out "$OUT"
 

@@ -245,8 +245,8 @@ def _to_float_rgb(path: Path, pil: Image.Image, notes: list[str]) -> np.ndarray:
             notes.append("alpha composited on white")
         return (rgba[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)
     if mode.startswith("I;16") or mode == "I":
-        # Not a TIFF (those go through tifffile): PNG and PNM hold at most 16 bits, and
-        # Pillow scales a PNM's maxval to 65535.
+        # 16-bit grayscale PNG, PNM or TIFF (TIFFs wider than 16 bits, float or signed go
+        # through tifffile): at most 16 bits here, and Pillow scales a PNM's maxval to 65535.
         values = np.asarray(pil).astype(np.float32)
         notes.append(f"16-bit ({mode}) scaled by 65535")
         gray = np.clip(values, 0.0, 65535.0) / 65535.0
