@@ -452,7 +452,11 @@ def restore_model(
     # Shapes only (no random initialisation, which compiles one XLA program per array
     # shape: seconds on a CPU); every array is then filled from the file.
     model = nnx.eval_shape(lambda: task.create_model(config, nnx.Rngs(0)))
-    pure = _pure(model)
+    # On the default device, whatever devices the checkpoint was saved from.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    pure = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), _pure(model)
+    )
     if (path / MODEL_FILE).is_file():
         flat = _read_model_file(path / MODEL_FILE)
         expected = _flatten(pure)

@@ -13,8 +13,15 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-import jax
-import pytest
+# The whole run (and every subprocess it starts) compiles with XLA's optimisations off,
+# the same in a full run and for one file: the tests run small graphs once, and on a CPU
+# compiling them optimised costs more than it saves (the suite took twice as long). A test
+# that must compile optimised asks for `optimised_compile`. Set
+# JAX_DISABLE_MOST_OPTIMIZATIONS=0 to run everything optimised.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -109,16 +116,23 @@ def fixtures_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _fast_mode():
+def _fast_mode(value: bool = True):
     global _fast_depth
     previous = jax.config.read(FAST_FLAG)
-    jax.config.update(FAST_FLAG, True)
+    jax.config.update(FAST_FLAG, value)
     _fast_depth += 1
     try:
         yield
     finally:
         _fast_depth -= 1
         jax.config.update(FAST_FLAG, previous)
+
+
+@pytest.fixture
+def optimised_compile():
+    """XLA with its optimisations on for one test (the run has them off), restored after."""
+    with _fast_mode(False):
+        yield
 
 
 @pytest.fixture

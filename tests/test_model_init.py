@@ -1,7 +1,7 @@
 """Model constructors compile their initialisers without XLA optimisations (seconds saved
 on a CPU): the values must be those of an optimised compile up to float32 rounding (the two
 compiles fuse the initialisers' arithmetic differently), and the global setting must come
-back. (Not under the fast_compile fixture: it is the thing compared.)"""
+back. (Under `optimised_compile`: the setting is the thing compared.)"""
 
 import jax
 import numpy as np
@@ -11,7 +11,7 @@ from jaxseg import models
 from jaxseg.superae import SuperAE
 
 
-def test_constructors_restore_the_setting():
+def test_constructors_restore_the_setting(optimised_compile):
     assert jax.config.read("jax_disable_most_optimizations") is False
     models.SuperpixelSegNet(
         width=8, num_groups=2, spix_channels=4, seg_hidden=8, seg_channels=4, rngs=nnx.Rngs(3)
@@ -20,7 +20,7 @@ def test_constructors_restore_the_setting():
     assert jax.config.read("jax_disable_most_optimizations") is False
 
 
-def test_unoptimised_initialisation_gives_the_optimised_values(monkeypatch):
+def test_unoptimised_initialisation_gives_the_optimised_values(monkeypatch, optimised_compile):
     # One convolution of each initialiser kind the networks use (lecun normal, zeros),
     # built through the decorator and, with it switched off, through an optimised compile.
     @models.unoptimised_init
