@@ -38,6 +38,7 @@ __all__ = [
     "config_from_json",
     "export_model",
     "load_config",
+    "load_weights",
     "pretrained_path",
     "restore_model",
     "write_config",
@@ -415,6 +416,50 @@ def pretrained_path(name: str = "wang2020_cpu_long") -> Path:
     return path
 
 
+def load_weights(model: nnx.Module, path: str | os.PathLike, *, which: str = "best") -> None:
+    """Fills ``model`` (concrete, or abstract from ``nnx.eval_shape``) in place with the
+    state saved at ``path``: its ``model.npz``, else its ``which`` orbax checkpoint.
+
+    Arrays land on the default device, whatever devices the checkpoint was saved from.
+
+    Raises:
+      FileNotFoundError: no model.npz and no checkpoint of that kind.
+      CheckpointError: a damaged model.npz, or saved arrays that do not fit ``model``
+        (missing, extra or of another shape; the message names the file).
+    """
+    path = Path(path)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    pure = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), _pure(model)
+    )
+    if (path / MODEL_FILE).is_file():
+        flat = _read_model_file(path / MODEL_FILE)
+        expected = _flatten(pure)
+        extra = sorted(set(flat) - set(expected))
+        if extra:
+            raise CheckpointError(
+                f"{path / MODEL_FILE} has arrays {extra[:5]} that the model built from "
+                "config.json lacks: the weights come from another model config; put back the "
+                "config.json that came with them"
+            )
+        _update(model, _unflatten_into(pure, flat, path / MODEL_FILE))
+        return
+    sub = path.absolute() / "checkpoints" / which
+    if not sub.is_dir():
+        raise FileNotFoundError(f"no {which!r} checkpoints in {path} (looked for {sub})")
+    mngr = ocp.CheckpointManager(sub, options=_READ_ONLY)
+    try:
+        step = mngr.latest_step()  # the best folder keeps exactly one step
+        if step is None:
+            raise FileNotFoundError(
+                f"no {which!r} checkpoint in {sub}; train longer or use the other"
+            )
+        restored = _restore(mngr, step, {"model": pure}, path / CONFIG_FILE)
+    finally:
+        mngr.close()
+    _update(model, restored["model"])
+
+
 def restore_model(
     path: str | os.PathLike, *, which: str = "best"
 ) -> tuple[nnx.Module, ml_collections.ConfigDict]:
@@ -452,36 +497,6 @@ def restore_model(
     # Shapes only (no random initialisation, which compiles one XLA program per array
     # shape: seconds on a CPU); every array is then filled from the file.
     model = nnx.eval_shape(lambda: task.create_model(config, nnx.Rngs(0)))
-    # On the default device, whatever devices the checkpoint was saved from.
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    pure = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), _pure(model)
-    )
-    if (path / MODEL_FILE).is_file():
-        flat = _read_model_file(path / MODEL_FILE)
-        expected = _flatten(pure)
-        extra = sorted(set(flat) - set(expected))
-        if extra:
-            raise CheckpointError(
-                f"{path / MODEL_FILE} has arrays {extra[:5]} that the model built from "
-                "config.json lacks: the weights come from another model config; put back the "
-                "config.json that came with them"
-            )
-        _update(model, _unflatten_into(pure, flat, path / MODEL_FILE))
-    else:
-        sub = path.absolute() / "checkpoints" / which
-        if not sub.is_dir():
-            raise FileNotFoundError(f"no {which!r} checkpoints in {path} (looked for {sub})")
-        mngr = ocp.CheckpointManager(sub, options=_READ_ONLY)
-        try:
-            step = mngr.latest_step()  # the best folder keeps exactly one step
-            if step is None:
-                raise FileNotFoundError(
-                    f"no {which!r} checkpoint in {sub}; train longer or use the other"
-                )
-            restored = _restore(mngr, step, {"model": pure}, path / CONFIG_FILE)
-        finally:
-            mngr.close()
-        _update(model, restored["model"])
+    load_weights(model, path, which=which)
     model.eval()
     return model, config

@@ -276,33 +276,23 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable:
 
 
 def _load_init_model(config: ml_collections.ConfigDict, source) -> nnx.Module:
-    """The trained model at ``source``, checked to fit ``config``'s model (same shapes)."""
-    trained, trained_config = checkpointing.restore_model(source, which="best")
-    if trained_config.task != config.task:
+    """``config``'s model with the weights saved at ``source`` (same task and shapes)."""
+    source_task = checkpointing.load_config(source).task
+    if source_task != config.task:
         raise checkpointing.CheckpointError(
-            f"--init_from {source} holds a {trained_config.task!r} model, but the config trains "
+            f"--init_from {source} holds a {source_task!r} model, but the config trains "
             f"{config.task!r}; use a {config.task} model or another config"
         )
     task = importlib.import_module(f"jaxseg.tasks.{config.task}")
     model = nnx.eval_shape(lambda: task.create_model(config, nnx.Rngs(0)))
-    want = jax.tree.map(np.shape, nnx.to_pure_dict(nnx.state(model)))
-    have = jax.tree.map(np.shape, nnx.to_pure_dict(nnx.state(trained)))
-    if want != have:
-        diff = [
-            f"{jax.tree_util.keystr(k)} {a} vs {b}"
-            for (k, a), (_, b) in zip(
-                jax.tree_util.tree_leaves_with_path(want, is_leaf=lambda x: isinstance(x, tuple)),
-                jax.tree_util.tree_leaves_with_path(have, is_leaf=lambda x: isinstance(x, tuple)),
-                strict=False,
-            )
-            if a != b
-        ]
+    try:
+        checkpointing.load_weights(model, source, which="best")
+    except checkpointing.CheckpointError as e:
         raise checkpointing.CheckpointError(
-            f"--init_from {source}: its model does not fit the config's model "
-            f"({'; '.join(diff[:4]) or 'different arrays'}; config vs {source}); "
-            "use the config it was trained with (its config.json) for the model fields"
-        )
-    return trained
+            f"--init_from {source}: its model does not fit the config's model ({e}); use the "
+            "config it was trained with (its config.json) for the model fields"
+        ) from e
+    return model
 
 
 def _resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
