@@ -23,7 +23,7 @@ def _run(module: str, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"bench": "jaxseg.metrics.bench", "plot": "jaxseg.metrics.plot"}
-    commands["dsc"] = "jaxseg.evaluation_dsc"
+    commands["dsc"] = "jaxseg.experiments.lin2021"
     if argv and argv[0] == "bench":
         try:  # a Ctrl-C while the modules load; bench handles its own run
             return _run(commands["bench"], argv[1:])
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
         print(__doc__)
         return 0
-    return _run("jaxseg.evaluation", argv)
+    return _run("jaxseg.experiments.wang2020", argv)
 
 
 if __name__ == "__main__":

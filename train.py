@@ -5,7 +5,7 @@ Rerunning the same command resumes from the latest checkpoint in ``DIR``.
 folder such as ``jaxseg/weights/superae_cpu``) with a fresh optimiser. Config
 fields can be overridden on the command line (``--config.num_steps=1000``). A config
 with a ``sweep`` field (``configs/sweep_*.py``) trains all its members at once in one
-vmapped step (``jaxseg.sweep``). On several hosts (a TPU pod, a multi-node GPU job) run
+vmapped step (``jaxseg.train.sweep``). On several hosts (a TPU pod, a multi-node GPU job) run
 the same command on every host with ``--distributed``.
 
 Bad input (an unknown config field, a missing dataset, a workdir of another run or
@@ -113,9 +113,9 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     import jax
 
-    from jaxseg.checkpointing import CheckpointError
-    from jaxseg.sweep import train_sweep
-    from jaxseg.training import train_and_evaluate
+    from jaxseg.train.checkpointing import CheckpointError
+    from jaxseg.train.sweep import train_sweep
+    from jaxseg.train.trainer import train_and_evaluate
 
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     if FLAGS.distributed:

@@ -15,13 +15,13 @@ b. measures throughput in at most ``--throughput-s`` seconds (``throughput.json`
    largest training batch that fits, from the memory analysis;
 c. trains wang2020 with ``configs/wang2020_gpu.py`` (its ``num_steps`` set to the steps
    the measured rate affords, so the cosine schedule completes; checkpoints about every
-   minute; ``jaxseg.training.train_and_evaluate(time_limit_s=...)`` stops it in time);
+   minute; ``jaxseg.train.trainer.train_and_evaluate(time_limit_s=...)`` stops it in time);
 d. trains the SuperAE with ``configs/superae.py`` (the paper's: all 500 images, batch 10,
    Adam 1e-3, the template term, 100 epochs or what the budget allows) in a second
    process on the same GPU, at the same time as (c);
 e. writes ``device_run.tar.gz`` to ``--out``: both models in the packaged format
    (``weights/<name>/config.json`` + ``model.npz``, loadable with
-   ``jaxseg.checkpointing.restore_model``), their ``metrics.jsonl`` and ``run.json``, and
+   ``jaxseg.train.checkpointing.restore_model``), their ``metrics.jsonl`` and ``run.json``, and
    ``throughput.json``; beside it ``device_run.log`` (everything printed) and
    ``throughput.json``.
 
@@ -215,9 +215,9 @@ def throughput(args, deadline: float, wang_config) -> dict:
     import numpy as np
     from flax import nnx
 
-    from jaxseg import slic as slic_mod
-    from jaxseg import training
-    from jaxseg.tasks import wang2020
+    from jaxseg.ops import slic as slic_mod
+    from jaxseg.train import trainer as training
+    from jaxseg.train.tasks import wang2020
 
     tiny = args.tiny
     h, w = (48, 64) if tiny else (321, 481)
@@ -290,8 +290,8 @@ def throughput(args, deadline: float, wang_config) -> dict:
 
     # DSC, batched: B half-size images at once, 128 iterations, K 16, frozen encoder.
     def dsc_row():
-        from jaxseg import dsc
-        from jaxseg.superae import SuperAE
+        from jaxseg.nn import dsc
+        from jaxseg.nn.superae import SuperAE
 
         b = 2 if tiny else 8
         hh, ww = (h, w) if tiny else (h // 2 + 1, w // 2 + 1)
@@ -390,7 +390,7 @@ def throughput(args, deadline: float, wang_config) -> dict:
 
 
 def _train(config, workdir: Path, data_dir: Path, time_limit_s: float) -> dict:
-    from jaxseg.training import train_and_evaluate
+    from jaxseg.train.trainer import train_and_evaluate
 
     t0 = time.perf_counter()
     result = train_and_evaluate(config, workdir, data_dir=data_dir, time_limit_s=time_limit_s)
@@ -400,8 +400,8 @@ def _train(config, workdir: Path, data_dir: Path, time_limit_s: float) -> dict:
 
 def _export(workdir: Path, dest: Path, name: str, extra: dict) -> None:
     """Exports the workdir's latest model to ``dest/weights/name`` with a run.json."""
-    from jaxseg import checkpointing
     from jaxseg.fileio import write_text_atomic
+    from jaxseg.train import checkpointing
 
     model, config = checkpointing.restore_model(workdir, which="latest")
     folder = checkpointing.export_model(model, config, dest / "weights" / name)

@@ -6,8 +6,8 @@
 
 Takes the first ``--batch`` landscape BSDS500 ``--split`` images (same size, as
 ``dsc_optimize_batch`` needs), rescaled by ``--scale``, with ~100 EGB
-superpixels each, and times ``jaxseg.dsc.dsc_optimize`` on each image in turn
-and ``jaxseg.dsc.dsc_optimize_batch`` on all of them, both after a warm-up
+superpixels each, and times ``jaxseg.nn.dsc.dsc_optimize`` on each image in turn
+and ``jaxseg.nn.dsc.dsc_optimize_batch`` on all of them, both after a warm-up
 call with the same shapes (compilation excluded; best of ``--repeats``).
 Without ``--superae`` a randomly initialised SuperAE is used (same cost).
 """
@@ -31,7 +31,7 @@ def _load(data_dir, split, batch, scale):
     from skimage import transform
 
     from jaxseg.data import bsds500
-    from jaxseg.generators import generate
+    from jaxseg.regions.generators import generate
 
     images, sps = [], []
     for image_id in bsds500.list_ids(data_dir, split):
@@ -65,9 +65,10 @@ def main(argv=None) -> int:
 
     from flax import nnx
 
-    from jaxseg import checkpointing, dsc
     from jaxseg.data import bsds500
-    from jaxseg.superae import SuperAE
+    from jaxseg.nn import dsc
+    from jaxseg.nn.superae import SuperAE
+    from jaxseg.train import checkpointing
 
     data_dir = bsds500.resolve_data_dir(args.data_dir)
     if args.superae:

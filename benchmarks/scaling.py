@@ -10,8 +10,8 @@ Measures, in one process:
 
 1. **Image size** (``--sizes`` megapixels, 3:2 images like BSDS500, superpixels of
    ``--sp-area`` pixels so ``m`` grows with the image): time per image of the jitted
-   device part of :func:`jaxseg.slic.slic` (hard k-means, ``--iters`` iterations,
-   host connectivity excluded) and of :func:`jaxseg.slic.ssn` (soft, on
+   device part of :func:`jaxseg.ops.slic` (hard k-means, ``--iters`` iterations,
+   host connectivity excluded) and of :func:`jaxseg.ops.slic.ssn` (soft, on
    ``--ssn-channels`` random feature channels), best of ``--repeats`` (the largest
    size runs once). A least-squares fit ``t = a + b * pixels`` gives the cost per
    pixel ``b``; ``ns/px`` per size and its ratio to the smallest size show
@@ -160,7 +160,7 @@ def main(argv=None) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from jaxseg import slic
+    from jaxseg.ops import slic
 
     devices = jax.devices()
     print(

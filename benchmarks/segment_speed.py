@@ -6,7 +6,7 @@
 On the same folder of BSDS500 images (the first ``--num-images`` of ``--split``, byte-sorted),
 times
 
-* ``jaxseg.cli.segment`` per method: the whole per-image pipeline of ``jaxseg segment``
+* ``jaxseg.cli.segment.segment`` per method: the whole per-image pipeline of ``jaxseg segment``
   (superpixels, merge hierarchy, segments and ucm2 at full size), images batched by shape,
   after one warm-up pass on the same images (so compilation is excluded); the
   ``superpixels`` column is that stage alone (the batch time shared by its images);
@@ -30,7 +30,7 @@ import numpy as np
 
 
 def _images(data_dir: Path, split: str, num: int) -> list[np.ndarray]:
-    from jaxseg.imageio import read_image
+    from jaxseg.io import read_image
 
     root = data_dir / "data" / "images" if (data_dir / "data").is_dir() else data_dir / "images"
     files = sorted((root / split).glob("*.jpg"), key=lambda p: p.name.encode())[:num]
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     import jax
     from skimage.segmentation import felzenszwalb, slic
 
-    from jaxseg import cli
+    from jaxseg.cli import segment as cli
 
     images = _images(args.data_dir, args.split, args.num_images)
     n = len(images)
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
             f"| {r['mean_superpixels']:.1f} | {seg} |"
         )
     if args.json:
-        from jaxseg.imageio import write_json
+        from jaxseg.io import write_json
 
         write_json(args.json, report)
     return 0

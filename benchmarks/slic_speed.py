@@ -1,4 +1,4 @@
-"""Speed and quality of `jaxseg.slic` against `skimage.segmentation.slic` on BSDS500.
+"""Speed and quality of `jaxseg.ops.slic` against `skimage.segmentation.slic` on BSDS500.
 
 Run (from the project root):
 
@@ -7,7 +7,7 @@ Run (from the project root):
 For each requested superpixel count, both methods run on the same images in the
 same process with the same settings (n_segments, compactness, 10 iterations,
 connectivity enforced, start_label=0); the two calls alternate image by image so
-that machine load affects both alike. `jaxseg.slic` is compiled once per image
+that machine load affects both alike. `jaxseg.ops.slic` is compiled once per image
 shape before timing (one warm-up call), and its timing includes the host-side
 connectivity step and the device-to-host copy. BR and UE come from
 `jaxseg.metrics.superpixel` (defaults: BR with a 2-pixel tolerance, UE = 1 - ASA,
@@ -29,9 +29,9 @@ import numpy as np
 from skimage.segmentation import slic as sk_slic
 from tqdm import tqdm
 
-from jaxseg import slic as jslic
 from jaxseg.data import bsds500
 from jaxseg.metrics.superpixel import boundary_recall, undersegmentation_error
+from jaxseg.ops import slic as jslic
 
 
 def _default_data_dir() -> str | None:

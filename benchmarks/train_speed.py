@@ -9,12 +9,12 @@ Uses ``configs/wang2020.py`` (GN8, batch 1, 201x201 crops, m = 100, 5 SSN
 iterations, Adam) on synthetic 240x320 images (no dataset needed; the step's
 cost does not depend on the pixels' values). Variants, all in one process:
 
-* ``f32``: the train step as ``jaxseg.training`` runs it (loss + grad + Adam
+* ``f32``: the train step as ``jaxseg.train.trainer`` runs it (loss + grad + Adam
   update), jitted as a pure function of ``(state, batch)``;
 * ``f32+donate``: the same with ``donate_argnums`` on the model/optimiser state,
   so XLA may update parameters and Adam moments in place;
 * ``vmap sweep xK``: K copies of the model in one ``jax.vmap``-ed, donated step
-  (what ``jaxseg.sweep`` runs), reported per model (``--sweep K``);
+  (what ``jaxseg.train.sweep`` runs), reported per model (``--sweep K``);
 * ``bf16conv+donate``: every ``nnx.Conv`` of the network computes in bfloat16
   (``conv.dtype = bfloat16``; parameters, GroupNorm statistics, SSN and the
   losses stay float32), set on the model instance by this script -- ``models.py``
@@ -88,8 +88,8 @@ def main(argv=None) -> list[dict]:
     from flax import nnx
 
     from configs import wang2020 as paper
-    from jaxseg import training
-    from jaxseg.tasks import wang2020
+    from jaxseg.train import trainer as training
+    from jaxseg.train.tasks import wang2020
 
     dev = jax.devices()[0]
     print(
@@ -173,7 +173,7 @@ def main(argv=None) -> list[dict]:
             )
             del state
         if args.sweep:
-            # K models in one vmapped step (what jaxseg.sweep runs): model-steps/s.
+            # K models in one vmapped step (what jaxseg.train.sweep runs): model-steps/s.
             graphdef, state = build(config, False)
             state = jax.tree.map(lambda x: jnp.stack([x] * args.sweep), state)
             fn = make_step(graphdef, config, True)

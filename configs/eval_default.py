@@ -9,10 +9,10 @@ Every field can be overridden by a flag of the same name (see `eval.py --help`) 
 ml_collections' syntax, by `--config.<field>=value`. See docs/evaluation.md.
 """
 
-from jaxseg.evaluation import default_config
+from jaxseg.experiments.wang2020 import default_config
 
 
 def get_config():
-    # The defaults live in jaxseg.evaluation.default_config (documented there); a variant
+    # The defaults live in jaxseg.experiments.wang2020.default_config (documented there); a variant
     # config changes fields of it, e.g. `c = default_config(); c.seg_n_segments = 300`.
     return default_config()

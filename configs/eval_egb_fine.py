@@ -9,7 +9,7 @@ hierarchy ODS is EGB's best single scale *on the test split* (an upper bound for
 since nothing is chosen on val for it).
 """
 
-from jaxseg.evaluation import default_config
+from jaxseg.experiments.wang2020 import default_config
 
 
 def get_config():

@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.template.max_segments = 512  # fixed label count for pooling
     config.template.native = ml_collections.ConfigDict()  # generator parameters
 
-    # Loss (eq. 1-2, our reading; the alternatives are in jaxseg/superae.py).
+    # Loss (eq. 1-2, our reading; the alternatives are in jaxseg/nn/superae.py).
     config.loss = ml_collections.ConfigDict()
     config.loss.lam = 1.0
     config.loss.template_target = "reconstruction"  # reconstruction | input

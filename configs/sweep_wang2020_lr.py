@@ -3,7 +3,7 @@
     python train.py --config configs/sweep_wang2020_lr.py --workdir workdirs/sweep_lr \
         --data_dir ../shared/data/BSDS500
 
-(``train.py`` hands a config with a ``sweep`` field to ``jaxseg.sweep.train_sweep``.)
+(``train.py`` hands a config with a ``sweep`` field to ``jaxseg.train.sweep.train_sweep``.)
 The paper's settings (``configs/wang2020.py``) with Adam learning rates
 {1e-5, 3e-5, 1e-4} x pair-loss weights {1, 0.3}; member k is written to
 ``workdirs/sweep_lr/model_<k>/`` (its own config.json, checkpoints and metrics.jsonl;

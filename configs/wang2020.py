@@ -78,7 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
             warmup_steps=0,
             grad_clip_norm=0.0,
             # Skip a step whose gradient is not finite (SSN's backward can overflow
-            # when a cluster's soft weight underflows; see jaxseg.training).
+            # when a cluster's soft weight underflows; see jaxseg.train.trainer).
             skip_nonfinite_updates=True,
         )
     )

@@ -2,7 +2,7 @@
 
 import sys
 
-from jaxseg.cli import main
+from jaxseg.cli.segment import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ import stat
 import numpy as np
 import pytest
 
-from jaxseg import fileio, imageio
+from jaxseg import fileio, io
 from jaxseg.metrics import io as metrics_io
 
 
@@ -33,7 +33,7 @@ def test_umask_is_read_without_changing_it():
 def test_written_files_get_the_umask_permissions(tmp_path, umask_022):
     # mkstemp alone makes 0600: a web server or a colleague could not read the outputs.
     fileio.write_text_atomic(tmp_path / "a.txt", "x")
-    imageio.write_png(tmp_path / "b.png", np.zeros((4, 4), np.uint8))
+    io.write_png(tmp_path / "b.png", np.zeros((4, 4), np.uint8))
     metrics_io.save_npz_result(tmp_path / "c.npz", segs=np.ones((4, 4), np.int32))
     for name in ("a.txt", "b.png", "c.npz"):
         assert _mode(tmp_path / name) == 0o644, name

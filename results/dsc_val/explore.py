@@ -20,13 +20,14 @@ import jax
 import numpy as np
 from skimage import transform
 
-from jaxseg import checkpointing, dsc
 from jaxseg.data import bsds500
-from jaxseg.evaluation_dsc import _resize_labels
-from jaxseg.generators import generate
+from jaxseg.experiments.lin2021 import _resize_labels
 from jaxseg.metrics.bench import collect, evaluate_image
 from jaxseg.metrics.io import GroundTruth
-from jaxseg.tasks.superae import reconstruct
+from jaxseg.nn import dsc
+from jaxseg.regions.generators import generate
+from jaxseg.train import checkpointing
+from jaxseg.train.tasks.superae import reconstruct
 
 p = argparse.ArgumentParser()
 p.add_argument("--superae", default="workdirs/superae_cpu_model")

@@ -1,0 +1,2 @@
+"""Command-line front ends (argument parsing and file output only); the ``jaxseg``
+console script is :func:`jaxseg.cli.segment.main`."""

@@ -1,0 +1,218 @@
+"""SuperAE: the superpixel-wise autoencoder of lin2021 (Deep Superpixel Cut, stage 1).
+
+The network (METHOD.md B1) is a small convolutional autoencoder::
+
+    encoder: conv3x3(64)          -> BN -> ReLU   = e1  (H,   W,   64)
+             conv3x3(128, stride 2) -> BN -> ReLU = e2  (H/2, W/2, 128)
+             conv3x3(256, stride 2) -> BN -> ReLU = e3  (H/4, W/4, 256)
+    decoder: convT3x3(128, stride 2) -> BN -> ReLU      (H/2, W/2, 128)
+             convT3x3(64, stride 2)  -> BN -> ReLU      (H,   W,   64)
+             conv3x3(3) -> sigmoid                      (H,   W,   3)  = xhat
+
+The paper's third decoder module ends in "the sigmoid layer"; we read it as
+conv -> sigmoid (a ReLU before the sigmoid would confine the output to
+``[0.5, 1)``, and BN right before the output only rescales it). Images whose
+sides are not multiples of 4 are edge-padded to the next multiple before the
+encoder and the reconstruction is cropped back, so any ``(H, W)`` works.
+
+The loss (our reading of eq. 1-2) is::
+
+    L = mean_p ||x_p - xhat_p||^2 + lambda * T,
+    T = mean_p ||xhat_p - mu_{S(p)}||^2            (template_norm="pixels")
+      = mean_j mean_{p in S_j} ||xhat_p - mu_j||^2  (template_norm="superpixels")
+
+with ``S`` a superpixel template of the input image and ``mu_j`` the mean of
+``xhat`` over superpixel ``j`` (``template_target="reconstruction"``) or of the
+input ``x`` (``template_target="input"``, the other reading of eq. 2). Both
+readings are switchable in the config (``configs/superae.py``).
+
+Example:
+  >>> import jax, jax.numpy as jnp
+  >>> from flax import nnx
+  >>> model = SuperAE(rngs=nnx.Rngs(0))
+  >>> x = jnp.zeros((2, 30, 42, 3))
+  >>> model(x).shape
+  (2, 30, 42, 3)
+  >>> [f.shape for f in model.encode(x)]
+  [(2, 32, 44, 64), (2, 16, 22, 128), (2, 8, 11, 256)]
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.typing import ArrayLike
+
+from jaxseg.nn.models import unoptimised_init
+from jaxseg.ops import pooling
+
+__all__ = [
+    "SuperAE",
+    "TEMPLATE_NORMS",
+    "TEMPLATE_TARGETS",
+    "pad_to_multiple",
+    "superae_loss",
+    "template_smoothness",
+]
+
+TEMPLATE_TARGETS = ("reconstruction", "input")
+TEMPLATE_NORMS = ("pixels", "superpixels")
+
+ENCODER_CHANNELS = (64, 128, 256)
+#: Hidden decoder channels; the last module outputs ``in_channels`` (3).
+DECODER_CHANNELS = (128, 64)
+#: Total stride of the encoder; inputs are padded to a multiple of it.
+STRIDE = 4
+
+
+def pad_to_multiple(x: jax.Array, multiple: int = STRIDE) -> jax.Array:
+    """Edge-pads ``(..., H, W, C)`` at the bottom/right so H and W are multiples."""
+    h, w = x.shape[-3], x.shape[-2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    pad = [(0, 0)] * (x.ndim - 3) + [(0, ph), (0, pw), (0, 0)]
+    return jnp.pad(x, pad, mode="edge")
+
+
+class _ConvBNReLU(nnx.Module):
+    def __init__(self, cin: int, cout: int, *, stride: int, transpose: bool, rngs: nnx.Rngs):
+        conv = nnx.ConvTranspose if transpose else nnx.Conv
+        self.conv = conv(cin, cout, (3, 3), strides=(stride, stride), padding="SAME", rngs=rngs)
+        # momentum 0.9 == PyTorch's default BN momentum of 0.1.
+        self.bn = nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jax.nn.relu(self.bn(self.conv(x)))
+
+
+class SuperAE(nnx.Module):
+    """The SuperAE autoencoder (lin2021 Sec. III-A).
+
+    Args:
+      in_channels: input channels (3 for RGB).
+      rngs: NNX random streams for the initialisation.
+
+    Call ``model(x)`` with ``x (B, H, W, C)`` float in ``[0, 1]`` for the
+    reconstruction ``(B, H, W, C)`` in ``(0, 1)``; ``model.encode(x)`` gives the
+    three encoder outputs on the padded grid (see module docstring), which DSC
+    upsamples. Batch statistics follow ``model.train()`` / ``model.eval()``.
+    """
+
+    @unoptimised_init
+    def __init__(self, in_channels: int = 3, *, rngs: nnx.Rngs):
+        c1, c2, c3 = ENCODER_CHANNELS
+        d1, d2 = DECODER_CHANNELS
+        self.in_channels = in_channels
+        self.enc1 = _ConvBNReLU(in_channels, c1, stride=1, transpose=False, rngs=rngs)
+        self.enc2 = _ConvBNReLU(c1, c2, stride=2, transpose=False, rngs=rngs)
+        self.enc3 = _ConvBNReLU(c2, c3, stride=2, transpose=False, rngs=rngs)
+        self.dec1 = _ConvBNReLU(c3, d1, stride=2, transpose=True, rngs=rngs)
+        self.dec2 = _ConvBNReLU(d1, d2, stride=2, transpose=True, rngs=rngs)
+        self.out = nnx.Conv(d2, in_channels, (3, 3), padding="SAME", rngs=rngs)
+
+    def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Encoder outputs ``(e1, e2, e3)`` of the padded input (strides 1, 2, 4)."""
+        x = pad_to_multiple(jnp.asarray(x, jnp.float32))
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        return e1, e2, e3
+
+    def decode(self, e3: jax.Array) -> jax.Array:
+        """Reconstruction on the padded grid from the deepest encoder output."""
+        return jax.nn.sigmoid(self.out(self.dec2(self.dec1(e3))))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h, w = x.shape[-3], x.shape[-2]
+        _, _, e3 = self.encode(x)
+        return self.decode(e3)[..., :h, :w, :]
+
+
+def template_smoothness(
+    recon: ArrayLike,
+    labels: ArrayLike,
+    *,
+    num_segments: int,
+    target: ArrayLike | None = None,
+    norm: str = "pixels",
+) -> jax.Array:
+    """Superpixel-template term of the SuperAE loss for one image.
+
+    Args:
+      recon: ``(H, W, C)`` reconstruction ``xhat``.
+      labels: ``(H, W)`` int template labels in ``[0, num_segments)``.
+      num_segments: static maximum number of template superpixels.
+      target: ``(H, W, C)`` image whose superpixel means are ``mu``; defaults
+        to ``recon`` (within-superpixel variance of the reconstruction).
+      norm: ``"pixels"`` (mean over pixels) or ``"superpixels"`` (mean over
+        non-empty superpixels of the per-superpixel mean squared deviation).
+
+    Returns:
+      scalar float32. Zero when ``recon`` is constant on every superpixel.
+    """
+    recon = jnp.asarray(recon, jnp.float32)
+    target = recon if target is None else jnp.asarray(target, jnp.float32)
+    mu = pooling.segment_mean(target, labels, num_segments)  # (m, C)
+    dev = jnp.sum((recon - pooling.unpool(mu, labels)) ** 2, axis=-1)  # (H, W)
+    if norm == "pixels":
+        return jnp.mean(dev)
+    if norm == "superpixels":
+        counts = pooling.segment_counts(labels, num_segments)  # (m,)
+        per_sp = jax.ops.segment_sum(dev.reshape(-1), labels.reshape(-1), num_segments=num_segments)
+        per_sp = per_sp / jnp.maximum(counts, 1.0)
+        nonempty = counts > 0
+        return jnp.sum(jnp.where(nonempty, per_sp, 0.0)) / jnp.maximum(jnp.sum(nonempty), 1)
+    raise ValueError(f"norm must be one of {TEMPLATE_NORMS}, got {norm!r}.")
+
+
+def superae_loss(
+    image: ArrayLike,
+    recon: ArrayLike,
+    labels: ArrayLike,
+    *,
+    num_segments: int,
+    lam: float = 1.0,
+    template_target: str = "reconstruction",
+    template_norm: str = "pixels",
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """SuperAE loss (eq. 1, our reading) on a batch.
+
+    Args:
+      image: ``(B, H, W, C)`` input ``x`` in ``[0, 1]``.
+      recon: ``(B, H, W, C)`` reconstruction ``xhat``.
+      labels: ``(B, H, W)`` int template superpixels in ``[0, num_segments)``.
+      num_segments: static maximum template size (labels are padded to it).
+      lam: weight ``lambda`` of the template term (paper: 1).
+      template_target: ``"reconstruction"`` (``mu`` = superpixel mean of
+        ``xhat``) or ``"input"`` (``mu`` = superpixel mean of ``x``).
+      template_norm: see :func:`template_smoothness`.
+
+    Returns:
+      ``(loss, {"mse", "template", "loss"})`` scalars; the batch mean of the
+      per-image loss ``mean_p ||x_p - xhat_p||^2 + lam * T``.
+    """
+    if template_target not in TEMPLATE_TARGETS:
+        raise ValueError(
+            f"template_target must be one of {TEMPLATE_TARGETS}, got {template_target!r}."
+        )
+    if template_norm not in TEMPLATE_NORMS:
+        raise ValueError(f"template_norm must be one of {TEMPLATE_NORMS}, got {template_norm!r}.")
+    image = jnp.asarray(image, jnp.float32)
+    recon = jnp.asarray(recon, jnp.float32)
+    labels = jnp.asarray(labels)
+    if image.shape != recon.shape or image.ndim != 4 or labels.shape != image.shape[:3]:
+        raise ValueError(
+            f"expected image and recon (B, H, W, C) and labels (B, H, W); got image "
+            f"{image.shape}, recon {recon.shape}, labels {labels.shape}."
+        )
+    mse = jnp.mean(jnp.sum((image - recon) ** 2, axis=-1))
+    tgt = recon if template_target == "reconstruction" else image
+
+    def one(r, lab, t):
+        return template_smoothness(r, lab, num_segments=num_segments, target=t, norm=template_norm)
+
+    template = jnp.mean(jax.vmap(one)(recon, labels, tgt))
+    loss = mse + lam * template
+    return loss, {"loss": loss, "mse": mse, "template": template}

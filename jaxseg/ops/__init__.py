@@ -1,0 +1,5 @@
+"""Pure JAX: colour conversion, SSN / SLIC device part, superpixel pooling, losses.
+
+Everything here can be ``jit``-ed, ``vmap``-ped and differentiated (``grad``) inside
+user code; nothing reads files or calls NumPy on traced values.
+"""

@@ -1,0 +1,316 @@
+"""Tests for jaxseg.experiments.wang2020: end-to-end runs on tiny data, the val-chosen T."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from jaxseg.experiments import wang2020 as evaluation
+from jaxseg.metrics.boundary import seg2bdry, thin
+from jaxseg.metrics.region import ucm2_to_segmentation
+from jaxseg.regions.merge import labels_to_ucm2
+
+H, W = 30, 40
+# Three vertical bands; the ucm2 below puts A|B at level 0.7 and B|C at 0.3.
+BANDS = np.repeat(np.array([0] * 13 + [1] * 14 + [2] * 13)[None], H, axis=0)
+UCM = labels_to_ucm2(BANDS, np.array([[0, 1], [1, 2]]), np.array([0.7, 0.3]))
+
+
+def _write_gt(path, segs):
+    cell = np.empty((1, len(segs)), dtype=object)
+    for k, seg in enumerate(segs):
+        cell[0, k] = {
+            "Segmentation": seg.astype(np.uint16),
+            "Boundaries": thin(seg2bdry(seg)).astype(np.uint8),
+        }
+    scipy.io.savemat(path, {"groundTruth": cell})
+
+
+@pytest.fixture()
+def tiny_bsds(tmp_path):
+    """A BSDS500-like folder: 2 val and 2 test images of 30x40 with two humans each.
+
+    On val the humans draw only the A|B boundary, on test only B|C, so the best
+    threshold of UCM differs between the two splits (0.5 on val, 0.25 on test).
+    """
+    rng = np.random.default_rng(0)
+    data = tmp_path / "BSDS500" / "data"
+    val_gt = np.where(BANDS == 0, 1, 2)
+    test_gt = np.where(BANDS == 2, 2, 1)
+    for split, gt in (("val", val_gt), ("test", test_gt)):
+        (data / "images" / split).mkdir(parents=True)
+        (data / "groundTruth" / split).mkdir(parents=True)
+        for image_id in ("101", "202"):
+            colours = rng.uniform(0, 255, size=(3, 3))
+            image = colours[BANDS] + rng.normal(0, 3, size=(H, W, 3))
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
+                data / "images" / split / f"{image_id}.jpg", quality=95
+            )
+            _write_gt(data / "groundTruth" / split / f"{image_id}.mat", [gt, gt])
+    return tmp_path / "BSDS500"
+
+
+class _FixedUCM(evaluation._Method):
+    """A method whose hierarchy is UCM whatever the image."""
+
+    name = "fake"
+    has_superpixels = False
+
+    def hierarchy(self, image):
+        return UCM
+
+    selection_hierarchy = hierarchy
+
+    def fixed(self, image, threshold):
+        return ucm2_to_segmentation(UCM, 1.0 - threshold)
+
+
+def test_threshold_is_chosen_on_val_and_scored_on_test(tiny_bsds, monkeypatch):
+    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _FixedUCM(cfg))
+    cfg = evaluation.default_config()
+    cfg.update(dict(select_nthresh=3, nthresh=3, workers=1))
+    report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    sel = report["selection"]
+    # val: t = 0.25 keeps both lines (R 1, P 1/2), t = 0.5 only A|B (F = 1), t = 0.75 none.
+    assert sel["split"] == "val" and sel["n_images"] == 2
+    assert sel["ods_t"] == pytest.approx(0.5)
+    assert sel["score"] == pytest.approx(1.0)
+    assert sel["setting"] == pytest.approx(0.5)  # T = 1 - t*
+    fixed = report["segmentation"]["fixed"]
+    assert fixed["T"] == pytest.approx(0.5)
+    # On test the humans drew only B|C, which T = 0.5 (level 0.3 <= 0.5) merges away.
+    assert fixed["bf_ods"] == pytest.approx(0.0)
+    hier = report["segmentation"]["hierarchy"]
+    # Test's own best threshold would have been 0.25 (both lines: R 1, P 1/2, F 2/3).
+    assert hier["bf_ods_t"] == pytest.approx(0.25)
+    assert hier["bf_ods"] == pytest.approx(2 / 3)
+
+
+def test_select_by_pri(tiny_bsds, monkeypatch):
+    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _FixedUCM(cfg))
+    cfg = evaluation.default_config()
+    cfg.update(dict(select_nthresh=3, nthresh=3, workers=1, select_by="pri"))
+    sel = evaluation.evaluate(cfg, data_dir=tiny_bsds)["selection"]
+    # PRI on val is 1 exactly when A | (B+C): thresholds 0.5 (first maximiser).
+    assert sel["criterion"] == "pri" and sel["ods_t"] == pytest.approx(0.5)
+    assert sel["score"] == pytest.approx(1.0)
+
+
+class _BandsMethod(_FixedUCM):
+    """`_FixedUCM` whose superpixels are the three bands themselves."""
+
+    has_superpixels = True
+
+    def superpixels(self, image, n):
+        return BANDS.astype(np.int32)
+
+
+def _covering(seg, gt):
+    """Covering of ``gt`` by ``seg``: sum over GT regions R of |R| max_S |R & S| / |R | S|, / N."""
+    total = 0.0
+    for r in np.unique(gt):
+        in_r = gt == r
+        total += in_r.sum() * max(
+            (in_r & (seg == s)).sum() / (in_r | (seg == s)).sum() for s in np.unique(seg)
+        )
+    return total / gt.size
+
+
+def _rand_index(seg, gt):
+    """Fraction of the N(N-1)/2 pixel pairs on which both agree (same region or not)."""
+    a, b = seg.ravel(), gt.ravel()
+    agree = (a[:, None] == a[None, :]) == (b[:, None] == b[None, :])
+    n = a.size
+    return (agree.sum() - n) / (n * (n - 1))
+
+
+def _variation_of_information(seg, gt):
+    """H(seg | gt) + H(gt | seg) in bits, from the region masks."""
+    vi = 0.0
+    for s in np.unique(seg):
+        for g in np.unique(gt):
+            p = ((seg == s) & (gt == g)).mean()
+            if p > 0:
+                vi -= p * (np.log2(p / (gt == g).mean()) + np.log2(p / (seg == s).mean()))
+    return vi
+
+
+def test_scores_against_hand_worked_values(tiny_bsds, monkeypatch):
+    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _BandsMethod(cfg))
+    cfg = evaluation.default_config()
+    cfg.update(dict(select_nthresh=3, nthresh=3, workers=1, n_segments=(3,)))
+    report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    tol = 5e-6  # per-image figures are rounded to 6 digits, as in the official files
+    # Superpixels = the bands: every test boundary (B|C) is a superpixel boundary (BR 1)
+    # and every band lies inside one human region (ASA 1, UE 0); half the superpixel
+    # boundary (A|B) is not in the GT: boundary P 1/2, R 1, F 2/3.
+    sp = report["superpixels"]["3"]
+    assert sp["count"] == 3
+    assert sp["br"] == pytest.approx(1.0, abs=tol) and sp["asa"] == pytest.approx(1.0, abs=tol)
+    assert sp["ue"] == pytest.approx(0.0, abs=tol)
+    assert sp["bf"] == pytest.approx(2 / 3, abs=1e-3)
+    # Compactness: bands of 30 x 13, 30 x 14, 30 x 13 px, perimeter 2 (30 + w) pixel sides.
+    co = sum(30 * w / 1200 * 4 * np.pi * 30 * w / (2 * (30 + w)) ** 2 for w in (13, 14, 13))
+    assert sp["compactness"] == pytest.approx(co, abs=tol)
+    # Hierarchy on test (GT: A+B | C): t = 0.25 gives A | B | C, t = 0.5 A | B+C, t = 0.75
+    # one region. Covering: 27/40 (A|B|C), 13/27 (A|B+C), 0.56125 (one region).
+    gt = np.where(BANDS == 2, 2, 1)
+    parts = [np.asarray(BANDS), np.where(BANDS == 0, 1, 2), np.ones_like(BANDS)]
+    covering = [_covering(seg, gt) for seg in parts]
+    np.testing.assert_allclose(covering, [27 / 40, 13 / 27, 0.56125])
+    ri = [_rand_index(seg, gt) for seg in parts]
+    vi = [_variation_of_information(seg, gt) for seg in parts]
+    hier = report["segmentation"]["hierarchy"]
+    assert hier["sc_ods"] == pytest.approx(max(covering), abs=tol)
+    assert hier["pri_ods"] == pytest.approx(max(ri), abs=tol)
+    assert hier["vi_ods"] == pytest.approx(min(vi), abs=tol)
+    # Fixed: T = 0.5 chosen on val (A | B+C) scored on test.
+    fixed = report["segmentation"]["fixed"]
+    assert fixed["sc_ods"] == pytest.approx(13 / 27, abs=tol)
+    assert fixed["pri_ods"] == pytest.approx(ri[1], abs=tol)
+    assert fixed["vi_ods"] == pytest.approx(vi[1], abs=tol)
+    # On val, A | B+C is the humans' own segmentation: covering 1, PRI 1, VI 0, GCE 0.
+    cfg.split = "val"
+    fixed = evaluation.evaluate(cfg, data_dir=tiny_bsds)["segmentation"]["fixed"]
+    assert fixed["sc_ods"] == pytest.approx(1.0, abs=tol)
+    assert fixed["pri_ods"] == pytest.approx(1.0, abs=tol)
+    assert fixed["vi_ods"] == pytest.approx(0.0, abs=tol)
+    assert fixed["gce"] == pytest.approx(0.0, abs=tol)
+    assert fixed["bf_ods"] == pytest.approx(1.0, abs=tol)
+
+
+def _check_report(report, n_segments):
+    assert report["split"] == "test" and report["n_images"] == 2
+    assert report["selection"]["split"] == "val"
+    for n in n_segments:
+        sp = report["superpixels"][str(n)]
+        for key in ("bf", "br", "ue", "asa", "compactness"):
+            assert 0.0 <= sp[key] <= 1.0, (n, key, sp[key])
+        assert 0.25 * n <= sp["count"] <= 2 * n
+    for form in ("hierarchy", "fixed"):
+        seg = report["segmentation"][form]
+        for key in ("bf_ods", "pri_ods", "gce", "sc_ods"):
+            assert 0.0 <= seg[key] <= 1.0, (form, key, seg[key])
+        assert seg["vi_ods"] >= 0.0
+    hier = report["segmentation"]["hierarchy"]
+    # Mean of per-image maxima >= max of the mean (BF's ODS interpolates, so no such bound).
+    assert hier["pri_ois"] >= hier["pri_ods"] - 1e-12
+    assert 0.0 <= report["segmentation"]["fixed"]["T"] <= 1.0
+
+
+def test_main_slic_on_two_real_images(bsds_root, tmp_path, fast_compile):
+    out = tmp_path / "out"
+    argv = ["--method", "slic", "--limit", "2", "--nthresh", "3", "--select_nthresh", "3",
+            "--n_segments", "100", "--workers", "2", "--data_dir", str(bsds_root),
+            "--out", str(out)]  # fmt: skip
+    assert evaluation.main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    _check_report(report, [100])
+    assert report["selection"]["n_images"] == 2
+    # The table shows the measured numbers (beside the paper's rows).
+    table = (out / "results.md").read_text()
+    sp = report["superpixels"]["100"]
+    cells = " | ".join(f"{sp[k]:.3f}" for k in ("bf", "br", "ue", "compactness", "asa"))
+    assert f"| 100 | {cells} | {sp['count']:.1f} |" in table
+    assert "| SLIC (paper) | 0.440 | 0.552 | 0.145 | 0.661 |" in table
+
+
+def test_wang2020_method_with_an_exported_model(tiny_bsds, tmp_path, fast_compile):
+    from flax import nnx
+
+    from configs import wang2020_tiny
+    from jaxseg.train.checkpointing import export_model
+    from jaxseg.train.tasks import wang2020
+
+    config = wang2020_tiny.get_config()
+    model_dir = export_model(wang2020.create_model(config, nnx.Rngs(0)), config, tmp_path / "m")
+    cfg = evaluation.default_config()
+    cfg.update(dict(n_segments=(9,), seg_n_segments=9, nthresh=3, select_nthresh=3, workers=1))
+    report = evaluation.evaluate(cfg, workdir=model_dir, data_dir=tiny_bsds)
+    _check_report(report, [9])
+    assert report["method"] == "wang2020"
+
+
+def test_seg_n_candidates_choose_the_best_val_score(tiny_bsds):
+    cfg = evaluation.default_config()
+    cfg.update(
+        dict(method="slic", n_segments=(9,), seg_n_candidates=(4, 16), nthresh=3,
+             select_nthresh=3, workers=1, select_only=True)
+    )  # fmt: skip
+    report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    sel = report["selection"]
+    assert "segmentation" not in report  # select_only stops before the test split
+    scores = {int(n): c["score"] for n, c in sel["candidates"].items()}
+    assert set(scores) == {4, 16}
+    assert sel["seg_n_segments"] == max(scores, key=scores.get)
+    assert sel["score"] == max(scores.values())
+    assert report["settings"]["seg_n_segments"] == sel["seg_n_segments"]
+    assert cfg.seg_n_segments == 100  # the caller's config is not changed
+    md = evaluation.markdown_report(report)
+    assert f"seg_n_segments = {sel['seg_n_segments']} of 4 (" in md
+    # Each candidate's val score is what a plain selection at that count gives.
+    cfg.update(dict(seg_n_candidates=(), seg_n_segments=4))
+    assert evaluation.evaluate(cfg, data_dir=tiny_bsds)["selection"]["score"] == scores[4]
+
+
+def test_felzenszwalb_scale_is_one_of_the_sweep(tiny_bsds):
+    cfg = evaluation.default_config()
+    cfg.update(dict(method="felzenszwalb", felzenszwalb_scales=(1.0, 50.0, 5000.0), workers=1))
+    report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    assert "superpixels" not in report
+    assert report["selection"]["setting"] in (1.0, 50.0, 5000.0)
+    assert report["segmentation"]["fixed"]["scale"] == report["selection"]["setting"]
+    md = evaluation.markdown_report(report)
+    assert "EGB (jaxseg), fixed scale" in md and "| EGB (paper) | 0.602 |" in md
+
+
+def test_bad_inputs(tiny_bsds, tmp_path):
+    with pytest.raises(ValueError, match="--workdir"):
+        evaluation.evaluate(evaluation.default_config(), data_dir=tiny_bsds)
+    cfg = evaluation.default_config()
+    cfg.method = "meanshift"
+    with pytest.raises(ValueError, match="method='meanshift'"):
+        evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    cfg = evaluation.default_config()
+    cfg.update(dict(method="slic", select_by="gce"))
+    with pytest.raises(ValueError, match="select_by='gce'"):
+        evaluation.evaluate(cfg, data_dir=tiny_bsds)
+    cfg = evaluation.default_config()
+    cfg.method = "slic"
+    with pytest.raises(FileNotFoundError, match="not a BSDS500 directory"):
+        evaluation.evaluate(cfg, data_dir=tmp_path)
+    bad = tmp_path / "bad_config.py"
+    bad.write_text(
+        "from jaxseg.experiments.wang2020 import default_config\n"
+        "def get_config():\n    c = default_config()\n    c.nthres = 5\n    return c\n"
+    )
+    with pytest.raises(ValueError, match=r"unknown evaluation settings \['nthres'\]"):
+        evaluation.load_config(bad)
+    with pytest.raises(SystemExit):
+        evaluation.main(["--method", "meanshift"])
+    with pytest.raises(SystemExit, match="--n_segments"):
+        evaluation.main(["--method", "slic", "--n_segments", "a,b", "--data_dir", str(tiny_bsds)])
+    with pytest.raises(SystemExit, match=r"--seg_n_candidates='100,x': give counts like"):
+        evaluation.main(["--method", "slic", "--seg_n_candidates", "100,x"])
+    cfg = evaluation.default_config()
+    cfg.update(dict(method="slic", seg_n_candidates=(100, 0)))
+    with pytest.raises(ValueError, match="seg_n_candidates must be positive"):
+        evaluation.evaluate(cfg, data_dir=tiny_bsds)
+
+
+def test_load_config_accepts_eval_and_training_configs():
+    cfg = evaluation.load_config("configs/eval_default.py")
+    assert cfg.to_dict() == evaluation.default_config().to_dict()
+    cfg = evaluation.load_config("configs/wang2020_tiny.py")  # a training config: defaults
+    assert cfg.method == "wang2020" and cfg.n_segments == (100, 300, 600)
+
+
+def test_region_features_of_connected_superpixels():
+    raw = np.array([[0, 0, 1, 1], [0, 2, 1, 1]])  # raw label 2: one pixel inside label 0
+    connected = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])  # after absorbing it
+    rows = np.array([[10.0], [20.0], [30.0]])
+    np.testing.assert_array_equal(evaluation._majority_rows(connected, raw, rows), [[10], [20]])
+    values = np.arange(8, dtype=float).reshape(2, 4, 1)  # rows 0 1 2 3 / 4 5 6 7
+    np.testing.assert_allclose(evaluation._region_means(connected, values), [[2.5], [4.5]])

@@ -1,0 +1,506 @@
+"""Tests for jaxseg.ops.slic: grid, SSN (soft) and SLIC (hard) clustering."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import skimage.io
+import skimage.measure
+from jax.test_util import check_grads
+from numpy.testing import assert_allclose, assert_array_equal
+
+from jaxseg.metrics import superpixel
+from jaxseg.ops import slic as slic_module
+from jaxseg.ops.color import rgb_to_lab
+from jaxseg.ops.slic import (
+    SSNOutput,
+    grid_shape,
+    slic,
+    slic_batch,
+    soft_pool,
+    soft_unpool,
+    ssn,
+    xylab_features,
+)
+from jaxseg.regions.connectivity import enforce_connectivity
+
+# Small graphs compiled many times: XLA's optimisations cost more than they save.
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+
+def _blocks(rows=2, cols=2, size=10, seed=0):
+    """Image of rows x cols blocks of distinct, well separated colours, and its labels."""
+    colours = np.array(
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1], [0, 0, 0]],
+        np.float32,
+    )[: rows * cols]
+    truth = np.arange(rows * cols).reshape(rows, cols).repeat(size, 0).repeat(size, 1)
+    image = colours[truth]
+    return image, truth
+
+
+def _random_features(shape=(12, 14, 4), seed=0):
+    return jax.random.normal(jax.random.key(seed), shape, jnp.float32)
+
+
+# ------------------------------------------------------------------------------- grid
+
+
+@pytest.mark.parametrize(
+    "height, width, n",
+    [(7, 13, 5), (7, 13, 20), (481, 321, 600), (321, 481, 100), (1, 1, 10), (1, 50, 7), (50, 1, 7)],
+)
+def test_grid_shape_count_and_coverage(height, width, n):
+    gh, gw = grid_shape(height, width, n)
+    assert 1 <= gh <= height and 1 <= gw <= width
+    target = min(n, height * width)
+    assert abs(gh * gw - target) <= max(1, 0.15 * target), (gh, gw)
+    g = slic_module._grid(height, width, gh, gw)
+    # Every pixel lies in exactly one cell; every cell is non-empty; bands differ by <= 1.
+    cells = g.cell
+    assert cells.shape == (height, width)
+    counts = np.bincount(cells.ravel(), minlength=gh * gw)
+    assert counts.min() >= 1 and counts.sum() == height * width
+    band_h = np.bincount(cells[:, 0] // gw, minlength=gh)
+    band_w = np.bincount(cells[0, :] % gw, minlength=gw)
+    assert band_h.max() - band_h.min() <= 1 and band_w.max() - band_w.min() <= 1
+    # The cell-major slots hold every pixel once (plus masked padding).
+    slots = g.gather.reshape(-1)[g.mask.reshape(-1) > 0]
+    assert_array_equal(np.sort(slots), np.arange(height * width))
+    assert_array_equal(g.gather[g.slot], np.arange(height * width))
+
+
+def test_grid_shape_follows_aspect():
+    assert grid_shape(321, 481, 600) == (20, 30)
+    assert grid_shape(481, 321, 600) == (30, 20)
+    assert grid_shape(100, 100, 100) == (10, 10)
+
+
+def test_grid_shape_rejects_bad_values():
+    with pytest.raises(ValueError, match="n_segments must be >= 1; got 0"):
+        grid_shape(10, 10, 0)
+    with pytest.raises(TypeError, match="n_segments must be a Python int"):
+        grid_shape(10, 10, 4.0)
+    with pytest.raises(ValueError, match="height must be >= 1; got 0"):
+        grid_shape(0, 10, 4)
+
+
+# ------------------------------------------------------------------------------- SSN
+
+
+def test_ssn_output_contract():
+    feats = _random_features()
+    out = ssn(feats, n_segments=6, num_iters=3)
+    assert isinstance(out, SSNOutput)
+    gh, gw = grid_shape(12, 14, 6)
+    m = gh * gw
+    assert out.assoc.shape == (12, 14, 9) and out.assoc.dtype == jnp.float32
+    assert out.centres.shape == (m, 4) and out.centres.dtype == jnp.float32
+    assert out.labels.shape == (12, 14) and out.labels.dtype == jnp.int32
+    assert out.candidates.shape == (12, 14, 9) and out.candidates.dtype == jnp.int32
+    assoc, cand = np.asarray(out.assoc), np.asarray(out.candidates)
+    assert_allclose(assoc.sum(-1), 1.0, atol=1e-5)
+    assert cand.min() >= 0 and cand.max() < m
+    # Hard labels are the argmax candidate; candidate 4 is the pixel's own cell.
+    chosen = np.take_along_axis(cand, assoc.argmax(-1)[..., None], -1)[..., 0]
+    assert_array_equal(chosen, out.labels)
+    g = slic_module._grid(12, 14, gh, gw)
+    assert_array_equal(cand[..., 4], g.cell)
+    # Corner pixel: only 4 of its 9 candidates exist; the others have assoc 0.
+    assert np.count_nonzero(assoc[0, 0]) <= 4 and assoc[0, 0, [0, 1, 2, 3, 6]].sum() == 0
+
+
+def test_ssn_matches_numpy_reference():
+    """A dense NumPy SSN on the same grid (explicit candidate lists) gives the same result."""
+    feats = np.asarray(_random_features((9, 11, 3), seed=3), np.float64)
+    num_iters = 3
+    out = ssn(feats.astype(np.float32), n_segments=6, num_iters=num_iters)
+    gh, gw = grid_shape(9, 11, 6)
+    g = slic_module._grid(9, 11, gh, gw)
+    cand = np.moveaxis(g.cand_index.reshape(9, -1)[:, g.cell], 0, -1).reshape(-1, 9)
+    valid = np.moveaxis(g.cand_valid.reshape(9, -1)[:, g.cell], 0, -1).reshape(-1, 9)
+    f = feats.reshape(-1, 3)
+    cell = g.cell.ravel()
+    centres = np.stack([f[cell == i].mean(0) for i in range(gh * gw)])
+
+    def assoc_of(centres):
+        d = ((f[:, None, :] - centres[cand]) ** 2).sum(-1)
+        logits = np.where(valid, -d, -np.inf)
+        q = np.exp(logits - logits.max(1, keepdims=True))
+        return q / q.sum(1, keepdims=True)
+
+    for _ in range(num_iters):
+        q = assoc_of(centres)
+        dense = np.zeros((f.shape[0], gh * gw))
+        np.add.at(dense, (np.arange(f.shape[0])[:, None].repeat(9, 1), cand), q)
+        centres = (dense.T @ f) / dense.sum(0)[:, None]
+    q = assoc_of(centres)
+    assert_allclose(np.asarray(out.centres), centres, atol=1e-4)
+    assert_allclose(np.asarray(out.assoc).reshape(-1, 9), q, atol=1e-4)
+
+
+def test_ssn_centre_update_is_soft_pool():
+    feats = _random_features()
+    before = ssn(feats, n_segments=6, num_iters=0)
+    after = ssn(feats, n_segments=6, num_iters=1)
+    m = before.centres.shape[0]
+    pooled = soft_pool(feats, before.assoc, before.candidates, m)
+    assert_allclose(np.asarray(after.centres), np.asarray(pooled), atol=1e-5)
+
+
+def test_ssn_plain_vs_jit_and_no_retrace():
+    feats = _random_features()
+    traces = []
+
+    def run(f):
+        traces.append(1)
+        return ssn(f, n_segments=6, num_iters=3)  # as test_ssn_output_contract: compiled once
+
+    jitted = jax.jit(run)
+    a, b = run(feats), jitted(feats)
+    for x, y in zip(a, b, strict=True):
+        assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)
+    jitted(feats + 1.0)
+    assert len(traces) == 2  # one eager call + one trace; the second jit call reuses it
+
+
+def test_ssn_vmap_equals_loop():
+    batch = _random_features((3, 12, 14, 4), seed=5)
+    fn = functools.partial(ssn, n_segments=6, num_iters=3)  # the loop reuses a compiled shape
+    batched = jax.vmap(fn)(batch)
+    for i in range(3):
+        single = fn(batch[i])
+        for x, y in zip(batched, single, strict=True):
+            assert_allclose(np.asarray(x[i]), np.asarray(y), atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [2, 12])  # explicit differences / matrix-product distances
+def test_ssn_gradients(channels):
+    with jax.enable_x64(True):
+        feats = jax.random.normal(jax.random.key(1), (5, 6, channels), jnp.float64)
+        weights = jax.random.normal(jax.random.key(2), (5, 6, 9), jnp.float64)
+
+        def loss(f):
+            out = ssn(f, n_segments=4, num_iters=2)
+            return jnp.sum(out.assoc * weights) + jnp.sum(out.centres**2)
+
+        assert ssn(feats, n_segments=4, num_iters=2).assoc.dtype == jnp.float64
+        check_grads(jax.jit(loss), (feats,), order=1, modes=["rev"], atol=1e-5, rtol=1e-5)
+
+
+def test_ssn_distance_forms_agree(monkeypatch):
+    """Many channels use |x|^2 - 2x.c + |c|^2; it must match the explicit form."""
+    x = jax.random.normal(jax.random.key(12), (12, 3, 4, 20))  # (C, gh, gw, P)
+    centres = jax.random.normal(jax.random.key(13), (12, 3, 4))
+    dot = slic_module._distances(x, centres)
+    monkeypatch.setattr(slic_module, "_DIRECT_MAX_CHANNELS", 64)
+    direct = slic_module._distances(x, centres)
+    assert len(dot) == len(direct) == 9
+    # Equal up to a per-pixel constant (|x|^2), which softmax and argmin ignore.
+    for a, b in zip(dot, direct, strict=True):
+        assert_allclose(np.asarray(a - dot[4]), np.asarray(b - direct[4]), rtol=1e-5, atol=1e-4)
+    assert_allclose(np.asarray(direct[4] - dot[4]), np.asarray(jnp.sum(x**2, 0)), rtol=1e-5)
+    # End to end through the (cached) jitted SSN, recompiled under each setting.
+    feats = _random_features((10, 12, 12), seed=11)
+    try:
+        slic_module._ssn.clear_cache()
+        out_direct = ssn(feats, n_segments=6, num_iters=3)
+        monkeypatch.undo()
+        slic_module._ssn.clear_cache()
+        out_dot = ssn(feats, n_segments=6, num_iters=3)
+    finally:
+        slic_module._ssn.clear_cache()
+    assert_allclose(np.asarray(out_dot.assoc), np.asarray(out_direct.assoc), atol=1e-4)
+    assert_allclose(np.asarray(out_dot.centres), np.asarray(out_direct.centres), atol=1e-4)
+
+
+def test_soft_pool_and_unpool_match_dense():
+    feats = _random_features((8, 9, 3), seed=7)
+    out = ssn(feats, n_segments=6, num_iters=2)
+    m = out.centres.shape[0]
+    values = np.asarray(jax.random.uniform(jax.random.key(8), (8, 9, 2)))
+    assoc, cand = np.asarray(out.assoc, np.float64), np.asarray(out.candidates)
+    dense = np.zeros((72, m))
+    rows = np.arange(72)[:, None].repeat(9, 1)
+    np.add.at(dense, (rows, cand.reshape(-1, 9)), assoc.reshape(-1, 9))
+    expect_pool = (dense / dense.sum(0)).T @ values.reshape(-1, 2)
+    pooled = soft_pool(values, out.assoc, out.candidates, m)
+    assert_allclose(np.asarray(pooled), expect_pool, atol=1e-5)
+    sp = np.asarray(jax.random.normal(jax.random.key(9), (m, 2)))
+    unpooled = soft_unpool(sp, out.assoc, out.candidates)
+    assert_allclose(np.asarray(unpooled).reshape(-1, 2), dense @ sp, atol=1e-5)
+    # Reconstruction of a constant map is exact.
+    ones = jnp.ones((8, 9, 1))
+    recon = soft_unpool(soft_pool(ones, out.assoc, out.candidates, m), out.assoc, out.candidates)
+    assert_allclose(np.asarray(recon), 1.0, atol=1e-5)
+
+
+def test_soft_pool_gradients():
+    with jax.enable_x64(True):
+        feats = jax.random.normal(jax.random.key(3), (6, 7, 3), jnp.float64)
+        out = ssn(feats, n_segments=4, num_iters=1)
+        m = out.centres.shape[0]
+        values = jax.random.uniform(jax.random.key(4), (6, 7, 2), jnp.float64)
+
+        def f(v, q):
+            return soft_pool(v, q, out.candidates, m)
+
+        check_grads(f, (values, out.assoc), order=1, modes=["rev", "fwd"], atol=1e-5, rtol=1e-5)
+        check_grads(
+            lambda sp, q: soft_unpool(sp, q, out.candidates),
+            (jnp.ones((m, 2)), out.assoc),
+            order=1,
+            modes=["rev"],
+        )
+
+
+def test_soft_pool_bad_inputs():
+    out = ssn(_random_features(), n_segments=6, num_iters=1)
+    with pytest.raises(ValueError, match=r"shape \(H, W, 9\) = \(12, 13, 9\); got \(12, 14"):
+        soft_pool(jnp.ones((12, 13, 2)), out.assoc, out.candidates, 6)
+    with pytest.raises(TypeError, match="candidates must be integer"):
+        soft_pool(jnp.ones((12, 14, 2)), out.assoc, out.assoc, 6)
+    with pytest.raises(ValueError, match=r"sp_values must have shape \(m, D\)"):
+        soft_unpool(jnp.ones(6), out.assoc, out.candidates)
+
+
+def test_ssn_bad_inputs():
+    with pytest.raises(ValueError, match=r"features must have shape \(H, W, C\); got shape \(4, 4"):
+        ssn(jnp.ones((4, 4)), n_segments=2, num_iters=1)
+    with pytest.raises(ValueError, match="features is empty"):
+        ssn(jnp.ones((0, 4, 3)), n_segments=2, num_iters=1)
+    with pytest.raises(TypeError, match="features must be floating point; got dtype int32"):
+        ssn(jnp.ones((4, 4, 3), jnp.int32), n_segments=2, num_iters=1)
+    with pytest.raises(ValueError, match="num_iters must be >= 0; got -1"):
+        ssn(jnp.ones((4, 4, 3)), n_segments=2, num_iters=-1)
+
+
+def test_xylab_features():
+    image = np.random.default_rng(0).uniform(size=(20, 30, 3)).astype(np.float32)
+    f = np.asarray(xylab_features(image, n_segments=6, pos_scale=2.0, color_scale=0.5))
+    gh, gw = grid_shape(20, 30, 6)
+    s_xy = 2.0 * max(gh / 20, gw / 30)
+    assert f.shape == (20, 30, 5) and f.dtype == np.float32
+    assert_allclose(f[..., 0], s_xy * np.arange(20)[:, None].repeat(30, 1), rtol=1e-6)
+    assert_allclose(f[..., 1], s_xy * np.arange(30)[None, :].repeat(20, 0), rtol=1e-6)
+    assert_allclose(f[..., 2:], 0.5 * np.asarray(rgb_to_lab(image)), atol=1e-4)
+    with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\)"):
+        xylab_features(np.ones((4, 4)), n_segments=2)
+
+
+# ------------------------------------------------------------------------------- SLIC
+
+
+def test_slic_exact_blocks():
+    image, truth = _blocks(2, 2, size=10)
+    labels = slic(image, n_segments=4)
+    assert labels.dtype == np.int32
+    assert_array_equal(labels, truth)
+    # Same through SSN with sharp colour features.
+    out = ssn(xylab_features(image, n_segments=4, color_scale=1.0), n_segments=4, num_iters=5)
+    assert_array_equal(np.asarray(out.labels), truth)
+
+
+def test_slic_exact_blocks_odd_sizes():
+    # 3 x 2 blocks of 7 x 9 pixels: bands are not multiples of a cell size.
+    image, truth = _blocks(3, 2, size=1)
+    image = image.repeat(7, 0).repeat(9, 1)
+    truth = truth.repeat(7, 0).repeat(9, 1)
+    labels = slic((image * 255).astype(np.uint8), n_segments=6, compactness=1.0)
+    assert_array_equal(labels, truth)
+
+
+def _hard_slic_reference(lab, gh, gw, compactness, num_iters):
+    """Brute-force NumPy SLIC on the same grid and 9 candidates (no connectivity)."""
+    height, width, _ = lab.shape
+    g = slic_module._grid(height, width, gh, gw)
+    s_xy = compactness * max(gh / height, gw / width)
+    yy, xx = np.mgrid[:height, :width]
+    f = np.concatenate([s_xy * yy[..., None], s_xy * xx[..., None], lab], -1).reshape(-1, 5)
+    cand = np.moveaxis(g.cand_index.reshape(9, -1)[:, g.cell], 0, -1).reshape(-1, 9)
+    valid = np.moveaxis(g.cand_valid.reshape(9, -1)[:, g.cell], 0, -1).reshape(-1, 9)
+    cell = g.cell.ravel()
+    centres = np.stack([f[cell == i].mean(0) for i in range(gh * gw)])
+
+    def assign(centres):
+        d = ((f[:, None, :] - centres[cand]) ** 2).sum(-1)
+        return cand[np.arange(len(f)), np.argmin(np.where(valid, d, np.inf), 1)]
+
+    for _ in range(num_iters):
+        labels = assign(centres)
+        for i in range(gh * gw):
+            if np.any(labels == i):
+                centres[i] = f[labels == i].mean(0)
+    return assign(centres).reshape(height, width)
+
+
+def test_slic_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    # Smooth random image so that clusters are meaningful but ties are unlikely.
+    image = rng.uniform(size=(6, 8, 3)).repeat(4, 0).repeat(4, 1)[:23, :29].astype(np.float32)
+    labels = slic(image, n_segments=12, compactness=5.0, num_iters=4, enforce_connectivity=False)
+    gh, gw = grid_shape(23, 29, 12)
+    lab = np.asarray(rgb_to_lab(image), np.float64)
+    expect = _hard_slic_reference(lab, gh, gw, 5.0, 4)
+    assert (labels == expect).mean() > 0.995
+
+
+def test_slic_connectivity_and_consecutive_labels():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    labels = slic(image, n_segments=20, compactness=5.0)
+    k = labels.max() + 1
+    assert_array_equal(np.unique(labels), np.arange(k))
+    comps = skimage.measure.label(labels + 1, background=0, connectivity=1)
+    assert comps.max() == k  # each label is exactly one 4-connected component
+    sizes = np.bincount(labels.ravel())
+    gh, gw = grid_shape(40, 50, 20)
+    assert sizes.min() >= int(0.5 * 40 * 50 / (gh * gw))
+
+
+def test_slic_grayscale_and_float_inputs():
+    image, truth = _blocks(2, 2, size=8)
+    gray = np.array([0.1, 0.4, 0.7, 1.0], np.float32)[truth]
+    labels = slic(gray, n_segments=4)
+    assert_array_equal(labels, truth)
+    assert_array_equal(slic(image.astype(np.float64), n_segments=4), truth)
+
+
+def test_slic_no_recompile_on_same_shape():
+    rng = np.random.default_rng(2)
+    a = rng.uniform(size=(24, 30, 3)).astype(np.float32)
+    b = rng.uniform(size=(24, 30, 3)).astype(np.float32)
+    slic(a, n_segments=10)
+    before = slic_module._slic_labels._cache_size()
+    slic(b, n_segments=10, compactness=3.0)  # compactness is traced, not static
+    assert slic_module._slic_labels._cache_size() == before
+    slic(rng.uniform(size=(25, 30, 3)).astype(np.float32), n_segments=10)
+    assert slic_module._slic_labels._cache_size() == before + 1
+
+
+def test_slic_bad_inputs():
+    ok = np.zeros((8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(H, W, 3\) or \(H, W\); got shape \(8, 8, 4\)"):
+        slic(np.zeros((8, 8, 4)), n_segments=4)
+    with pytest.raises(ValueError, match=r"got shape \(2, 8, 8, 3\)"):
+        slic(np.zeros((2, 8, 8, 3)), n_segments=4)
+    with pytest.raises(ValueError, match="image is empty"):
+        slic(np.zeros((0, 8, 3)), n_segments=4)
+    with pytest.raises(TypeError, match="got int64"):
+        slic(np.zeros((8, 8, 3), np.int64), n_segments=4)
+    bad = ok.copy()
+    bad[1, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        slic(bad, n_segments=4)
+    with pytest.raises(ValueError, match=r"range \[0, 255\].*Divide by 255"):
+        slic(ok + np.float32(255.0) * (np.arange(3) == 0), n_segments=4)
+    with pytest.raises(ValueError, match="n_segments must be >= 1; got 0"):
+        slic(ok, n_segments=0)
+    with pytest.raises(TypeError, match="n_segments must be a Python int"):
+        slic(ok, n_segments=4.5)
+    with pytest.raises(ValueError, match="compactness must be a finite number > 0; got 0"):
+        slic(ok, n_segments=4, compactness=0)
+    with pytest.raises(ValueError, match="num_iters must be >= 0; got -2"):
+        slic(ok, n_segments=4, num_iters=-2)
+    with pytest.raises(ValueError, match="min_size_factor must be >= 0"):
+        slic(ok, n_segments=4, min_size_factor=-1.0)
+
+
+def test_slic_quality_close_to_skimage(bsds_root):
+    from skimage.segmentation import slic as sk_slic
+
+    from jaxseg.data import bsds500
+
+    ids = bsds500.list_ids(bsds_root, "val")[:3]
+    ours, theirs = [], []
+    for image_id in ids:
+        image = bsds500.read_image(bsds500.image_path(bsds_root, "val", image_id))
+        gts = bsds500.read_ground_truth(bsds500.ground_truth_path(bsds_root, "val", image_id))
+        gts = [g.segmentation for g in gts]
+        sk_labels = sk_slic(image, n_segments=300, compactness=10.0, max_num_iter=10, start_label=0)
+        for labels, acc in (
+            (slic(image, n_segments=300, compactness=10.0, num_iters=10), ours),
+            (sk_labels, theirs),
+        ):
+            br = superpixel.boundary_recall(labels, gts)
+            acc.append((br, superpixel.undersegmentation_error(labels, gts)))
+    (br, ue), (br_sk, ue_sk) = np.mean(ours, 0), np.mean(theirs, 0)
+    # Not worse than skimage by more than 0.01 (our grid gives slightly more
+    # superpixels, so we are usually a bit better), and not wildly different.
+    assert br >= br_sk - 0.01 and ue <= ue_sk + 0.01, (br, br_sk, ue, ue_sk)
+    assert abs(br - br_sk) < 0.06 and abs(ue - ue_sk) < 0.03, (br, br_sk, ue, ue_sk)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1)])
+def test_degenerate_image_sizes(shape):
+    image = np.random.default_rng(3).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    labels = slic(image, n_segments=100)
+    assert labels.shape == shape
+    assert_array_equal(np.unique(labels), np.arange(labels.max() + 1))
+    out = ssn(xylab_features(image, n_segments=100), n_segments=100, num_iters=2)
+    assert out.centres.shape == (shape[0] * shape[1], 5)  # one cell per pixel
+    assert_allclose(np.asarray(out.assoc).sum(-1), 1.0, atol=1e-6)
+    assert_array_equal(np.asarray(out.labels).ravel(), np.arange(shape[0] * shape[1]))
+
+
+def test_slic_batch_equals_slic_per_image():
+    rng = np.random.default_rng(4)
+    images = rng.uniform(size=(3, 24, 30, 3)).astype(np.float32)
+    images[1] = images[1].round()  # flat regions: ties resolved the same way
+    labels = slic_batch(images, n_segments=10, compactness=5.0, num_iters=4)
+    assert isinstance(labels, jax.Array)
+    assert labels.shape == (3, 24, 30) and labels.dtype == jnp.int32
+    labels = np.asarray(labels)
+    gh, gw = grid_shape(24, 30, 10)
+    min_size = int(0.5 * 24 * 30 / (gh * gw))
+    for image, batched in zip(images, labels, strict=True):
+        kw = dict(n_segments=10, compactness=5.0, num_iters=4)
+        assert_array_equal(batched, slic(image, enforce_connectivity=False, **kw))
+        # slic's default output is the batch labels made connected on the host.
+        assert_array_equal(enforce_connectivity(batched, min_size=min_size), slic(image, **kw))
+    # uint8, a JAX array and a traced call (under jit) give the same labels.
+    as_uint8 = (images * 255).round().astype(np.uint8)
+    expect = np.stack([slic(im, n_segments=10, enforce_connectivity=False) for im in as_uint8])
+    assert_array_equal(np.asarray(slic_batch(as_uint8, n_segments=10)), expect)
+    assert_array_equal(np.asarray(slic_batch(jnp.asarray(as_uint8), n_segments=10)), expect)
+    jitted = jax.jit(lambda x: slic_batch(x, n_segments=10))
+    assert_array_equal(np.asarray(jitted(as_uint8)), expect)
+
+
+def test_slic_batch_no_recompile_on_same_shape():
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(size=(2, 2, 12, 14, 3)).astype(np.float32)
+    slic_batch(a, n_segments=4, num_iters=2)
+    before = slic_module._slic_batch_labels._cache_size()
+    slic_batch(b, n_segments=4, num_iters=2, compactness=3.0)  # compactness is traced
+    assert slic_module._slic_batch_labels._cache_size() == before
+
+
+def test_slic_batch_bad_inputs():
+    ok = np.zeros((2, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(B, H, W, 3\); got shape \(8, 8, 3\).*slic\(\)"):
+        slic_batch(ok[0], n_segments=4)
+    with pytest.raises(ValueError, match=r"got shape \(2, 8, 8, 4\)"):
+        slic_batch(np.zeros((2, 8, 8, 4), np.float32), n_segments=4)
+    with pytest.raises(ValueError, match="images are empty"):
+        slic_batch(np.zeros((2, 0, 8, 3), np.float32), n_segments=4)
+    with pytest.raises(TypeError, match="images dtype must be uint8 or floating.*got int32"):
+        slic_batch(ok.astype(np.int32), n_segments=4)
+    bad = ok.copy()
+    bad[1, 3, 4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"images\[1\] contains NaN or inf.*clean or mask"):
+        slic_batch(bad, n_segments=4)
+    with pytest.raises(ValueError, match=r"images\[1\] contains NaN or inf"):
+        slic_batch(jnp.asarray(bad), n_segments=4)  # checked on the device too
+    bad = ok.copy()
+    bad[1, 0, 0] = 255.0
+    with pytest.raises(ValueError, match=r"images\[1\] values .* range \[0, 255\].*Divide by 255"):
+        slic_batch(bad, n_segments=4)
+    with pytest.raises(ValueError, match="n_segments must be >= 1; got 0"):
+        slic_batch(ok, n_segments=0)
+    with pytest.raises(TypeError, match="num_iters must be a Python int"):
+        slic_batch(ok, n_segments=4, num_iters=2.0)
+    with pytest.raises(ValueError, match="compactness must be a finite number > 0; got -1"):
+        slic_batch(ok, n_segments=4, compactness=-1.0)

@@ -1,0 +1,101 @@
+"""train_and_evaluate's time limit and --init_from (continuing from a packaged model)."""
+
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import REPO
+from flax import nnx
+
+from configs import superae_tiny, wang2020_tiny
+from jaxseg.train import checkpointing
+from jaxseg.train.trainer import train_and_evaluate
+
+
+def _params(model):
+    return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+
+def _equal(a, b):
+    return all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))
+
+
+def superae_tiny_model(config):
+    from jaxseg.train.tasks import superae
+
+    return superae.create_model(config, nnx.Rngs(config.seed))
+
+
+def test_init_from_a_packaged_model_starts_from_its_weights(bsds_root, tmp_path, fast_compile):
+    packaged = checkpointing.pretrained_path("superae_cpu")
+    want = _params(checkpointing.restore_model(packaged)[0])
+    config = superae_tiny.get_config()
+    config.num_steps = 1
+    config.optimizer.learning_rate = 0.0  # the one step leaves the weights as loaded
+    result = train_and_evaluate(config, tmp_path / "a", data_dir=bsds_root, init_from=packaged)
+    assert result["step"] == 1
+    got = _params(checkpointing.restore_model(tmp_path / "a", which="latest")[0])
+    assert _equal(got, want)
+    # The config's own initialisation is another model (so the equality above is news).
+    fresh = superae_tiny_model(config)
+    assert not _equal(_params(fresh), want)
+
+
+def test_init_from_refuses_another_task_or_architecture(bsds_root, tmp_path):
+    config = wang2020_tiny.get_config()  # width 16: not the packaged width-64 network
+    with pytest.raises(checkpointing.CheckpointError, match=r"wang2020_cpu_long.*does not fit"):
+        train_and_evaluate(
+            config,
+            tmp_path / "w",
+            data_dir=bsds_root,
+            init_from=checkpointing.pretrained_path("wang2020_cpu_long"),
+        )
+    with pytest.raises(checkpointing.CheckpointError, match=r"holds a 'superae' model"):
+        train_and_evaluate(
+            config,
+            tmp_path / "w",
+            data_dir=bsds_root,
+            init_from=checkpointing.pretrained_path("superae_cpu"),
+        )
+
+
+def test_time_limit_stops_with_a_checkpoint_and_the_rerun_finishes(
+    bsds_root, tmp_path, fast_compile
+):
+    config = wang2020_tiny.get_config()
+    config.num_steps = 3
+    config.checkpoint_every = 100
+    config.eval_every = 100
+    first = train_and_evaluate(config, tmp_path / "w", data_dir=bsds_root, time_limit_s=0.0)
+    assert first["step"] == 1  # the limit is checked after each step
+    mngr = checkpointing.CheckpointManager(tmp_path / "w")
+    try:
+        assert mngr.latest_step() == 1
+    finally:
+        mngr.close()
+    assert train_and_evaluate(config, tmp_path / "w", data_dir=bsds_root)["step"] == 3
+
+
+def test_train_py_init_from_flag_reaches_the_trainer(bsds_root, tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "--config",
+            "configs/wang2020_tiny.py",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--data_dir",
+            str(bsds_root),
+            "--init_from",
+            str(checkpointing.pretrained_path("superae_cpu")),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "holds a 'superae' model" in proc.stderr
