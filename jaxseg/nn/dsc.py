@@ -67,7 +67,7 @@ import optax
 from flax import nnx
 from jax.typing import ArrayLike
 
-from jaxseg.nn.superae import SuperAE
+from jaxseg.nn.superae import SuperAE, upsample_features
 from jaxseg.ops import pooling
 from jaxseg.regions.merge import adjacent_pairs_np
 
@@ -213,17 +213,13 @@ def init_head(key: jax.Array, num_classes: int) -> dict[str, jax.Array]:
     return {"w": w, "b": jnp.zeros((num_classes,), jnp.float32)}
 
 
-def _upsample(x: jax.Array, hp: int, wp: int) -> jax.Array:
-    return jax.image.resize(x, (hp, wp, x.shape[-1]), method="bilinear")
-
-
 def _head_logits(head, image, e1, e2, e3) -> jax.Array:
     """1x1 conv of ``[image, up(e1), up(e2), up(e3)]`` applied per resolution."""
     h, w = image.shape[:2]
     hp, wp = e1.shape[:2]
     ws = jnp.split(head["w"], np.cumsum(HEAD_SPLITS)[:-1], axis=0)
     out = image @ ws[0] + head["b"]  # (H, W, K)
-    acc = e1 @ ws[1] + _upsample(e2 @ ws[2], hp, wp) + _upsample(e3 @ ws[3], hp, wp)
+    acc = e1 @ ws[1] + upsample_features(e2 @ ws[2], hp, wp) + upsample_features(e3 @ ws[3], hp, wp)
     return out + acc[:h, :w]
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
@@ -51,9 +52,13 @@ __all__ = [
     "SuperAE",
     "TEMPLATE_NORMS",
     "TEMPLATE_TARGETS",
+    "embed",
     "pad_to_multiple",
+    "prepare_input",
+    "reconstruct",
     "superae_loss",
     "template_smoothness",
+    "upsample_features",
 ]
 
 TEMPLATE_TARGETS = ("reconstruction", "input")
@@ -216,3 +221,67 @@ def superae_loss(
     template = jnp.mean(jax.vmap(one)(recon, labels, tgt))
     loss = mse + lam * template
     return loss, {"loss": loss, "mse": mse, "template": template}
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+def prepare_input(image: ArrayLike, scale: float = 1.0) -> np.ndarray:
+    """The SuperAE input of an RGB image: ``float32 (h, w, 3)`` in ``[0, 1]``.
+
+    ``uint8`` images are divided by 255; ``scale != 1`` rescales with anti-aliasing
+    (:func:`skimage.transform.rescale`), the result clipped to ``[0, 1]``.
+
+    Args:
+      image: ``(H, W, 3)`` RGB, ``uint8`` or float in ``[0, 1]``.
+      scale: resize factor ``> 0`` (``h = round(H * scale)``).
+
+    Returns:
+      ``(h, w, 3) float32`` in ``[0, 1]``.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"image must be (H, W, 3) RGB, got shape {img.shape}.")
+    if not float(scale) > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}.")
+    img = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+    if float(scale) != 1.0:
+        from skimage import transform
+
+        img = transform.rescale(img, float(scale), channel_axis=-1, anti_aliasing=True)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+@nnx.jit
+def _recon(model, image):
+    return model(image[None])[0]
+
+
+def reconstruct(model: SuperAE, image: ArrayLike) -> np.ndarray:
+    """Smoothed image ``xhat (H, W, 3) float32`` of one image (eval-mode BN)."""
+    model.eval()
+    return np.asarray(_recon(model, jnp.asarray(image, jnp.float32)))
+
+
+def upsample_features(x: jax.Array, height: int, width: int) -> jax.Array:
+    """Bilinear resize of encoder features ``(h, w, C)`` to ``(height, width, C)``."""
+    return jax.image.resize(x, (height, width, x.shape[-1]), method="bilinear")
+
+
+@nnx.jit
+def _embed(model, image):
+    e1, e2, e3 = (e[0] for e in model.encode(image[None]))
+    hp, wp = e1.shape[:2]
+    h, w = image.shape[:2]
+    up = [upsample_features(e, hp, wp)[:h, :w] for e in (e2, e3)]
+    return jnp.concatenate([image, e1[:h, :w], *up], axis=-1)
+
+
+def embed(model: SuperAE, image: ArrayLike) -> np.ndarray:
+    """The SuperAE embedding of one image: ``(H, W, 451)`` float32 (eval-mode BN).
+
+    The image (3 channels) and the encoder outputs ``e1`` (64), ``e2`` (128) and ``e3``
+    (256) bilinearly upsampled to the padded grid and cropped to ``(H, W)``.
+    """
+    model.eval()
+    return np.asarray(_embed(model, jnp.asarray(image, jnp.float32)))

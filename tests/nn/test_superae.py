@@ -179,7 +179,7 @@ def test_train_tiny_resume_and_restore(bsds_root, tmp_path):
     assert [step for step, _ in train_losses(tmp_path / "resumed")] == [1, 2]
     assert isinstance(model, SuperAE) and cfg.task == "superae"
     img = np.random.default_rng(0).random((20, 24, 3), dtype=np.float32)
-    rec = task.reconstruct(model, img)
+    rec = superae.reconstruct(model, img)
     assert rec.shape == img.shape and np.all(np.isfinite(rec))
 
 
@@ -197,3 +197,51 @@ def test_pad_to_multiple():
     assert y.shape == (2, 8, 8, 1)
     np.testing.assert_array_equal(y[:, :5, :6], x)
     np.testing.assert_array_equal(y[:, 7, :6], x[:, 4])
+
+
+def test_embed_is_image_and_upsampled_encoder_outputs():
+    model = SuperAE(rngs=nnx.Rngs(0))
+    img = np.random.default_rng(1).random((10, 13, 3), dtype=np.float32)  # padded to 12 x 16
+    emb = superae.embed(model, img)
+    assert emb.shape == (10, 13, 3 + 64 + 128 + 256) and emb.dtype == np.float32
+    e1, e2, e3 = (np.asarray(e[0]) for e in model.encode(jnp.asarray(img)[None]))
+    np.testing.assert_array_equal(emb[..., :3], img)
+    np.testing.assert_allclose(emb[..., 3:67], e1[:10, :13], atol=1e-6)
+    # e2 (stride 2) on the 12 x 16 grid: half-pixel bilinear, so the centre of output
+    # pixel (2r + 1/2 ± 1/4) interpolates e2 rows r - 1/4 .. r + 1/4 with weights 3/4, 1/4
+    r, c = 2, 3  # output pixel (2r+1, 2c+1) lies 1/4 past e2 pixel (r, c) in each axis
+    want = (9 * e2[r, c] + 3 * e2[r + 1, c] + 3 * e2[r, c + 1] + e2[r + 1, c + 1]) / 16.0
+    np.testing.assert_allclose(emb[2 * r + 1, 2 * c + 1, 67:195], want, rtol=1e-5, atol=1e-5)
+    # e3 (stride 4): the resize of e3 alone, cropped
+    up3 = np.asarray(jax.image.resize(e3, (12, 16, 256), "bilinear"))[:10, :13]
+    np.testing.assert_allclose(emb[..., 195:], up3, atol=1e-6)
+
+
+def test_dsc_head_on_embed_equals_the_per_resolution_head():
+    """DSC applies its 1x1 head per source resolution; it must equal the head on embed."""
+    from jaxseg.nn import dsc
+
+    model = SuperAE(rngs=nnx.Rngs(0))
+    model.eval()
+    img = np.random.default_rng(2).random((9, 14, 3), dtype=np.float32)
+    head = dsc.init_head(jax.random.key(0), 5)
+    feats = (e[0] for e in model.encode(jnp.asarray(img)[None]))
+    per_res = np.asarray(dsc._head_logits(head, jnp.asarray(img), *feats))
+    full = superae.embed(model, img) @ np.asarray(head["w"]) + np.asarray(head["b"])
+    np.testing.assert_allclose(per_res, full, rtol=1e-4, atol=1e-4)
+
+
+def test_prepare_input_scales_and_rescales():
+    u8 = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    same = superae.prepare_input(u8)
+    assert same.dtype == np.float32
+    np.testing.assert_allclose(same, u8 / 255.0, atol=1e-7)
+    half = superae.prepare_input(u8, 0.5)
+    assert half.shape == (10, 15, 3) and half.min() >= 0.0 and half.max() <= 1.0
+    # anti-aliased: a 2x2 block average is close to the rescaled pixel
+    blocks = (u8 / 255.0).reshape(10, 2, 15, 2, 3).mean(axis=(1, 3))
+    assert np.abs(half - blocks).mean() < 0.1
+    with pytest.raises(ValueError, match="scale must be > 0, got 0"):
+        superae.prepare_input(u8, 0)
+    with pytest.raises(ValueError, match=r"\(20, 30\)"):
+        superae.prepare_input(u8[..., 0])

@@ -26,7 +26,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from jaxseg.nn.superae import SuperAE, superae_loss
+from jaxseg.nn.superae import SuperAE, prepare_input, reconstruct, superae_loss
 from jaxseg.regions.generators import generate
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "loss_fn",
     "make_batch",
     "make_batch_rows",
+    "read_split",
     "reconstruct",
 ]
 
@@ -61,20 +62,15 @@ def read_split(data_dir, split: str, *, scale: float = 1.0, limit: int = 0):
 
     ``scale != 1`` rescales each image (anti-aliased) at load time.
     """
-    from skimage import transform
-
     from jaxseg.data import bsds500
 
     ids = bsds500.list_ids(data_dir, split)
     if limit:
         ids = ids[:limit]
-    images = []
-    for image_id in ids:
-        img = bsds500.read_image(bsds500.image_path(data_dir, split, image_id))
-        img = img.astype(np.float32) / 255.0
-        if scale != 1.0:
-            img = transform.rescale(img, scale, channel_axis=-1, anti_aliasing=True)
-        images.append(np.clip(img, 0, 1).astype(np.float32))
+    images = [
+        prepare_input(bsds500.read_image(bsds500.image_path(data_dir, split, image_id)), scale)
+        for image_id in ids
+    ]
     return ids, images
 
 
@@ -188,14 +184,3 @@ def evaluate(model: SuperAE, config, dataset: SuperAEData) -> dict[str, float]:
     out = {k: v / max(len(dataset.eval_images), 1) for k, v in sums.items()}
     out["score"] = -out.get("loss", 0.0)
     return out
-
-
-@nnx.jit
-def _recon(model, image):
-    return model(image[None])[0]
-
-
-def reconstruct(model: SuperAE, image) -> np.ndarray:
-    """Smoothed image ``xhat (H, W, 3) float32`` of one image (eval-mode BN)."""
-    model.eval()
-    return np.asarray(_recon(model, jnp.asarray(image, jnp.float32)))

@@ -31,21 +31,26 @@ connected (as :func:`jaxseg.ops.slic` does), and the balanced accuracy of
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.typing import ArrayLike
 
 from jaxseg.data import bsds500, pipeline
 from jaxseg.data.bsds500 import BSDS500
 from jaxseg.metrics import superpixel as spm
 from jaxseg.nn import models
+from jaxseg.nn.wang2020 import (
+    Prediction,
+    check_counts,
+    clustering_features,
+    max_pairs_for,
+    predict,
+)
 from jaxseg.ops import losses, pooling, slic
 from jaxseg.regions.connectivity import enforce_connectivity
+from jaxseg.regions.labels import majority_label
 
 __all__ = [
     "Prediction",
@@ -162,19 +167,6 @@ def make_batch_rows(config, dataset: Wang2020Data, step: int, *, start: int, sto
 # ----------------------------------------------------------------------- model + loss
 
 
-def max_pairs_for(num_segments: int) -> int:
-    """Static pair-list length for ``m`` superpixels (room above the planar ``3m``)."""
-    return 6 * num_segments + 16
-
-
-def _clustering_features(model, image, spix, n_segments: int) -> tuple[jax.Array, jax.Array]:
-    """``[head-1 features, scaled XYLab]`` (H, W, Cs + 5) and the XYLab part (H, W, 5)."""
-    xylab = slic.xylab_features(
-        image, n_segments=n_segments, pos_scale=model.pos_scale, color_scale=model.color_scale
-    )
-    return jnp.concatenate([spix, xylab], axis=-1), xylab
-
-
 def loss_fn(model, batch, config):
     """Total loss and metrics for one global batch (traced in the train step)."""
     images = batch["image"]  # (B, h, w, 3)
@@ -186,7 +178,7 @@ def loss_fn(model, batch, config):
     alpha = lc.get("pair_alpha", None)
 
     def one(image, gt, spix, seg):
-        f, xylab = _clustering_features(model, image, spix, n_seg)
+        f, xylab = clustering_features(model, image, spix, n_seg)
         out = slic.ssn(f, n_segments=n_seg, num_iters=int(config.train_iters))
         m = out.centres.shape[0]
         onehot = jax.nn.one_hot(gt, k)  # -1 -> all-zero row (ignored)
@@ -224,101 +216,13 @@ def loss_fn(model, batch, config):
     return total, metrics
 
 
-# ------------------------------------------------------------------------ inference
-
-
-class Prediction(NamedTuple):
-    """Output of :func:`predict` for one image (``m`` grid cells, ``P`` pair slots).
-
-    Attributes:
-      labels: ``(H, W) int32`` hard superpixels in ``[0, m)`` (not made connected).
-      pairs: ``(P, 2) int32`` adjacent superpixel pairs, ``i < j``.
-      valid: ``(P,) bool`` real pairs (a prefix).
-      similarity: ``(P,) float32`` ``s_ij`` (eq. 6) of the head-2 features.
-      region_features: ``(m, C) float32`` head-2 features pooled on ``labels``.
-    """
-
-    labels: jax.Array
-    pairs: jax.Array
-    valid: jax.Array
-    similarity: jax.Array
-    region_features: jax.Array
-
-
-@functools.partial(jax.jit, static_argnames=("graphdef", "n_segments", "num_iters"))
-def _predict(graphdef, state, image, *, n_segments, num_iters):
-    model = nnx.merge(graphdef, state)
-    feats = model(image[None])
-    f, _ = _clustering_features(model, image, feats.spix[0], n_segments)
-    out = slic.ssn(f, n_segments=n_segments, num_iters=num_iters)
-    m = out.centres.shape[0]
-    region = pooling.segment_mean(feats.seg[0], out.labels, m)
-    pairs, valid = pooling.adjacent_pairs(out.labels, m, max_pairs=max_pairs_for(m))
-    sim = pooling.pair_similarity(region, pairs)
-    return Prediction(out.labels.astype(jnp.int32), pairs, valid, sim, region)
-
-
-def check_counts(n_segments, num_iters) -> None:
-    """Checks the static ``n_segments`` (>= 1) and ``num_iters`` (>= 0) of a prediction."""
-    if not isinstance(n_segments, int | np.integer) or n_segments < 1:
-        raise ValueError(f"n_segments={n_segments!r} must be a positive int")
-    if not isinstance(num_iters, int | np.integer) or num_iters < 0:
-        raise ValueError(f"num_iters={num_iters!r} must be a non-negative int")
-
-
-def predict(
-    model: models.SuperpixelSegNet,
-    image: ArrayLike,
-    *,
-    n_segments: int = 100,
-    num_iters: int = 10,
-) -> Prediction:
-    """Superpixels and pair similarities of one image with a trained model.
-
-    Args:
-      model: the network (put it in eval mode: ``model.eval()``; models from
-        :func:`jaxseg.train.checkpointing.restore_model` already are).
-      image: ``(H, W, 3)`` RGB, float in ``[0, 1]`` or ``uint8`` (any size).
-      n_segments: requested superpixels (static; the grid has ``m ~ n_segments``
-        cells, at most one per pixel: larger values are clamped to ``H * W``).
-        Memory is O(pixels) for any ``n_segments``.
-      num_iters: SSN iterations (static; 10 at test time).
-
-    The XYLab scales are the model's (``model.pos_scale``, ``model.color_scale``,
-    set from the training config).
-
-    Returns:
-      :class:`Prediction`.
-
-    Raises:
-      ValueError: ``image`` is not ``(H, W, 3)``, is empty, holds NaN/inf or float
-        values outside ``[0, 1]``; or ``n_segments``/``num_iters`` are bad.
-      TypeError: ``image`` is neither float nor ``uint8``.
-    """
-    if np.ndim(image) != 3 or np.shape(image)[-1] != 3:
-        raise ValueError(f"image must be (H, W, 3) float in [0, 1], got shape {np.shape(image)}")
-    image = slic.as_float_rgb(image)  # dtype, NaN/inf and range (uint8 / 255)
-    check_counts(n_segments, num_iters)
-    graphdef, state = nnx.split(model)
-    return _predict(
-        graphdef,
-        state,
-        image,
-        n_segments=int(n_segments),
-        num_iters=int(num_iters),
-    )
-
-
 # ----------------------------------------------------------------------- validation
 
 
 def _pair_bacc(labels, pairs, valid, similarity, gt) -> float:
     """Balanced accuracy of ``s > 0.5`` for "same majority segment" (host NumPy)."""
-    m = int(labels.max()) + 1
-    ids, g = np.unique(gt, return_inverse=True)
-    hist = np.zeros((m, len(ids)), np.int64)
-    np.add.at(hist, (labels.ravel(), g.ravel()), 1)
-    major = hist.argmax(1)
+    _, g = np.unique(gt, return_inverse=True)
+    major = majority_label(labels, g.reshape(gt.shape))
     p = pairs[valid]
     same = major[p[:, 0]] == major[p[:, 1]]
     pred = similarity[valid] > 0.5
