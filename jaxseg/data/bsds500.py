@@ -17,13 +17,20 @@ strings (the benchmark's order, METRICS.md §1.5).
 
 Every (image, annotator) pair is a sample (wang2020 §3.5): 1633 pairs in
 train + val, 1063 in test.
+
+Two sources give the same records (docs/data.md): ``source="folder"`` reads the
+tree above, ``source="tfds"`` the ``bsds500`` TFDS dataset prepared from it
+(:mod:`jaxseg.data.tfds_bsds500`, no TensorFlow needed). :func:`iter_split`,
+:func:`load_split` and :func:`load_bsds500` take ``source`` and ``tfds_dir``;
+:func:`source_options` reads them from a ``config.data``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,22 +41,28 @@ from tqdm import tqdm
 
 __all__ = [
     "ENV_VAR",
+    "SOURCES",
     "SPLITS",
     "BSDS500",
     "GroundTruth",
     "ImageRecord",
+    "check_record",
+    "decode_image",
     "ground_truth_path",
     "image_path",
+    "iter_split",
     "list_ids",
     "load_bsds500",
     "load_split",
     "read_ground_truth",
     "read_image",
     "resolve_data_dir",
+    "source_options",
 ]
 
 ENV_VAR = "JAXSEG_DATA"
 SPLITS = ("train", "val", "test")
+SOURCES = ("folder", "tfds")
 
 
 class GroundTruth(NamedTuple):
@@ -175,13 +188,29 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file {path} does not exist.")
+    return decode_image(path.read_bytes(), path)
+
+
+def decode_image(encoded: bytes, name: str | os.PathLike) -> np.ndarray:
+    """Decodes encoded image bytes (a JPEG file's content) to ``(H, W, 3) uint8`` RGB.
+
+    The one decoder of both sources (:func:`read_image` and the TFDS reader, which
+    stores the original JPEG bytes), so that they give the same pixels.
+
+    Args:
+      encoded: the encoded file content.
+      name: where the bytes come from, for the error message.
+
+    Raises:
+      ValueError: the bytes cannot be decoded (``name`` in the message).
+    """
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(encoded)) as img:
             img.load()
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as e:
         raise ValueError(
-            f"cannot decode image {path} ({e}); the file is corrupt or truncated, "
+            f"cannot decode image {name} ({e}); the file is corrupt or truncated, "
             "re-extract BSDS500."
         ) from e
 
@@ -239,47 +268,135 @@ class ImageRecord(NamedTuple):
     boundaries: tuple[np.ndarray, ...]
 
 
+def source_options(data_config: Mapping | None) -> dict:
+    """``source`` and ``tfds_dir`` keyword arguments from a ``config.data``.
+
+    Args:
+      data_config: a mapping (``ml_collections.ConfigDict``) with optional fields
+        ``source`` (``"folder"`` when absent) and ``tfds_dir`` (``""`` or absent:
+        TFDS's default data directory); None gives the defaults.
+
+    Returns:
+      ``{"source": ..., "tfds_dir": ... or None}`` for :func:`iter_split`,
+      :func:`load_split` and :func:`load_bsds500`.
+
+    Raises:
+      ValueError: ``source`` is not one of :data:`SOURCES`.
+    """
+    data_config = data_config or {}
+    source = data_config.get("source", "folder")
+    _check_source(source, "config.data.source")
+    return {"source": source, "tfds_dir": data_config.get("tfds_dir") or None}
+
+
+def _check_source(source: str, name: str = "source") -> None:
+    if source not in SOURCES:
+        raise ValueError(
+            f"{name}={source!r} is not a BSDS500 source; use one of {SOURCES} (docs/data.md)."
+        )
+
+
+def iter_split(
+    data_dir: str | os.PathLike | None,
+    split: str,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+    source: str = "folder",
+    tfds_dir: str | os.PathLike | None = None,
+    ground_truth: bool = True,
+) -> Iterator[ImageRecord]:
+    """Yields the decoded images and ground truth of one split in id (string) order.
+
+    One record at a time (bounded memory). Both sources give the same records.
+
+    Args:
+      data_dir: BSDS500 root or data folder; None uses ``$JAXSEG_DATA``. Only read
+        with ``source="folder"``.
+      split: ``'train'``, ``'val'`` or ``'test'``.
+      limit: keep the first ``limit`` images; None or 0 keeps all.
+      progress: show a tqdm progress bar.
+      source: ``"folder"`` (the BSDS500 tree) or ``"tfds"`` (the prepared
+        ``bsds500`` TFDS dataset, see :mod:`jaxseg.data.tfds_bsds500`).
+      tfds_dir: the TFDS data directory of ``source="tfds"``; None: TFDS's default
+        (``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``).
+      ground_truth: False leaves ``segmentations`` and ``boundaries`` empty (not read).
+
+    Raises:
+      ValueError: unknown ``source`` or ``split``.
+      FileNotFoundError: the folder is not BSDS500, or the TFDS dataset is not
+        prepared in ``tfds_dir`` (the message gives the command that prepares it).
+    """
+    _check_source(source)
+    _check_split(split)
+    if source == "tfds":
+        from jaxseg.data import tfds_bsds500  # imports tensorflow_datasets (slow)
+
+        return tfds_bsds500.read_records(
+            tfds_dir, split, limit=limit, progress=progress, ground_truth=ground_truth
+        )
+    return _records(
+        resolve_data_dir(data_dir), split, limit=limit, progress=progress, ground_truth=ground_truth
+    )
+
+
 def load_split(
     data_dir: str | os.PathLike | None,
     split: str,
     *,
     limit: int | None = None,
     progress: bool = False,
+    source: str = "folder",
+    tfds_dir: str | os.PathLike | None = None,
 ) -> list[ImageRecord]:
     """Decodes the images and ground truth of one split, in id (string) order.
 
     Args:
-      data_dir: BSDS500 root or data folder; None uses ``$JAXSEG_DATA``.
+      data_dir: BSDS500 root or data folder; None uses ``$JAXSEG_DATA`` (only read
+        with ``source="folder"``).
       split: ``'train'``, ``'val'`` or ``'test'``.
       limit: keep the first ``limit`` images; None or 0 keeps all.
       progress: show a tqdm progress bar.
+      source: ``"folder"`` or ``"tfds"`` (:func:`iter_split`).
+      tfds_dir: the TFDS data directory of ``source="tfds"``.
 
     Returns:
-      A list of :class:`ImageRecord`.
+      A list of :class:`ImageRecord`, the same from both sources.
     """
-    return list(_records(resolve_data_dir(data_dir), split, limit=limit, progress=progress))
+    return list(
+        iter_split(
+            data_dir, split, limit=limit, progress=progress, source=source, tfds_dir=tfds_dir
+        )
+    )
 
 
-def _records(folder: Path, split: str, *, limit: int | None, progress: bool):
+def check_record(record: ImageRecord, where: str | os.PathLike) -> ImageRecord:
+    """Raises ValueError naming ``where`` when an annotation's shape is not the image's."""
+    for k, seg in enumerate(record.segmentations):
+        if seg.shape != record.image.shape[:2] or record.boundaries[k].shape != seg.shape:
+            raise ValueError(
+                f"ground truth {where} annotator {k} has shape {seg.shape} (boundaries "
+                f"{record.boundaries[k].shape}), image has {record.image.shape[:2]}."
+            )
+    return record
+
+
+def _records(folder: Path, split: str, *, limit: int | None, progress: bool, ground_truth=True):
     """Yields the :class:`ImageRecord` of a split one by one (bounded memory)."""
     ids = list_ids(folder, split)
     if limit:
         ids = ids[:limit]
     for image_id in tqdm(ids, desc=f"loading {split}", unit="img", disable=not progress):
         image = read_image(image_path(folder, split, image_id))
-        gts = read_ground_truth(ground_truth_path(folder, split, image_id))
-        for k, gt in enumerate(gts):
-            if gt.segmentation.shape != image.shape[:2]:
-                raise ValueError(
-                    f"ground truth {ground_truth_path(folder, split, image_id)} annotator {k} "
-                    f"has shape {gt.segmentation.shape}, image has {image.shape[:2]}."
-                )
-        yield ImageRecord(
+        gt_path = ground_truth_path(folder, split, image_id)
+        gts = read_ground_truth(gt_path) if ground_truth else []
+        record = ImageRecord(
             image_id,
             image,
             tuple(g.segmentation for g in gts),
             tuple(g.boundaries for g in gts),
         )
+        yield check_record(record, gt_path)
 
 
 def _compact(seg: np.ndarray) -> np.ndarray:
@@ -335,6 +452,8 @@ def load_bsds500(
     max_images: int | None = None,
     with_boundaries: bool = False,
     progress: bool = True,
+    source: str = "folder",
+    tfds_dir: str | os.PathLike | None = None,
 ) -> BSDS500:
     """Reads and decodes BSDS500 splits into memory.
 
@@ -347,11 +466,15 @@ def load_bsds500(
         order), for tiny test configurations; None keeps all.
       with_boundaries: also keep the boundary maps (not needed for training).
       progress: show a tqdm progress bar.
+      source: ``"folder"`` or ``"tfds"`` (:func:`iter_split`); the same samples.
+      tfds_dir: the TFDS data directory of ``source="tfds"``.
 
     Returns:
       A :class:`BSDS500` (train + val: 300 images, 1633 samples).
     """
-    folder = resolve_data_dir(data_dir)
+    _check_source(source)
+    if source == "folder":
+        data_dir = resolve_data_dir(data_dir)  # fail before anything is read
     if isinstance(splits, str):
         splits = (splits,)
     for split in splits:
@@ -363,7 +486,10 @@ def load_bsds500(
         left = None if max_images is None else max_images - len(ids)
         if left == 0:
             break
-        for record in _records(folder, split, limit=left, progress=progress):
+        records = iter_split(
+            data_dir, split, limit=left, progress=progress, source=source, tfds_dir=tfds_dir
+        )
+        for record in records:
             samples += [(len(ids), k) for k in range(len(record.segmentations))]
             ids.append(record.id)
             split_of.append(split)

@@ -14,7 +14,17 @@ Build once from a local BSDS500 tree, then read random-access with
     train = tfds.data_source("bsds500", split="train", data_dir="~/tensorflow_datasets")
     example = train[0]  # dict of NumPy arrays
 
-:func:`prepare` does the first two steps (``array_record`` by default).
+:func:`prepare` does the first two steps (``array_record`` by default); from a
+shell (no TensorFlow needed)::
+
+    python -m jaxseg.data.tfds_bsds500 --manual_dir /path/to/BSDS500 \
+        --data_dir ~/tensorflow_datasets
+
+:func:`read_records` reads a prepared split back as the folder reader's
+:class:`~jaxseg.data.bsds500.ImageRecord` (ids in string order, the image decoded
+from the stored JPEG bytes by :func:`~jaxseg.data.bsds500.decode_image`, labels
+``int32``): training and evaluation select it with ``source="tfds"``
+(:func:`jaxseg.data.bsds500.iter_split`, ``config.data.source``).
 
 One example per **image** (not per annotator): ``image (H, W, 3) uint8``,
 ``segmentations (K, H, W) uint16`` labels ``1..n`` as stored, ``boundaries
@@ -37,14 +47,23 @@ imports TensorFlow; the tests check that ``tensorflow`` never enters
 
 from __future__ import annotations
 
+import argparse
 import os
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
+from tqdm import tqdm
 
 from jaxseg.data.bsds500 import (
+    ENV_VAR,
     SPLITS,
+    ImageRecord,
+    _check_split,
+    check_record,
+    decode_image,
     ground_truth_path,
     image_path,
     list_ids,
@@ -52,7 +71,9 @@ from jaxseg.data.bsds500 import (
     resolve_data_dir,
 )
 
-__all__ = ["Bsds500", "prepare"]
+__all__ = ["NAME", "Bsds500", "main", "prepare", "prepare_command", "prepared_dir", "read_records"]
+
+NAME = "bsds500"
 
 _CITATION = """\
 @article{arbelaez2011contour,
@@ -122,6 +143,12 @@ class Bsds500(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, folder: Path, split: str):
         for image_id in list_ids(folder, split):
             gts = read_ground_truth(ground_truth_path(folder, split, image_id))
+            top = max(int(g.segmentation.max()) for g in gts)
+            if top >= 2**16:
+                raise ValueError(
+                    f"{ground_truth_path(folder, split, image_id)} has label {top}, more than "
+                    "the uint16 segmentations of this dataset hold; it is not BSDS500."
+                )
             yield (
                 image_id,
                 {
@@ -156,3 +183,135 @@ def prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)),
     )
     return builder
+
+
+def _default_dir() -> Path:
+    return Path(tfds.core.constants.DATA_DIR)
+
+
+def prepare_command(tfds_dir: str | os.PathLike | None = None) -> str:
+    """The shell command that prepares the dataset in ``tfds_dir``."""
+    where = f" --data_dir {tfds_dir}" if tfds_dir else ""
+    return f"python -m jaxseg.data.tfds_bsds500 --manual_dir /path/to/BSDS500{where}"
+
+
+def prepared_dir(tfds_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of the prepared ``bsds500`` dataset under a TFDS data directory.
+
+    Args:
+      tfds_dir: the TFDS data directory; None or empty: TFDS's default
+        (``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``).
+
+    Returns:
+      ``<tfds_dir>/bsds500/<VERSION>``.
+
+    Raises:
+      FileNotFoundError: the dataset is not prepared there; the message names the
+        folder and the command that prepares it.
+    """
+    root = Path(tfds_dir).expanduser() if tfds_dir else _default_dir()
+    folder = root / NAME / str(Bsds500.VERSION)
+    if not (folder / "dataset_info.json").is_file():
+        raise FileNotFoundError(
+            f"TFDS data directory {root} holds no prepared {NAME} {Bsds500.VERSION} "
+            f"(no {folder / 'dataset_info.json'}). Prepare it from the BSDS500 folder with: "
+            f"{prepare_command(tfds_dir or root)}   (or set config.data.tfds_dir / the "
+            "tfds_dir argument to where it was prepared; docs/data.md)."
+        )
+    return folder
+
+
+def _labels(feature: dict, dtype) -> np.ndarray:
+    """Decodes a zlib-encoded ``(K, H, W)`` tensor read with ``SkipDecoding``."""
+    shape = tuple(int(n) for n in feature["shape"])
+    return np.frombuffer(zlib.decompress(feature["value"]), dtype=dtype).reshape(shape)
+
+
+def read_records(
+    tfds_dir: str | os.PathLike | None,
+    split: str,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+    ground_truth: bool = True,
+) -> Iterator[ImageRecord]:
+    """Reads a prepared split as :class:`~jaxseg.data.bsds500.ImageRecord`, in id order.
+
+    The records equal those of the folder reader (:func:`jaxseg.data.bsds500.iter_split`
+    with ``source="folder"``): the same ids in the same (string) order, the image
+    decoded from the stored JPEG bytes by the folder reader's decoder (not by tfds,
+    which uses OpenCV when installed), ``int32`` segmentations and ``bool`` boundaries.
+
+    Args:
+      tfds_dir: the TFDS data directory (None: TFDS's default).
+      split: ``'train'``, ``'val'`` or ``'test'``.
+      limit: keep the first ``limit`` images (in id order); None or 0 keeps all.
+      progress: show a tqdm progress bar.
+      ground_truth: False leaves ``segmentations`` and ``boundaries`` empty.
+
+    Returns:
+      An iterator (one decoded record at a time). The dataset is checked before it
+      returns.
+
+    Raises:
+      FileNotFoundError: the dataset is not prepared in ``tfds_dir``
+        (:func:`prepared_dir`).
+    """
+    _check_split(split)
+    folder = prepared_dir(tfds_dir)
+    skip = tfds.decode.SkipDecoding()
+    source = tfds.data_source(
+        NAME,
+        split=split,
+        data_dir=os.fspath(folder.parent.parent),
+        download=False,
+        decoders={"image": skip, "segmentations": skip, "boundaries": skip},
+    )
+    # The writer shuffles a split; the folder reader's order is the ids' string order.
+    ids = [source[i]["id"].decode() for i in range(len(source))]
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    if limit:
+        order = order[:limit]
+    return _decoded(source, order, ids, folder, split, progress, ground_truth)
+
+
+def _decoded(source, order, ids, folder, split, progress, ground_truth):
+    for i in tqdm(order, desc=f"loading {split} (tfds)", unit="img", disable=not progress):
+        ex = source[i]
+        where = f"{folder} {split}/{ids[i]}"
+        segs, bdrys = (), ()
+        if ground_truth:
+            segs = tuple(s.astype(np.int32) for s in _labels(ex["segmentations"], np.uint16))
+            bdrys = tuple(_labels(ex["boundaries"], np.bool_))
+        image = decode_image(ex["image"], where)
+        yield check_record(ImageRecord(ids[i], image, segs, bdrys), where)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """``python -m jaxseg.data.tfds_bsds500``: prepares the dataset; returns its folder."""
+    parser = argparse.ArgumentParser(
+        prog="python -m jaxseg.data.tfds_bsds500",
+        description="Builds the bsds500 TFDS dataset (array_record) from a BSDS500 folder. "
+        "No TensorFlow needed; nothing is downloaded.",
+    )
+    parser.add_argument(
+        "--manual_dir",
+        default=None,
+        help=f"BSDS500 root or its data/ folder (default: ${ENV_VAR}).",
+    )
+    parser.add_argument(
+        "--data_dir",
+        default=None,
+        help="TFDS data directory to write (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets).",
+    )
+    args = parser.parse_args(argv)
+    manual = resolve_data_dir(args.manual_dir)
+    out = Path(args.data_dir).expanduser() if args.data_dir else _default_dir()
+    prepare(manual, out)
+    folder = prepared_dir(out)
+    print(f"prepared {NAME} from {manual} in {folder}")
+    return folder
+
+
+if __name__ == "__main__":
+    main()
