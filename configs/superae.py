@@ -25,6 +25,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.hflip = True
     config.eval_split = "val"
     config.eval_images = 10
+    config.data = ml_collections.ConfigDict(
+        dict(
+            source="folder",  # folder (--data_dir) | tfds (prepared in tfds_dir; docs/data.md)
+            tfds_dir="",  # TFDS data directory of source=tfds; "": TFDS's default
+        )
+    )
 
     # Superpixel template of each input image (computed host-side once).
     config.template = ml_collections.ConfigDict()

@@ -49,6 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
             crop_size=201,
             flip=True,
             max_gt_segments=50,  # per crop; smaller segments beyond it are ignored
+            source="folder",  # folder (--data_dir) | tfds (prepared in tfds_dir; docs/data.md)
+            tfds_dir="",  # TFDS data directory of source=tfds; "": TFDS's default
         )
     )
 

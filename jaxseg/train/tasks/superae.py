@@ -57,20 +57,18 @@ def create_model(config, rngs: nnx.Rngs) -> SuperAE:
     return SuperAE(3, rngs=rngs)
 
 
-def read_split(data_dir, split: str, *, scale: float = 1.0, limit: int = 0):
+def read_split(data_dir, split: str, *, scale: float = 1.0, limit: int = 0, **source):
     """Reads one BSDS500 split as ``(ids, float32 images (H, W, 3) in [0, 1])``.
 
-    ``scale != 1`` rescales each image (anti-aliased) at load time.
+    ``scale != 1`` rescales each image (anti-aliased) at load time. ``source``:
+    ``source``/``tfds_dir`` of :func:`jaxseg.data.bsds500.iter_split`.
     """
     from jaxseg.data import bsds500
 
-    ids = bsds500.list_ids(data_dir, split)
-    if limit:
-        ids = ids[:limit]
-    images = [
-        prepare_input(bsds500.read_image(bsds500.image_path(data_dir, split, image_id)), scale)
-        for image_id in ids
-    ]
+    ids, images = [], []
+    for r in bsds500.iter_split(data_dir, split, limit=limit, ground_truth=False, **source):
+        ids.append(r.id)
+        images.append(prepare_input(r.image, scale))
     return ids, images
 
 
@@ -86,13 +84,13 @@ def _template(config, image: np.ndarray) -> np.ndarray:
 
 
 def load_dataset(config, data_dir) -> SuperAEData:
-    from jaxseg.data.bsds500 import resolve_data_dir
+    from jaxseg.data.bsds500 import source_options
 
-    data_dir = resolve_data_dir(data_dir)
+    src = source_options(config.get("data"))  # config.data.source: folder | tfds
     names, images = [], []
     per_split = int(config.get("max_images", 0))
     for split in config.splits:
-        n, ims = read_split(data_dir, split, scale=config.image_scale, limit=per_split)
+        n, ims = read_split(data_dir, split, scale=config.image_scale, limit=per_split, **src)
         names += [f"{split}/{x}" for x in n]
         images += ims
     small = [im.shape for im in images if min(im.shape[:2]) < config.crop_size]
@@ -103,7 +101,7 @@ def load_dataset(config, data_dir) -> SuperAEData:
         )
     templates = [_template(config, im) for im in tqdm(images, desc="superae templates")]
     _, ev = read_split(
-        data_dir, config.eval_split, scale=config.image_scale, limit=config.eval_images
+        data_dir, config.eval_split, scale=config.image_scale, limit=config.eval_images, **src
     )
     ev_t = [_template(config, im) for im in ev]
     return SuperAEData(images, templates, ev, ev_t, names)

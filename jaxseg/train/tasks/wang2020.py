@@ -132,10 +132,11 @@ def load_dataset(config, data_dir) -> Wang2020Data:
         return Wang2020Data(train, _synthetic_split(rng, num_val, size, "val"))
     if name != "bsds500":
         raise ValueError(f"config.data.name={name!r} is not one of 'bsds500', 'synthetic'")
+    src = bsds500.source_options(d)  # config.data.source: folder | tfds
     train = bsds500.load_bsds500(
-        data_dir, tuple(d.train_splits), max_images=int(d.get("max_images", 0)) or None
+        data_dir, tuple(d.train_splits), max_images=int(d.get("max_images", 0)) or None, **src
     )
-    val = bsds500.load_bsds500(data_dir, (d.val_split,), max_images=num_val, progress=False)
+    val = bsds500.load_bsds500(data_dir, (d.val_split,), max_images=num_val, progress=False, **src)
     return Wang2020Data(train, val)
 
 
