@@ -3,6 +3,9 @@
     python eval.py dsc --superae workdirs/superae_cpu --limit 20 --out workdirs/dsc_eval \
         --variants img,rec,dsc_merge,kmeans_rgb,kmeans_deep
 
+:func:`run` takes a ``ConfigDict`` (:func:`default_config`); the command line above is
+parsed by :mod:`jaxseg.cli.eval_dsc`.
+
 Each variant gives every image a fixed-length stack of segmentations (``segs``);
 the shared region benchmark (:mod:`jaxseg.metrics.bench`, in memory) treats
 each as one "threshold", so ODS picks the best setting for the dataset and OIS
@@ -11,7 +14,10 @@ per image, as the paper's sweeps over settings do. Variants:
 * ``img``: superpixels of the input image at each of ``--counts`` (Tables I-II "IMG").
 * ``rec``: superpixels of the SuperAE reconstruction at ``--counts`` (Table II "SuperAE").
 * ``dsc``: DSC on the reconstruction's superpixels, one DSC run per count in
-  ``--counts`` (Table II "DSC": the paper's sweep over superpixel counts).
+  ``--counts`` (Table II "DSC": the paper's sweep over superpixel counts). This is the
+  ``"dsc"`` method of :mod:`jaxseg.pipeline` (:class:`jaxseg.pipeline.dsc.Dsc`) run
+  through :class:`jaxseg.pipeline.Segmenter` (:func:`dsc_segs`), so ``jaxseg segment
+  --method dsc`` with the same settings gives the same labels.
 * ``dsc_img``: as ``dsc`` on the input image's superpixels (Table I, IMG + DSC).
 * ``dsc_merge``: one DSC run on the reconstruction's superpixels at
   ``--base_count``, then :func:`jaxseg.nn.dsc.merge_to_counts` to
@@ -26,28 +32,37 @@ per image, as the paper's sweeps over settings do. Variants:
   bisection) or, with ``--ncut_thresh``, at those native thresholds (Table III).
 
 All computation runs at ``--scale`` times the image size (default: the
-SuperAE's training ``image_scale``) and label maps are upsampled (nearest) to
-the full size for the benchmark. Rows are printed next to the paper's numbers
-(Tables II and III; ``dsc_merge`` against Table III's DSC row).
+SuperAE's training ``image_scale``; :func:`jaxseg.nn.superae.prepare_input`) and label
+maps are upsampled (nearest, :func:`jaxseg.regions.labels.upsample_labels`) to the full
+size for the benchmark. Every DSC run (``dsc``, ``dsc_img``, ``dsc_merge``) starts its
+head from ``jax.random.key(seed)``, whatever the image's place in the data set. Rows are
+printed next to the paper's numbers (Tables II and III; ``dsc_merge`` against Table III's
+DSC row).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
-from flax import nnx
 from tqdm import tqdm
 
 from jaxseg.fileio import write_text_atomic
+from jaxseg.regions.labels import region_means, upsample_labels
 
-__all__ = ["PAPER", "VARIANTS", "build_parser", "main", "run"]
+__all__ = [
+    "PAPER",
+    "VARIANTS",
+    "default_config",
+    "dsc_segmenter",
+    "dsc_segs",
+    "markdown",
+    "run",
+]
 
 VARIANTS = (
     "img",
@@ -82,129 +97,107 @@ PAPER = {
 }
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        vals = [int(t) for t in text.split(",") if t]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from e
-    if not vals or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive ints, got {text!r}")
-    return vals
+def default_config() -> ml_collections.ConfigDict:
+    """The evaluation's settings (``eval.py dsc --help`` describes each).
+
+    ``superae`` and ``out`` must be set; ``scale`` None is the SuperAE's ``image_scale``;
+    ``max_segments`` pads DSC's superpixel count (one compiled function per image shape;
+    an image with more superpixels is padded to its count rounded up to 64).
+    """
+    c = ml_collections.ConfigDict()
+    c.superae = ""
+    c.which = "best"
+    c.data_dir = ml_collections.FieldReference(None, field_type=str)
+    c.split = "test"
+    c.limit = 0
+    c.out = ""
+    c.variants = ["img", "rec", "dsc_merge"]
+    c.generator = "felzenszwalb"
+    c.gen_kw = {}
+    c.counts = [100, 50, 20, 10]
+    c.base_count = 100
+    c.partitions = [64, 32, 16, 8]
+    c.ncut_thresh = ml_collections.FieldReference(None, field_type=list)
+    c.scale = ml_collections.FieldReference(None, field_type=float)
+    c.num_classes = 32
+    c.num_iters = 128
+    c.beta = 1.0
+    c.sigma = 10.0
+    c.train_encoder = False
+    c.max_segments = 128
+    c.logit_norm = "standardize"
+    c.seed = 0
+    c.write_every = 10
+    return c
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(t) for t in text.split(",") if t]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
+def _check_config(config) -> None:
+    from jaxseg.regions.generators import GENERATORS
+
+    if not config.superae or not config.out:
+        raise ValueError("config.superae (a SuperAE folder) and config.out must be set.")
+    bad = [v for v in config.variants if v not in VARIANTS]
+    if bad or not config.variants:
+        raise ValueError(f"config.variants: unknown {bad}; choose from {VARIANTS}.")
+    if config.generator not in GENERATORS:
+        raise ValueError(f"config.generator={config.generator!r}: choose one of {GENERATORS}.")
+    for name in ("counts", "partitions"):
+        vals = list(config[name])
+        if not vals or min(vals) < 1:
+            raise ValueError(f"config.{name}={vals}: expected positive ints.")
+    if config.scale is not None and not 0 < config.scale <= 1:
+        raise ValueError(f"config.scale={config.scale}: must be in (0, 1] (None: the SuperAE's).")
 
 
-def _json_dict(text: str) -> dict:
-    try:
-        val = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({e})") from e
-    if not isinstance(val, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return val
+def dsc_segmenter(config: ml_collections.ConfigDict, *, segs_level: int = 0):
+    """The ``"dsc"`` :class:`jaxseg.pipeline.Segmenter` with the evaluation's settings.
 
+    Args:
+      config: as :func:`default_config` (``superae``, ``which``, ``generator``,
+        ``gen_kw``, ``counts``, ``scale``, the DSC settings and ``seed``).
+      segs_level: the default cut (does not change ``segs``).
+    """
+    from jaxseg.pipeline import Segmenter
 
-def _variants(text: str) -> list[str]:
-    vals = [t for t in text.split(",") if t]
-    bad = [v for v in vals if v not in VARIANTS]
-    if bad or not vals:
-        raise argparse.ArgumentTypeError(f"unknown variant(s) {bad}; choose from {VARIANTS}")
-    return vals
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eval.py dsc", description=__doc__.split("\n")[0])
-    p.add_argument("--superae", required=True, help="SuperAE workdir or exported model folder")
-    p.add_argument("--data_dir", default=None, help="BSDS500 root (default: $JAXSEG_DATA)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--limit", type=int, default=0, help="first N images (0: all)")
-    p.add_argument("--out", required=True, help="output folder (results.json, results.md)")
-    p.add_argument("--variants", type=_variants, default=["img", "rec", "dsc_merge"])
-    p.add_argument("--generator", default="felzenszwalb", help="slic | felzenszwalb | meanshift")
-    p.add_argument(
-        "--gen_kw",
-        type=_json_dict,
-        default={},
-        help="generator native parameters as JSON, e.g. '{\"min_size_frac\": 0.1}'",
+    return Segmenter(
+        "dsc",
+        checkpoint=config.superae,
+        which=config.which,
+        generator=config.generator,
+        gen_kw=dict(config.gen_kw),
+        counts=list(config.counts),
+        num_classes=config.num_classes,
+        num_iters=config.num_iters,
+        beta=config.beta,
+        sigma=config.sigma,
+        scale=config.scale,
+        train_encoder=config.train_encoder,
+        logit_norm=config.logit_norm,
+        max_segments=config.max_segments,
+        seed=config.seed,
+        segs_level=segs_level,
     )
-    p.add_argument("--counts", type=_ints, default=[100, 50, 20, 10], help="superpixel counts")
-    p.add_argument("--base_count", type=int, default=100, help="superpixels for dsc_merge etc.")
-    p.add_argument("--partitions", type=_ints, default=[64, 32, 16, 8])
-    p.add_argument(
-        "--ncut_thresh",
-        type=_floats,
-        default=None,
-        help="NCut native thresholds, e.g. 0.3,0.1 (default: reach --partitions regions)",
-    )
-    p.add_argument("--scale", type=float, default=None, help="default: SuperAE image_scale")
-    p.add_argument("--num_classes", type=int, default=32, help="DSC K")
-    p.add_argument("--num_iters", type=int, default=128, help="DSC iterations")
-    p.add_argument("--beta", type=float, default=1.0)
-    p.add_argument("--sigma", type=float, default=10.0)
-    p.add_argument("--train_encoder", action="store_true", help="optimise the encoder too")
-    p.add_argument(
-        "--max_segments",
-        type=int,
-        default=None,
-        help="DSC's padded superpixel count, one for every count (one compiled function "
-        "per image shape, e.g. 128 for counts up to 100); images with more superpixels "
-        "fall back to the automatic padding. Default: automatic (m rounded up to 64)",
-    )
-    p.add_argument("--logit_norm", default="standardize", choices=("standardize", "none"))
-    p.add_argument("--which", default="best", choices=("best", "latest"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--write_every",
-        type=int,
-        default=10,
-        help="rewrite results.json/.md every N images (partial results; 0: only at the end)",
-    )
-    return p
 
 
-def _resize_labels(lab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if lab.shape == shape:
-        return lab
-    ys = np.minimum((np.arange(shape[0]) + 0.5) * lab.shape[0] / shape[0], lab.shape[0] - 1)
-    xs = np.minimum((np.arange(shape[1]) + 0.5) * lab.shape[1] / shape[1], lab.shape[1] - 1)
-    return lab[ys.astype(int)[:, None], xs.astype(int)[None, :]]
+def dsc_segs(segmenter, image: np.ndarray) -> np.ndarray:
+    """The ``dsc`` variant's segmentations of one image, at its size.
 
+    Args:
+      segmenter: from :func:`dsc_segmenter` (or any ``"dsc"`` Segmenter).
+      image: ``(H, W, 3) float32`` in ``[0, 1]``, the full-size image.
 
-def _encode_up(model, image):
-    e1, e2, e3 = (e[0] for e in model.encode(image[None]))
-    hp, wp = e1.shape[:2]
-    up = [jax.image.resize(e, (hp, wp, e.shape[-1]), "bilinear") for e in (e2, e3)]
-    h, w = image.shape[:2]
-    return jnp.concatenate([image, e1[:h, :w], up[0][:h, :w], up[1][:h, :w]], axis=-1)
-
-
-_encode_up_jit = nnx.jit(_encode_up)
-
-
-def deep_features(model, image: np.ndarray) -> np.ndarray:
-    """``(H, W, 451)`` embedding: image + bilinearly upsampled e1, e2, e3 (eval-mode BN)."""
-    model.eval()
-    return np.asarray(_encode_up_jit(model, jnp.asarray(image, jnp.float32)))
-
-
-def _pool(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    k = int(labels.max()) + 1
-    flat = features.reshape(-1, features.shape[-1])
-    counts = np.bincount(labels.ravel(), minlength=k)[:, None]
-    sums = np.zeros((k, flat.shape[1]))
-    np.add.at(sums, labels.ravel(), flat)
-    return sums / np.maximum(counts, 1)
+    Returns:
+      ``(L, H, W) int32``, labels ``0..k-1``: one DSC labelling per count, upsampled
+      (nearest) to ``(H, W)``; what ``jaxseg segment --method dsc`` writes as ``segs``.
+    """
+    [res] = segmenter([np.asarray(image, np.float32)], output_shapes=[image.shape[:2]])
+    return res.segs
 
 
 def _kmeans_segs(features, labels, ks, seed):
     from scipy.cluster.vq import kmeans2
 
-    f = _pool(features, labels)
+    f = region_means(labels, features)
     f = (f - f.mean(0)) / (f.std(0) + 1e-6)
     out = []
     for k in ks:
@@ -255,7 +248,7 @@ def _ncut_segs(features, labels, *, counts=None, thresholds=None, sigma=None, se
     from jaxseg.regions.generators import bisect_count
 
     # no per-channel scaling of the mean features: sigma sets the overall scale
-    rag = _ncut_rag(_pool(features, labels), labels, sigma)
+    rag = _ncut_rag(region_means(labels, features), labels, sigma)
     if thresholds is not None:
         return [_ncut_once(rag, labels, t, seed) for t in thresholds]
     # larger threshold -> more cuts, more regions
@@ -299,7 +292,8 @@ def _levels(evals, regions) -> dict[str, list[float]]:
     }
 
 
-def _markdown(rows: dict, generator: str, header: str) -> str:
+def markdown(rows: dict, generator: str, header: str) -> str:
+    """Markdown table of ``rows`` (variant -> SC/PRI/VI at ODS/OIS) beside the paper's."""
     lines = [
         header,
         "",
@@ -335,90 +329,89 @@ def _levels_markdown(levels: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_results(args, out_dir, scale, n_total, evals, regions, seconds) -> dict:
+def _write_results(config, out_dir, scale, n_total, evals, regions, seconds) -> dict:
     """Writes results.json / results.md for the images evaluated so far."""
     n_done = len(next(iter(evals.values())))
-    rows = {v: _summary(evals[v]) for v in args.variants}
-    levels = {v: _levels(evals[v], regions[v]) for v in args.variants}
+    variants = list(config.variants)
+    rows = {v: _summary(evals[v]) for v in variants}
+    levels = {v: _levels(evals[v], regions[v]) for v in variants}
+    settings = {k: v for k, v in config.to_dict().items() if k != "out"}
     result = {
-        "split": args.split,
+        "split": config.split,
         "n_images": n_done,
         "complete": n_done == n_total,
-        "generator": args.generator,
+        "generator": config.generator,
         "scale": scale,
-        "superae": str(args.superae),
-        "settings": {
-            k: (list(v) if isinstance(v, list | tuple) else v)
-            for k, v in vars(args).items()
-            if k not in ("out",)
-        },
-        "seconds_per_image": {v: seconds[v] / max(n_done, 1) for v in args.variants},
+        "superae": str(config.superae),
+        "settings": json.loads(json.dumps(settings)),
+        "seconds_per_image": {v: seconds[v] / max(n_done, 1) for v in variants},
         "rows": rows,
         "levels": levels,
         "paper": {
-            v: PAPER.get((args.generator, v)) or PAPER.get(("table3", v)) for v in args.variants
+            v: PAPER.get((config.generator, v)) or PAPER.get(("table3", v)) for v in variants
         },
     }
     write_text_atomic(out_dir / "results.json", json.dumps(result, indent=2) + "\n")
     partial = "" if n_done == n_total else f" (partial: {n_done} of {n_total})"
     header = (
-        f"lin2021 DSC evaluation: BSDS500 {args.split}, {n_done} images{partial}, "
-        f"generator {args.generator}, scale {scale}, DSC K={args.num_classes} "
-        f"iters={args.num_iters} train_encoder={args.train_encoder} "
-        f"logit_norm={args.logit_norm} beta={args.beta} sigma={args.sigma} "
-        f"generator settings {json.dumps(args.gen_kw)}. Paper rows: 200 images."
+        f"lin2021 DSC evaluation: BSDS500 {config.split}, {n_done} images{partial}, "
+        f"generator {config.generator}, scale {scale}, DSC K={config.num_classes} "
+        f"iters={config.num_iters} train_encoder={config.train_encoder} "
+        f"logit_norm={config.logit_norm} beta={config.beta} sigma={config.sigma} "
+        f"generator settings {json.dumps(dict(config.gen_kw))}. Paper rows: 200 images."
     )
     write_text_atomic(
-        out_dir / "results.md", _markdown(rows, args.generator, header) + _levels_markdown(levels)
+        out_dir / "results.md", markdown(rows, config.generator, header) + _levels_markdown(levels)
     )
     return result
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Runs the evaluation described by parsed ``args``; returns the results dict."""
+def run(config: ml_collections.ConfigDict) -> dict:
+    """Runs the evaluation described by ``config`` (:func:`default_config`).
+
+    Returns:
+      the results dict written to ``config.out/results.json``.
+    """
     from jaxseg.data import bsds500
     from jaxseg.metrics.bench import evaluate_image
     from jaxseg.metrics.io import GroundTruth
     from jaxseg.nn import dsc
-    from jaxseg.regions.generators import GENERATORS, generate
-    from jaxseg.train import checkpointing
-    from jaxseg.train.tasks.superae import reconstruct
+    from jaxseg.nn.superae import embed, prepare_input, reconstruct
+    from jaxseg.pipeline.dsc import padding
+    from jaxseg.regions.generators import generate
 
-    if args.generator not in GENERATORS:
-        raise ValueError(f"--generator {args.generator!r} is not one of {GENERATORS}")
-    data_dir = bsds500.resolve_data_dir(args.data_dir)  # fail fast, before the model
-    model, config = checkpointing.restore_model(args.superae, which=args.which)
-    scale = float(config.get("image_scale", 1.0)) if args.scale is None else args.scale
-    if not 0 < scale <= 1:
-        raise ValueError(f"--scale must be in (0, 1], got {scale}")
-    records = bsds500.load_split(data_dir, args.split, limit=args.limit or None)
-    out_dir = Path(args.out)
+    _check_config(config)
+    data_dir = bsds500.resolve_data_dir(config.data_dir)  # fail fast, before the model
+    segmenter = dsc_segmenter(config)  # loads the SuperAE and checks the DSC settings
+    model = segmenter.method.model
+    scale = segmenter.settings["scale"]
+    records = bsds500.load_split(data_dir, config.split, limit=config.limit or None)
+    out_dir = Path(config.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    variants = list(config.variants)
+    counts, partitions = list(config.counts), list(config.partitions)
+    gen_kw = dict(config.gen_kw)
+    ncut_thresh = None if config.ncut_thresh is None else list(config.ncut_thresh)
     dsc_kw = dict(
-        num_classes=args.num_classes,
-        num_iters=args.num_iters,
-        beta=args.beta,
-        sigma=args.sigma,
-        train_encoder=args.train_encoder,
-        logit_norm=args.logit_norm,
+        num_classes=config.num_classes,
+        num_iters=config.num_iters,
+        beta=config.beta,
+        sigma=config.sigma,
+        train_encoder=config.train_encoder,
+        logit_norm=config.logit_norm,
     )
+    key = jax.random.key(config.seed)  # every image: the dsc method's key
 
-    def _pad(labels):
-        ms = args.max_segments
-        return ms if ms and int(labels.max()) < ms else None
+    def run_dsc(image, superpixels):
+        pad = padding(superpixels, config.max_segments)
+        return dsc.dsc_segment(model, image, superpixels, key=key, max_segments=pad, **dsc_kw)
 
-    evals: dict[str, list] = {v: [] for v in args.variants}
-    seconds: dict[str, float] = {v: 0.0 for v in args.variants}
-    regions: dict[str, list] = {v: [] for v in args.variants}
-    key = jax.random.key(args.seed)
-    from skimage import transform
-
+    evals: dict[str, list] = {v: [] for v in variants}
+    seconds: dict[str, float] = {v: 0.0 for v in variants}
+    regions: dict[str, list] = {v: [] for v in variants}
     for i, rec_ in enumerate(tqdm(records, desc="dsc eval")):
         full = rec_.image.astype(np.float32) / 255.0
-        img = full
-        if scale != 1.0:
-            img = transform.rescale(full, scale, channel_axis=-1, anti_aliasing=True)
-            img = np.clip(img, 0, 1).astype(np.float32)
+        img = prepare_input(full, scale)
         recon = reconstruct(model, img)
         gt = GroundTruth(list(rec_.segmentations), list(rec_.boundaries))
         cache: dict = {}
@@ -426,66 +419,45 @@ def run(args: argparse.Namespace) -> dict:
         def sp(source, n, _img=img, _recon=recon, _cache=cache):
             if (source, n) not in _cache:
                 src = _img if source == "img" else _recon
-                _cache[(source, n)] = generate(args.generator, src, n_segments=n, **args.gen_kw)
+                _cache[(source, n)] = generate(config.generator, src, n_segments=n, **gen_kw)
             return _cache[(source, n)]
 
         def deep(image, _cache=cache):  # shared by kmeans_deep and ncut_deep
             if "deep" not in _cache:
-                _cache["deep"] = deep_features(model, image)
+                _cache["deep"] = embed(model, image)
             return _cache["deep"]
 
-        for v in args.variants:
+        for v in variants:
             t0 = time.perf_counter()
-            k_img = jax.random.fold_in(key, i)
             if v in ("img", "rec"):
-                segs = [sp(v, n) for n in args.counts]
-            elif v in ("dsc", "dsc_img"):
-                source = "img" if v == "dsc_img" else "rec"
-                segs = [
-                    dsc.dsc_segment(
-                        model,
-                        img,
-                        sp(source, n),
-                        key=k_img,
-                        max_segments=_pad(sp(source, n)),
-                        **dsc_kw,
-                    ).labels
-                    for n in args.counts
-                ]
+                segs = [sp(v, n) for n in counts]
+            elif v == "dsc":
+                segs = list(dsc_segs(segmenter, full))  # at the full size already
+            elif v == "dsc_img":
+                segs = [run_dsc(img, sp("img", n)).labels for n in counts]
             elif v == "dsc_merge":
-                base = sp("rec", args.base_count)
-                res = dsc.dsc_segment(
-                    model, img, base, key=k_img, max_segments=_pad(base), **dsc_kw
-                )
-                segs = dsc.merge_to_counts(res.labels, res.region_features, args.partitions)
+                res = run_dsc(img, sp("rec", config.base_count))
+                segs = dsc.merge_to_counts(res.labels, res.region_features, partitions)
             elif v == "kmeans_rgb":
-                segs = _kmeans_segs(img, sp("rec", args.base_count), args.partitions, args.seed)
+                segs = _kmeans_segs(img, sp("rec", config.base_count), partitions, config.seed)
             elif v == "kmeans_deep":
                 feats = deep(img)
-                segs = _kmeans_segs(feats, sp("rec", args.base_count), args.partitions, args.seed)
+                segs = _kmeans_segs(feats, sp("rec", config.base_count), partitions, config.seed)
             else:  # ncut_rgb / ncut_deep
                 feats = img if v == "ncut_rgb" else deep(img)
                 segs = _ncut_segs(
                     feats,
-                    sp("rec", args.base_count),
-                    counts=args.partitions,
-                    thresholds=args.ncut_thresh,
-                    seed=args.seed,
+                    sp("rec", config.base_count),
+                    counts=partitions,
+                    thresholds=ncut_thresh,
+                    seed=config.seed,
                 )
             seconds[v] += time.perf_counter() - t0
             regions[v].append([int(s.max()) + 1 for s in segs])
-            stack = np.stack([_resize_labels(s, gt.shape) + 1 for s in segs])
+            stack = np.stack([upsample_labels(s, gt.shape) + 1 for s in segs])
             evals[v].append(evaluate_image(stack, gt, bench="region"))
         done = i + 1
-        if done < len(records) and args.write_every and done % args.write_every == 0:
-            _write_results(args, out_dir, scale, len(records), evals, regions, seconds)
+        if done < len(records) and config.write_every and done % config.write_every == 0:
+            _write_results(config, out_dir, scale, len(records), evals, regions, seconds)
 
-    result = _write_results(args, out_dir, scale, len(records), evals, regions, seconds)
-    return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result = run(args)
-    print(_markdown(result["rows"], result["generator"], f"{result['n_images']} images"))
-    return 0
+    return _write_results(config, out_dir, scale, len(records), evals, regions, seconds)

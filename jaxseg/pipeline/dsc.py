@@ -45,7 +45,7 @@ import numpy as np
 
 from jaxseg.pipeline import Hierarchy, Method, register
 
-__all__ = ["PACKAGED_MODEL", "SETTINGS_FILE", "Dsc"]
+__all__ = ["PACKAGED_MODEL", "SETTINGS_FILE", "Dsc", "padding"]
 
 PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "superae_cpu"
 """The shipped SuperAE: the model and settings used when no ``checkpoint`` is given."""
@@ -155,6 +155,15 @@ def _check(settings: dict) -> dict:
     return s
 
 
+def padding(superpixels: np.ndarray, max_segments: int | None) -> int:
+    """DSC's padded superpixel count for one image (not its batch): ``max_segments`` when
+    its ``m`` superpixels fit, else ``m`` rounded up to 64 (one compiled function per
+    padded count)."""
+    m = int(np.max(superpixels)) + 1
+    fits = max_segments is not None and m <= max_segments
+    return int(max_segments) if fits else 64 * math.ceil(m / 64)
+
+
 @register("dsc")
 class Dsc(Method):
     """Deep Superpixel Cut as lin2021 evaluates it: one DSC run per superpixel count.
@@ -241,12 +250,6 @@ class Dsc(Method):
         recon = reconstruct(self.model, image)
         return [generate(s["generator"], recon, n_segments=n, **s["gen_kw"]) for n in s["counts"]]
 
-    def _padding(self, superpixels: np.ndarray) -> int:
-        """The padded superpixel count of one image (not of its batch)."""
-        m = int(superpixels.max()) + 1
-        fixed = self.settings["max_segments"]
-        return fixed if fixed is not None and m <= fixed else 64 * math.ceil(m / 64)
-
     def __call__(self, images: np.ndarray) -> list[Hierarchy]:
         """Segments a batch of same-shape images.
 
@@ -284,7 +287,7 @@ class Dsc(Method):
         for level in range(len(s["counts"])):
             groups: dict[int, list[int]] = {}
             for b in range(len(images)):
-                groups.setdefault(self._padding(sps[b][level]), []).append(b)
+                groups.setdefault(padding(sps[b][level], s["max_segments"]), []).append(b)
             for pad, members in groups.items():  # one vmapped call per padded count
                 keys = jax.random.wrap_key_data(np.broadcast_to(key, (len(members), *key.shape)))
                 results = dsc_segment_batch(
