@@ -23,7 +23,7 @@ def _run(module: str, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"bench": "jaxseg.metrics.bench", "plot": "jaxseg.metrics.plot"}
-    commands["dsc"] = "jaxseg.experiments.lin2021"
+    commands["dsc"] = "jaxseg.cli.eval_dsc"
     if argv and argv[0] == "bench":
         try:  # a Ctrl-C while the modules load; bench handles its own run
             return _run(commands["bench"], argv[1:])

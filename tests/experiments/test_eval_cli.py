@@ -283,18 +283,18 @@ def test_plot(eval_py, ucm_run, tmp_path, monkeypatch):
 
 def test_dispatch(eval_py, monkeypatch):
     calls = []
-    for name in ("jaxseg.experiments.lin2021", "jaxseg.experiments.wang2020"):
+    for name in ("jaxseg.cli.eval_dsc", "jaxseg.experiments.wang2020"):
         fake = types.ModuleType(name)
         fake.main = lambda argv, name=name: calls.append((name, argv)) or 0
         monkeypatch.setitem(sys.modules, name, fake)
     assert eval_py.main(["dsc", "--x", "1"]) == 0
     assert eval_py.main(["--config", "c.py", "--workdir", "w"]) == 0
     assert calls == [
-        ("jaxseg.experiments.lin2021", ["--x", "1"]),
+        ("jaxseg.cli.eval_dsc", ["--x", "1"]),
         ("jaxseg.experiments.wang2020", ["--config", "c.py", "--workdir", "w"]),
     ]
-    monkeypatch.setitem(sys.modules, "jaxseg.experiments.lin2021", None)  # makes the import fail
-    with pytest.raises(SystemExit, match="jaxseg.experiments.lin2021 is not available"):
+    monkeypatch.setitem(sys.modules, "jaxseg.cli.eval_dsc", None)  # makes the import fail
+    with pytest.raises(SystemExit, match="jaxseg.cli.eval_dsc is not available"):
         eval_py.main(["dsc"])
 
 
