@@ -81,3 +81,152 @@ def test_bad_manual_dir_explains_what_to_do(tmp_path):
     (wrong / "README").write_text("not BSDS")
     with pytest.raises(FileNotFoundError, match=r"(?s)manual_dir .*wrong does not hold BSDS500"):
         build(wrong)
+
+
+# ----------------------------------------------------------------------------- as a source
+
+
+def assert_same_records(a, b):
+    """Two lists of ImageRecord are equal: ids and order, pixels, labels, dtypes."""
+    assert [r.id for r in a] == [r.id for r in b]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.image, y.image, err_msg=x.id)
+        assert x.image.dtype == y.image.dtype == np.uint8
+        assert len(x.segmentations) == len(y.segmentations) == len(y.boundaries) > 0
+        pairs = zip(x.segmentations + x.boundaries, y.segmentations + y.boundaries, strict=True)
+        for s, t in pairs:
+            assert s.dtype == t.dtype, x.id
+            np.testing.assert_array_equal(s, t, err_msg=x.id)
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_both_sources_give_the_same_records(built, split):
+    root, out, _, _ = built
+    folder = data.load_split(root, split)
+    tfds_records = data.load_split(None, split, source="tfds", tfds_dir=out)
+    assert_same_records(folder, tfds_records)
+    # limit keeps the first ids of the id order, as the folder reader does
+    assert_same_records(
+        data.load_split(root, split, limit=1),
+        data.load_split(None, split, limit=1, source="tfds", tfds_dir=out),
+    )
+
+
+def test_load_bsds500_from_both_sources(built):
+    root, out, _, _ = built
+    kw = dict(splits=("train", "val"), max_images=2, with_boundaries=True, progress=False)
+    a = data.load_bsds500(root, **kw)
+    b = data.load_bsds500(None, source="tfds", tfds_dir=out, **kw)
+    assert a.ids == b.ids == ("100007", "2018") and a.splits == b.splits
+    np.testing.assert_array_equal(a.samples, b.samples)
+    for i in range(a.num_images):
+        np.testing.assert_array_equal(a.images[i], b.images[i])
+        gt_a, gt_b = a.segmentations[i] + a.boundaries[i], b.segmentations[i] + b.boundaries[i]
+        assert len(gt_a) == len(gt_b) > 0
+        for s, t in zip(gt_a, gt_b, strict=True):
+            assert s.dtype == t.dtype
+            np.testing.assert_array_equal(s, t)
+
+
+def test_images_only(built):
+    root, out, _, _ = built
+    for kw in (dict(data_dir=root), dict(data_dir=None, source="tfds", tfds_dir=out)):
+        (record,) = data.iter_split(split="val", ground_truth=False, **kw)
+        assert record.id == "10081" and record.segmentations == record.boundaries == ()
+        assert record.image.shape == (12, 16, 3)
+
+
+def test_source_errors(built, tmp_path):
+    root, _, _, _ = built
+    with pytest.raises(ValueError, match=r"source='tfrecord'.*\('folder', 'tfds'\)"):
+        data.load_split(root, "train", source="tfrecord")
+    with pytest.raises(ValueError, match=r"source='tfrecord'.*\('folder', 'tfds'\)"):
+        data.load_bsds500(root, source="tfrecord")
+    with pytest.raises(ValueError, match=r"config\.data\.source='Folder'.*\('folder', 'tfds'\)"):
+        data.source_options({"source": "Folder"})
+    assert data.source_options(None) == {"source": "folder", "tfds_dir": None}
+    assert data.source_options({"source": "tfds", "tfds_dir": ""}) == {
+        "source": "tfds",
+        "tfds_dir": None,
+    }
+    empty = tmp_path / "not_prepared"
+    expected = (
+        rf"(?s){empty}.*holds no prepared bsds500.*python -m jaxseg\.data\.tfds_bsds500 "
+        rf"--manual_dir .* --data_dir {empty}"
+    )
+    with pytest.raises(FileNotFoundError, match=expected):
+        data.load_split(None, "train", source="tfds", tfds_dir=empty)
+    # the folder source does not need a prepared TFDS directory, and the other way round
+    assert data.load_split(root, "val", tfds_dir=empty)[0].id == "10081"
+
+
+def test_bad_split_is_refused_by_both_sources(built):
+    root, out, _, _ = built
+    for kw in (dict(data_dir=root), dict(data_dir=None, source="tfds", tfds_dir=out)):
+        with pytest.raises(ValueError, match=r"split must be one of .*'valid'"):
+            data.load_split(split="valid", **kw)
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def real_subset(bsds_root, tmp_path_factory):
+    """The first 4 train, 1 val and 1 test images of BSDS500 (links), prepared as TFDS
+    by the command line (``python -m jaxseg.data.tfds_bsds500``)."""
+    tmp = tmp_path_factory.mktemp("real")
+    root = tmp / "BSDS500"
+    for split, n in (("train", 4), ("val", 1), ("test", 1)):
+        for kind in ("images", "groundTruth"):
+            (root / "data" / kind / split).mkdir(parents=True)
+        for image_id in data.list_ids(bsds_root, split)[:n]:
+            (root / "data" / "images" / split / f"{image_id}.jpg").symlink_to(
+                data.image_path(bsds_root, split, image_id).resolve()
+            )
+            (root / "data" / "groundTruth" / split / f"{image_id}.mat").symlink_to(
+                data.ground_truth_path(bsds_root, split, image_id).resolve()
+            )
+    folder = tfds_bsds500.main(["--manual_dir", str(root), "--data_dir", str(tmp / "tfds")])
+    assert folder == tmp / "tfds" / "bsds500" / "1.0.0"
+    return root, tmp / "tfds"
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_real_images_same_records_from_both_sources(real_subset, split):
+    root, out = real_subset
+    records = data.load_split(root, split)
+    assert len(records) == {"train": 4, "val": 1, "test": 1}[split]
+    assert records[0].image.shape in ((321, 481, 3), (481, 321, 3))
+    assert_same_records(records, data.load_split(None, split, source="tfds", tfds_dir=out))
+
+
+def test_tiny_training_reads_the_same_batches_from_tfds(real_subset, tmp_path):
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    if str(repo) not in sys.path:  # configs/ is imported as in train.py
+        sys.path.insert(0, str(repo))
+    from configs import wang2020_tiny
+    from jaxseg.train.tasks import wang2020
+    from jaxseg.train.trainer import train_and_evaluate
+
+    root, out = real_subset
+    folder_config = wang2020_tiny.get_config()
+    assert folder_config.data.source == "folder"  # the default
+    tfds_config = wang2020_tiny.get_config()
+    tfds_config.data.source = "tfds"
+    tfds_config.data.tfds_dir = str(out)
+    from_folder = wang2020.load_dataset(folder_config, root)
+    from_tfds = wang2020.load_dataset(tfds_config, None)
+    assert from_folder.train.ids == from_tfds.train.ids and len(from_tfds.train.ids) == 4
+    assert from_folder.val.ids == from_tfds.val.ids
+    for step in (0, 1):
+        a = wang2020.make_batch(folder_config, from_folder, step)
+        b = wang2020.make_batch(tfds_config, from_tfds, step)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"step {step} {key}")
+    # the first step of a training run reads the TFDS source (no BSDS500 folder given)
+    result = train_and_evaluate(tfds_config, tmp_path, stop_at=1)
+    assert result["step"] == 1 and np.isfinite(result["train"]["loss"])
