@@ -21,11 +21,11 @@ import numpy as np
 from skimage import transform
 
 from jaxseg.data import bsds500
-from jaxseg.experiments.lin2021 import _resize_labels
 from jaxseg.metrics.bench import collect, evaluate_image
 from jaxseg.metrics.io import GroundTruth
 from jaxseg.nn import dsc
 from jaxseg.regions.generators import generate
+from jaxseg.regions.labels import upsample_labels
 from jaxseg.train import checkpointing
 from jaxseg.train.tasks.superae import reconstruct
 
@@ -70,7 +70,7 @@ def report(name, segs_per_image, secs=0.0):
     evs, nreg = [], []
     for r, segs in zip(recs, segs_per_image, strict=False):
         gt = GroundTruth(list(r.segmentations), list(r.boundaries))
-        stack = np.stack([_resize_labels(s, gt.shape) + 1 for s in segs])
+        stack = np.stack([upsample_labels(s, gt.shape) + 1 for s in segs])
         evs.append(evaluate_image(stack, gt, bench="region"))
         nreg.append([int(s.max()) + 1 for s in segs])
     reg = collect(evs)["region"]
