@@ -1,29 +1,23 @@
-"""``jaxseg segment``: superpixels, a segmentation hierarchy and pictures of them, for any images.
+"""``jaxseg segment``: superpixels, segments and pictures of them, for any images.
 
 Usage (see ``docs/segment.md``)::
 
     jaxseg segment photo.jpg holiday/ --out results/ [--method slic] [--level medium] [--html]
     python -m jaxseg segment --sample astronaut --out results/ --html
 
-The pipeline for one image (all methods):
+This module parses the arguments, finds the input images, reads them
+(:func:`jaxseg.io.read_image`, downscaled to ``--max-side``) and writes the outputs; the
+segmentation itself is :class:`jaxseg.pipeline.Segmenter`, the same code the BSDS500
+evaluations run. Without options a method runs with its recorded settings (for
+``wang2020`` and ``dsc`` the ``settings.json`` of the model folder, chosen on BSDS500
+val); options override single settings.
 
-1. read it whatever its format (:func:`jaxseg.io.read_image`), downscaled to
-   ``--max-side``;
-2. superpixels ``(h, w) int32`` ``0..m-1`` and one feature vector per superpixel: for
-   ``slic`` the mean CIELAB colour / :data:`LAB_SCALE`, for ``felzenszwalb`` the same, for
-   ``wang2020`` the learned region features of the network (head 2); ``dsc`` gives SLIC
-   superpixels of the SuperAE reconstruction, its own regions (the hierarchy's first
-   level) and their mean logits;
-3. the merge hierarchy (:func:`jaxseg.regions.merge.hierarchy_levels`): the level ``1 - s`` in
-   ``[0, 1]`` at which each adjacent superpixel pair joins; the segmentation at threshold
-   ``t`` joins every pair with level ``<= t`` (``--level fine|medium|coarse`` is ``t`` =
-   0.3 | 0.5 | 0.7);
-4. back at the original size: superpixels upsampled with nearest-neighbour, segments and the
-   ``ucm2`` drawn from them (:func:`jaxseg.regions.merge.labels_to_ucm2`).
-
-Images of one shape go through one compiled, ``vmap``-ped function in batches of
-``--batch-size`` (a partial batch is padded to the next power of two, so a folder of
-same-size photos compiles at most ``1 + log2(batch_size)`` times).
+Outputs per image ``OUT/<name>/``: ``superpixels`` and ``segments`` (``.npy`` and 16-bit
+``.png``), their overlays, ``ucm.png`` (methods with a merge hierarchy) and
+``result.json`` (written last: the method's ``settings``, sizes, timings, notes); and
+``OUT/bench/<name>.npz`` for ``eval.py bench``: ``ucm2`` and ``segs`` = the segments + 1
+for a hierarchy method, ``segs`` = the method's stack of segmentations + 1 for the others
+(``felzenszwalb``, ``dsc``).
 """
 
 from __future__ import annotations
@@ -31,38 +25,28 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import functools
 import html
-import math
+import json
 import os
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jaxseg import io
 
-__all__ = [
-    "LEVELS",
-    "METHODS",
-    "TRACE_COUNT",
-    "Segmentation",
-    "Segmenter",
-    "default_method",
-    "main",
-    "segment",
-]
+if TYPE_CHECKING:
+    from jaxseg.pipeline import Segmentation
 
-METHODS = ("wang2020", "dsc", "slic", "felzenszwalb")
+__all__ = ["LEVELS", "SAMPLES", "main"]
+
 LEVELS = {"fine": 0.3, "medium": 0.5, "coarse": 0.7}
-"""Named UCM thresholds (merge level ``1 - s``; higher = fewer, larger segments)."""
-LAB_SCALE = 20.0
-"""CIELAB units per feature unit for the classic methods: two regions whose mean colours
-differ by an L1 distance of ``d`` Lab units merge at level ``tanh(d / (2 * LAB_SCALE))``, so
-``medium`` (0.5) joins regions closer than about 22 Lab units."""
+"""Named UCM thresholds ``--level`` (merge level ``1 - s``; higher = fewer, larger
+segments)."""
 SAMPLES = {
     "astronaut": "astronaut.png",
     "chelsea": "chelsea.png",
@@ -70,506 +54,6 @@ SAMPLES = {
     "rocket": "rocket.jpg",
 }
 """``--sample`` names: images shipped inside scikit-image's wheel (``skimage/data``)."""
-PACKAGED_WANG2020 = Path(__file__).resolve().parent / "weights" / "wang2020_cpu_long"
-PACKAGED_SUPERAE = Path(__file__).resolve().parent / "weights" / "superae_cpu"
-
-MAX_BATCH_PIXELS = 1 << 21
-"""At most this many pixels (~2.1 M) go through one device call, whatever ``--batch-size``
-says, to bound the memory of the vmapped networks: 8 BSDS images (13 fit, rounded down to
-a power of two), 2 at 1024x768."""
-
-TRACE_COUNT: collections.Counter[str] = collections.Counter()
-"""How many times each method's batched device function was traced (compiled); tests use
-it to check that same-shape images do not recompile."""
-
-
-def default_method() -> str:
-    """``wang2020`` when its packaged checkpoint is installed, else ``slic``."""
-    packaged = (PACKAGED_WANG2020 / "config.json").is_file()
-    return "wang2020" if packaged and (PACKAGED_WANG2020 / "model.npz").is_file() else "slic"
-
-
-DEFAULT_N_SEGMENTS = {"wang2020": 100, "dsc": 200, "slic": 200, "felzenszwalb": 200}
-"""``--n-segments`` default per method (wang2020 is trained and evaluated with 100)."""
-
-
-@dataclasses.dataclass
-class Segmentation:
-    """The result for one image, at the size of the image given.
-
-    Attributes:
-      superpixels: ``(H, W) int32`` labels ``0..m-1``, each one 4-connected region.
-      segments: ``(H, W) int32`` labels ``0..k-1``, unions of superpixels at the threshold.
-      ucm2: ``(2H+1, 2W+1) float64`` ultrametric contour map in ``[0, 1]`` (BSDS layout).
-      timings: seconds per stage (``superpixels`` is the batch time divided by its size).
-      compiled: whether this image's batch traced (compiled) the device function.
-    """
-
-    superpixels: np.ndarray
-    segments: np.ndarray
-    ucm2: np.ndarray
-    timings: dict[str, float]
-    compiled: bool = False
-
-
-class _Method:
-    """Superpixels + features for a batch of same-shape images ``(B, h, w, 3)``.
-
-    Returns, per image, ``(superpixels, features, regions)``: connected superpixels
-    ``0..m-1``; ``(m, C)`` features of the superpixels, or, when ``regions`` (a coarser
-    labelling, a union of superpixels ``0..k-1``) is given, ``(k, C)`` features of the
-    regions, which then are the hierarchy's first level (``dsc``).
-    """
-
-    batched = False  # runs a vmapped device function over a batch
-
-    def __call__(
-        self, images: np.ndarray
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        raise NotImplementedError
-
-
-def _lab_features(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(m, 3)`` mean CIELAB colour of each superpixel / LAB_SCALE (host NumPy)."""
-    from skimage.color import rgb2lab
-
-    lab = rgb2lab(image).reshape(-1, 3)
-    flat = labels.ravel()
-    m = int(flat.max()) + 1
-    counts = np.maximum(np.bincount(flat, minlength=m), 1)
-    sums = np.stack([np.bincount(flat, lab[:, c], minlength=m) for c in range(3)], axis=1)
-    return sums / counts[:, None] / LAB_SCALE
-
-
-@functools.cache
-def _slic_batch_fn(n_segments: int, num_iters: int, compactness: float) -> Callable:
-    import jax
-
-    from jaxseg.ops.slic import slic_batch
-
-    def run(images):  # (B, H, W, 3) float32 -> (B, H, W) int32
-        TRACE_COUNT["slic"] += 1
-        return slic_batch(
-            images, n_segments=n_segments, compactness=compactness, num_iters=num_iters
-        )
-
-    return jax.jit(run)
-
-
-class _Slic(_Method):
-    """jaxseg's SLIC (:func:`jaxseg.ops.slic`) batched: k-means on device
-    (:func:`jaxseg.ops.slic.slic_batch`), connectivity on host."""
-
-    batched = True
-
-    def __init__(self, *, n_segments: int, compactness: float, num_iters: int = 10):
-        self.n_segments, self.compactness, self.num_iters = n_segments, compactness, num_iters
-
-    def __call__(self, images):
-        from jaxseg.ops.slic import grid_shape
-        from jaxseg.regions.connectivity import enforce_connectivity
-
-        fn = _slic_batch_fn(self.n_segments, self.num_iters, float(self.compactness))
-        raw = np.asarray(fn(images))  # (B, H, W)
-        _, height, width, _ = images.shape
-        gh, gw = grid_shape(height, width, self.n_segments)
-        min_size = int(0.5 * height * width / (gh * gw))  # as jaxseg.ops.slic.slic
-        out = []
-        for image, labels in zip(images, raw, strict=True):
-            labels = enforce_connectivity(labels, min_size=min_size)
-            out.append((labels, _lab_features(image, labels), None))
-        return out
-
-
-class _Felzenszwalb(_Method):
-    """skimage's Felzenszwalb-Huttenlocher, ``scale`` searched to give ``n_segments`` regions."""
-
-    def __init__(self, *, n_segments: int):
-        self.n_segments = n_segments
-
-    def __call__(self, images):
-        from jaxseg.regions.generators import generate
-
-        out = []
-        for image in images:
-            labels = generate("felzenszwalb", image, n_segments=self.n_segments)
-            out.append((labels, _lab_features(image, labels), None))
-        return out
-
-
-@functools.cache
-def _wang2020_batch_fn(graphdef, n_segments: int, num_iters: int) -> Callable:
-    import jax
-    from flax import nnx
-
-    from jaxseg.train.tasks import wang2020
-
-    def run(state, images):  # (B, H, W, 3) -> labels (B, H, W), region features (B, m, C)
-        TRACE_COUNT["wang2020"] += 1
-        model = nnx.merge(graphdef, state)
-
-        def one(image):
-            pred = wang2020.predict(model, image, n_segments=n_segments, num_iters=num_iters)
-            return pred.labels, pred.region_features
-
-        return jax.vmap(one)(images)
-
-    return jax.jit(run)
-
-
-def _majority_rows(connected: np.ndarray, raw: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``rows`` of the raw label covering most of each connected label (features follow the
-    relabelling done by the connectivity step)."""
-    k, m = int(connected.max()) + 1, int(raw.max()) + 1
-    table = np.bincount(connected.ravel() * m + raw.ravel(), minlength=k * m).reshape(k, m)
-    return rows[np.argmax(table, axis=1)]
-
-
-class _Wang2020(_Method):
-    """The trained wang2020 network: SSN superpixels + learned region features, batched."""
-
-    batched = True
-    MIN_SIZE_FACTOR = 0.25  # as jaxseg.experiments.wang2020: pieces < 0.25 * H*W/n pixels absorbed
-
-    def __init__(self, *, n_segments: int, checkpoint, num_iters: int = 10):
-        from flax import nnx
-
-        from jaxseg.train.checkpointing import restore_model
-
-        path = Path(checkpoint) if checkpoint is not None else PACKAGED_WANG2020
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"--method wang2020: no trained model in {path} (config.json missing); pass "
-                "--checkpoint DIR (a training workdir or an exported model folder), or use "
-                "--method slic"
-            )
-        model, config = restore_model(path)
-        if config.get("task") != "wang2020":
-            raise ValueError(f"{path} holds a {config.get('task')!r} model, not wang2020")
-        self.graphdef, self.state = nnx.split(model)
-        self.n_segments, self.num_iters = n_segments, num_iters
-
-    def __call__(self, images):
-        from jaxseg.regions.connectivity import enforce_connectivity
-
-        fn = _wang2020_batch_fn(self.graphdef, self.n_segments, self.num_iters)
-        raw, feats = (np.asarray(a) for a in fn(self.state, images))
-        _, height, width, _ = images.shape
-        min_size = max(1, int(self.MIN_SIZE_FACTOR * height * width / self.n_segments))
-        out = []
-        for labels_raw, rows in zip(raw, feats, strict=True):
-            labels = enforce_connectivity(labels_raw, min_size=min_size)
-            feats = _majority_rows(labels, labels_raw, rows.astype(np.float64))
-            out.append((labels, feats, None))
-        return out
-
-
-class _Dsc(_Method):
-    """Deep Superpixel Cut (lin2021): SLIC superpixels of the SuperAE reconstruction, then
-    the per-image DSC optimisation (:func:`jaxseg.nn.dsc.dsc_segment_batch`, vmapped)."""
-
-    batched = True
-
-    def __init__(self, *, n_segments: int, compactness: float, checkpoint, num_iters: int):
-        from jaxseg.train.checkpointing import restore_model
-
-        path = Path(checkpoint) if checkpoint is not None else PACKAGED_SUPERAE
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"--method dsc: no trained SuperAE in {path} (config.json missing); pass "
-                "--checkpoint DIR (a superae training workdir or exported model folder)"
-            )
-        self.model, config = restore_model(path)
-        if config.get("task") != "superae":
-            raise ValueError(f"{path} holds a {config.get('task')!r} model, not superae")
-        self.scale = float(config.get("image_scale", 1.0))
-        self.slic = _Slic(n_segments=n_segments, compactness=compactness)
-        self.n_segments, self.num_iters = n_segments, num_iters
-
-    def __call__(self, images):
-        import jax
-        import jax.numpy as jnp
-        from skimage.transform import rescale
-
-        from jaxseg.nn import dsc
-        from jaxseg.train.tasks.superae import reconstruct
-
-        if self.scale != 1.0:  # the SuperAE's training resolution, as jaxseg.experiments.lin2021
-            images = np.stack(
-                [rescale(im, self.scale, channel_axis=-1, anti_aliasing=True) for im in images]
-            )
-            images = np.clip(images, 0.0, 1.0).astype(np.float32)
-        recon = np.stack([np.clip(reconstruct(self.model, im), 0.0, 1.0) for im in images])
-        superpixels = np.stack([labels for labels, _, _ in self.slic(recon)])
-        # A fixed padded superpixel count keeps one compiled function across batches.
-        max_segments = 64 * math.ceil(2 * self.n_segments / 64)
-        if int(superpixels.max()) + 1 > max_segments:
-            max_segments = None
-        # One key for every image: results do not depend on the batch an image lands in.
-        key = jax.random.key_data(jax.random.key(0))
-        keys = jax.random.wrap_key_data(jnp.broadcast_to(key, (len(images), *key.shape)))
-        results = dsc.dsc_segment_batch(
-            self.model,
-            images,
-            superpixels,
-            keys=keys,
-            max_segments=max_segments,
-            num_iters=self.num_iters,
-        )
-        return [
-            (sp, res.region_features.astype(np.float64), res.labels)
-            for sp, res in zip(superpixels, results, strict=True)
-        ]
-
-
-def _make_method(
-    method: str, *, n_segments: int, compactness: float, checkpoint, dsc_iters: int
-) -> _Method:
-    if method == "slic":
-        return _Slic(n_segments=n_segments, compactness=compactness)
-    if method == "felzenszwalb":
-        return _Felzenszwalb(n_segments=n_segments)
-    if method == "wang2020":
-        return _Wang2020(n_segments=n_segments, checkpoint=checkpoint)
-    if method == "dsc":
-        return _Dsc(
-            n_segments=n_segments,
-            compactness=compactness,
-            checkpoint=checkpoint,
-            num_iters=dsc_iters,
-        )
-    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-
-
-def _segments_of_superpixels(num: int, pairs: np.ndarray, levels: np.ndarray, threshold: float):
-    """``(m,)`` segment id of each superpixel: components of the pairs with level <= t."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    keep = levels <= threshold
-    graph = coo_matrix(
-        (np.ones(int(keep.sum())), (pairs[keep, 0], pairs[keep, 1])), shape=(num, num)
-    )
-    _, comp = connected_components(graph, directed=False)
-    return comp.astype(np.int32)
-
-
-def _levels_from_regions(labels: np.ndarray, regions: np.ndarray, features: np.ndarray):
-    """Superpixel pairs and levels when the hierarchy starts from coarser ``regions``.
-
-    Superpixels inside one region join at level 0; across regions, at the level at which
-    :func:`jaxseg.regions.merge.hierarchy_levels` merges the two (adjacent) regions.
-    """
-    from jaxseg.regions.merge import adjacent_pairs_np, hierarchy_levels
-
-    rpairs, rlevels = hierarchy_levels(regions, features)
-    pairs = adjacent_pairs_np(labels)
-    region = regions.ravel()[_first_pixels(labels)]  # region of each superpixel
-    a, b = region[pairs[:, 0]], region[pairs[:, 1]]
-    k = int(regions.max()) + 1
-    keys = rpairs[:, 0] * k + rpairs[:, 1]  # sorted: rpairs come sorted, i < j
-    query = np.minimum(a, b) * k + np.maximum(a, b)
-    pos = np.clip(np.searchsorted(keys, query), 0, max(len(keys) - 1, 0))
-    found = rlevels[pos] if len(keys) else np.ones(len(query))
-    levels = np.where(a == b, 0.0, found)
-    return pairs, levels
-
-
-def _first_pixels(labels: np.ndarray) -> np.ndarray:
-    """``(m,)`` flat index of the first pixel of each label ``0..m-1``."""
-    _, first = np.unique(labels.ravel(), return_index=True)
-    return first
-
-
-def _raster_order(labels: np.ndarray) -> np.ndarray:
-    """Renumbers labels ``0..k-1`` in the order of their first pixel (row-major)."""
-    flat = labels.ravel()
-    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int32)
-    rank[np.argsort(first)] = np.arange(len(first), dtype=np.int32)
-    return rank[inverse].reshape(labels.shape)
-
-
-class Segmenter:
-    """One method with its options; call it on same-shape images (host arrays).
-
-    Args:
-      method: one of :data:`METHODS`.
-      n_segments: requested number of superpixels.
-      threshold: UCM level in ``[0, 1]`` of the segmentation (see :data:`LEVELS`).
-      compactness: SLIC's colour/position trade-off (``slic``, and ``dsc``'s superpixels).
-      checkpoint: model folder: the wang2020 network for ``wang2020``, the SuperAE for
-        ``dsc`` (default: the packaged ones, ``jaxseg/weights/{wang2020,superae}_cpu``).
-      dsc_iters: DSC optimisation steps per image (lin2021: 128).
-    """
-
-    def __init__(
-        self,
-        method: str,
-        *,
-        n_segments: int = 200,
-        threshold: float = LEVELS["medium"],
-        compactness: float = 10.0,
-        checkpoint: str | os.PathLike | None = None,
-        dsc_iters: int = 128,
-    ):
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 1:
-            raise ValueError(f"n_segments must be an int >= 1, got {n_segments!r}")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1] (a UCM level), got {threshold!r}")
-        if not float(compactness) > 0:
-            raise ValueError(f"compactness must be > 0, got {compactness!r}")
-        self.method = method
-        self.threshold = float(threshold)
-        if isinstance(dsc_iters, bool) or not isinstance(dsc_iters, int) or dsc_iters < 1:
-            raise ValueError(f"dsc_iters must be an int >= 1, got {dsc_iters!r}")
-        self.checkpoint = None
-        if method in ("wang2020", "dsc"):
-            default = PACKAGED_WANG2020 if method == "wang2020" else PACKAGED_SUPERAE
-            self.checkpoint = Path(checkpoint) if checkpoint is not None else default
-        self._impl = _make_method(
-            method,
-            n_segments=n_segments,
-            compactness=compactness,
-            checkpoint=checkpoint,
-            dsc_iters=dsc_iters,
-        )
-
-    @property
-    def batched(self) -> bool:
-        return self._impl.batched
-
-    def batch_for(self, shape: tuple[int, int], batch_size: int) -> int:
-        """Images of ``shape`` per call: ``batch_size``, capped at :data:`MAX_BATCH_PIXELS`
-        pixels per batch (a power of two below that when capped), 1 for host methods."""
-        if not self.batched:
-            return 1
-        fit = max(1, MAX_BATCH_PIXELS // (shape[0] * shape[1]))
-        return min(batch_size, 1 << (fit.bit_length() - 1))
-
-    def __call__(
-        self,
-        images: Sequence[np.ndarray],
-        *,
-        output_shapes: Sequence[tuple[int, int]] | None = None,
-    ) -> list[Segmentation]:
-        """Segments a batch of ``(h, w, 3) float32`` images in ``[0, 1]`` of one shape.
-
-        Args:
-          images: the batch (one shape). A batched method pads it to the next power of two.
-          output_shapes: ``(H, W)`` per image to upsample the results to (nearest
-            neighbour); default: the input size.
-
-        Returns:
-          One :class:`Segmentation` per image.
-        """
-        from jaxseg.regions.merge import hierarchy_levels, labels_to_ucm2
-
-        if not images:
-            return []
-        if len({im.shape for im in images}) != 1:
-            raise ValueError("a batch must hold images of one shape; group them first")
-        batch = np.stack(images).astype(np.float32)  # (B, h, w, 3)
-        count = len(images)
-        if self.batched:
-            padded = 1 << (count - 1).bit_length()
-            batch = np.concatenate([batch, np.repeat(batch[-1:], padded - count, axis=0)])
-        traces = sum(TRACE_COUNT.values())
-        start = time.perf_counter()
-        results = self._impl(batch)[:count]
-        sp_time = (time.perf_counter() - start) / count
-        compiled = sum(TRACE_COUNT.values()) > traces
-        out = []
-        for i, (labels, features, regions) in enumerate(results):
-            start = time.perf_counter()
-            labels = np.asarray(labels, dtype=np.int32)
-            if regions is None:
-                pairs, levels = hierarchy_levels(labels, features)
-            else:
-                pairs, levels = _levels_from_regions(labels, regions, features)
-            seg_of_sp = _segments_of_superpixels(
-                int(labels.max()) + 1, pairs, levels, self.threshold
-            )
-            # Number segments in raster order of the processed image (cheaper than at
-            # full size; upsampling keeps them consecutive).
-            seg_of_sp = _raster_order(seg_of_sp[labels])[
-                tuple(np.unravel_index(_first_pixels(labels), labels.shape))
-            ]
-            shape = images[i].shape[:2] if output_shapes is None else tuple(output_shapes[i])
-            full = io.upsample_labels(labels, shape)
-            ucm2 = labels_to_ucm2(full, pairs, levels)
-            out.append(
-                Segmentation(
-                    superpixels=full.astype(np.int32),
-                    segments=seg_of_sp[full],
-                    ucm2=ucm2,
-                    timings={"superpixels": sp_time, "hierarchy": time.perf_counter() - start},
-                    compiled=compiled,
-                )
-            )
-        return out
-
-
-def segment(
-    images: Sequence[np.ndarray],
-    *,
-    method: str = "slic",
-    n_segments: int = 200,
-    threshold: float = LEVELS["medium"],
-    batch_size: int = 8,
-    compactness: float = 10.0,
-    checkpoint: str | os.PathLike | None = None,
-    dsc_iters: int = 128,
-) -> list[Segmentation]:
-    """Segments images of any shapes in process (what ``jaxseg segment`` runs per image).
-
-    Images of one shape are batched together (``batch_size`` at a time) through one
-    compiled function.
-
-    Args:
-      images: ``(H, W, 3)`` float32 in ``[0, 1]`` (or uint8) arrays.
-      method, n_segments, threshold, compactness, checkpoint, dsc_iters: see
-        :class:`Segmenter`.
-      batch_size: images per device batch.
-
-    Returns:
-      One :class:`Segmentation` per image, in order.
-
-    Example:
-      >>> import numpy as np
-      >>> image = np.zeros((40, 60, 3), np.float32); image[:, 30:] = 1.0
-      >>> [res] = segment([image], n_segments=6)
-      >>> int(res.segments.max()) + 1, res.ucm2.shape
-      (2, (81, 121))
-    """
-    segmenter = Segmenter(
-        method,
-        n_segments=n_segments,
-        threshold=threshold,
-        compactness=compactness,
-        checkpoint=checkpoint,
-        dsc_iters=dsc_iters,
-    )
-    arrays = [_as_float_image(im, i) for i, im in enumerate(images)]
-    groups: dict[tuple, list[int]] = collections.defaultdict(list)
-    for i, im in enumerate(arrays):
-        groups[im.shape].append(i)
-    out: list[Segmentation | None] = [None] * len(arrays)
-    for shape, idx in groups.items():
-        step = segmenter.batch_for(shape[:2], batch_size)
-        for s in range(0, len(idx), step):
-            chunk = idx[s : s + step]
-            for i, res in zip(chunk, segmenter([arrays[i] for i in chunk]), strict=True):
-                out[i] = res
-    return out  # type: ignore[return-value]
-
-
-def _as_float_image(image, index: int) -> np.ndarray:
-    from jaxseg.ops.slic import as_float_rgb  # jax only when an image is segmented
-
-    return np.asarray(as_float_rgb(image, name=f"images[{index}]"))
 
 
 # --------------------------------------------------------------------------- the command
@@ -605,8 +89,10 @@ OUTPUT_FILES = (
 DONE_FILE = "result.json"
 """Written last, removed first: an image folder is finished only when it is there (and the
 files of :data:`REQUIRED_FILES` and the bench file with it)."""
-REQUIRED_FILES = tuple(f for f in OUTPUT_FILES if f not in ("superpixels.png", "segments.png"))
-"""What every finished image has (the label PNGs are left out above 65536 labels)."""
+OPTIONAL_FILES = ("superpixels.png", "segments.png", "ucm.png")
+REQUIRED_FILES = tuple(f for f in OUTPUT_FILES if f not in OPTIONAL_FILES)
+"""What every finished image has (the label PNGs are left out above 65536 labels, the
+UCM picture for methods without a hierarchy)."""
 BENCH_DIR = "bench"
 INDEX_FILE = "index.html"
 RESERVED_NAMES = (BENCH_DIR, INDEX_FILE)
@@ -633,6 +119,16 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _setting(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip().replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return name.strip().replace("-", "_"), value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxseg", description="Differentiable superpixels and segmentation in JAX."
@@ -643,8 +139,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="superpixels, segments and a UCM hierarchy for images or folders of images",
         description=(
             "Segment images: writes OUT/<name>/ (superpixels, segments, UCM, overlays, "
-            "result.json) and OUT/bench/<name>.npz (ucm2 + segs for `eval.py bench`). "
-            "Exit code 1 when any input failed, 2 on bad options."
+            "result.json) and OUT/bench/<name>.npz (ucm2 and/or segs for `eval.py bench`). "
+            "With no settings options, each method runs with its recorded settings (for the "
+            "learned methods the settings.json of the model folder). Exit code 1 when any "
+            "input failed, 2 on bad options."
         ),
     )
     p.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files or folders")
@@ -656,12 +154,14 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=sorted(SAMPLES),
         help="add an image shipped with scikit-image (repeatable), e.g. astronaut",
     )
+    from jaxseg.pipeline import METHODS, default_method
+
     p.add_argument(
         "--method",
-        choices=METHODS,
+        choices=list(METHODS),
         default=None,
         help=f"segmentation method (default: {default_method()}; wang2020 when its "
-        "packaged checkpoint is installed)",
+        "packaged model is installed, else slic)",
     )
     p.add_argument(
         "--checkpoint",
@@ -669,26 +169,39 @@ def _build_parser() -> argparse.ArgumentParser:
         help="model folder: the wang2020 network (--method wang2020) or the SuperAE "
         "(--method dsc); default: the packaged one",
     )
-    p.add_argument(
-        "--dsc-iters",
-        type=_positive_int,
-        default=128,
-        help="DSC optimisation steps per image (default 128, as lin2021)",
+    s = p.add_argument_group(
+        "settings",
+        "Without these, the method runs with its recorded settings: for wang2020 and dsc "
+        "those in the model folder's settings.json (chosen on BSDS500 val), for slic and "
+        "felzenszwalb those chosen the same way (jaxseg.pipeline.classic). Each option "
+        "overrides one setting; a setting the method does not have is an error. The "
+        "settings used are written to result.json.",
     )
-    p.add_argument(
-        "--n-segments",
-        type=_positive_int,
-        help="requested superpixels (default 100 for wang2020, else 200)",
-    )
-    level = p.add_mutually_exclusive_group()
+    s.add_argument("--n-segments", type=_positive_int, help="requested superpixels")
+    level = s.add_mutually_exclusive_group()
     level.add_argument("--threshold", type=_unit_float, help="UCM level in [0, 1] of the segments")
     level.add_argument(
         "--level",
         choices=sorted(LEVELS, key=LEVELS.get),
-        default="medium",
-        help="named threshold: fine=0.3 medium=0.5 (default) coarse=0.7",
+        help="named threshold: fine=0.3 medium=0.5 coarse=0.7",
     )
-    p.add_argument("--compactness", type=float, default=10.0, help="SLIC compactness (default 10)")
+    s.add_argument("--compactness", type=float, help="SLIC compactness")
+    s.add_argument(
+        "--num-iters",
+        "--dsc-iters",
+        type=_positive_int,
+        dest="num_iters",
+        help="iterations: SLIC/SSN k-means steps, DSC optimisation steps (dsc)",
+    )
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=_setting,
+        help="any setting of the method, VALUE as JSON (else text): e.g. --set "
+        "scale=1000 (felzenszwalb), --set 'counts=[100,20]' (dsc); repeatable",
+    )
     p.add_argument("--device", choices=("cpu", "gpu"), help="JAX device (default: JAX's)")
     p.add_argument(
         "--batch-size", type=_positive_int, default=8, help="images per batch (default 8)"
@@ -872,6 +385,7 @@ def _label_png(labels: np.ndarray) -> np.ndarray | None:
 def _write_outputs(
     out: Path, pending: _Pending, res: Segmentation, info: dict, write_input: bool
 ) -> None:
+    """Writes one image's files, :data:`DONE_FILE` last."""
     from jaxseg import overlay
     from jaxseg.metrics.io import save_npz_result
 
@@ -889,31 +403,55 @@ def _write_outputs(
         else:
             io.write_png(folder / f"{kind}.png", png)
         io.write_png(folder / f"overlay_{kind}.png", overlay.draw_boundaries(display, labels))
-    io.write_png(folder / "ucm.png", overlay.ucm_image(res.ucm2))
+    if res.ucm2 is not None:
+        io.write_png(folder / "ucm.png", overlay.ucm_image(res.ucm2))
+    else:  # a stack of segmentations, no hierarchy to draw
+        (folder / "ucm.png").unlink(missing_ok=True)  # an earlier run's
     if write_input:
         with io.atomic_write(folder / "input.jpg") as f:
             from PIL import Image
 
             Image.fromarray(display).save(f, format="JPEG", quality=90)
-    save_npz_result(_bench_path(out, pending.item.name), ucm2=res.ucm2, segs=res.segments[None] + 1)
+    bench = _bench_path(out, pending.item.name)
+    if res.ucm2 is not None:
+        save_npz_result(bench, ucm2=res.ucm2, segs=res.segments[None] + 1)
+    else:
+        save_npz_result(bench, segs=res.segs + 1)
     info["timings_s"]["write"] = time.perf_counter() - start
     info["timings_s"]["total"] = sum(info["timings_s"].values())
     io.write_json(folder / DONE_FILE, info)
+
+
+def _settings_from_args(args: argparse.Namespace) -> dict:
+    """The settings the options give (None: not given, the method's default)."""
+    settings = {
+        "n_segments": args.n_segments,
+        "threshold": LEVELS[args.level] if args.level else args.threshold,
+        "compactness": args.compactness,
+        "num_iters": args.num_iters,
+    }
+    for name, value in args.set:
+        if settings.get(name) is not None:
+            flag = "--" + ("level/--threshold" if name == "threshold" else name.replace("_", "-"))
+            raise _UsageError(f"--set {name}=...: {name} is also given by {flag}; give it once")
+        if name == "checkpoint":
+            raise _UsageError("--set checkpoint=...: use --checkpoint DIR")
+        settings[name] = value
+    return {k: v for k, v in settings.items() if v is not None}
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     import jaxseg
+    from jaxseg.pipeline import Segmenter
 
     if args.max_side < 0:
         raise _UsageError(f"--max-side must be >= 0 (0 = never downscale), got {args.max_side}")
     if not args.inputs and not args.sample:
         raise _UsageError("give at least one IMAGE_OR_DIR (or --sample astronaut)")
     _check_out(args.out)
-    method = args.method or default_method()
-    n_segments = args.n_segments or DEFAULT_N_SEGMENTS[method]
-    threshold = args.threshold if args.threshold is not None else LEVELS[args.level]
+    settings = _settings_from_args(args)
     device = _select_device(args.device)
     max_side = args.max_side or None
 
@@ -934,23 +472,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         paths += [str(data_dir / SAMPLES[s]) for s in args.sample]
     items = _collect_inputs(paths, args.recursive, args.out, note, fail)
     try:
-        segmenter = Segmenter(
-            method,
-            n_segments=n_segments,
-            threshold=threshold,
-            compactness=args.compactness,
-            checkpoint=args.checkpoint,
-            dsc_iters=args.dsc_iters,
-        )
+        segmenter = Segmenter(args.method, checkpoint=args.checkpoint, **settings)
     except (ValueError, NotImplementedError, FileNotFoundError) as e:
         raise _UsageError(str(e)) from None
-    params = {
-        "n_segments": n_segments,
-        "threshold": threshold,
-        "level": None if args.threshold is not None else args.level,
-        "compactness": args.compactness if method in ("slic", "dsc") else None,
-        "dsc_iters": args.dsc_iters if method == "dsc" else None,
-        "checkpoint": str(segmenter.checkpoint) if segmenter.checkpoint else None,
+    method = segmenter.name
+    run = {
+        "level": args.level,
         "max_side": args.max_side,
         "batch_size": args.batch_size if segmenter.batched else 1,
     }
@@ -974,7 +501,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                 "input": str(p.item.path),
                 "name": p.item.name,
                 "method": method,
-                "params": params,
+                "settings": segmenter.settings,
+                "run": run,
                 "jaxseg_version": jaxseg.__version__,
                 "original_size": list(p.loaded.original_shape),
                 "processed_size": list(p.loaded.image.shape[:2]),

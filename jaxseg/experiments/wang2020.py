@@ -11,31 +11,30 @@ Two tables, computed by the same code for the trained model and for the baseline
 * **Segmentation** (wang2020 Table 4): boundary F, PRI, GCE, segmentation covering (SC) and
   VI from the BSDS benchmark (:mod:`jaxseg.metrics.bench`), in two forms:
 
-  - *hierarchy*: the superpixels at ``seg_n_segments`` are merged agglomeratively
-    (:func:`jaxseg.regions.merge.merge_hierarchy`; single linkage by default, ``recompute=True``
-    recomputes merged regions' features) into a ucm2, and
-    the benchmark sweeps ``nthresh`` thresholds: ODS and OIS. GCE is reported at the PRI
-    ODS threshold (GCE is 0 for both degenerate partitions, so it cannot pick its own).
-  - *fixed*: Algorithm 1 (:func:`jaxseg.regions.merge.merge_threshold`) at one threshold ``T``
-    chosen on ``select_split`` (val): on val, the single-linkage ucm2 (which thresholded
-    at ``1 - T`` *is* Algorithm 1 at ``T``) is swept and ``T = 1 - t*`` with ``t*`` the
-    ODS threshold of ``select_by`` (boundary F by default); then Algorithm 1 at that
-    ``T`` is scored on the reported split. This is the paper's protocol ("we select
-    optimal parameters based on overall performance at the scale of the whole dataset").
+  - *hierarchy*: the merge hierarchy of the superpixels at ``seg_n_segments`` as a ucm2
+    (single linkage by default; ``recompute=True`` recomputes merged regions' features),
+    and the benchmark sweeps ``nthresh`` thresholds: ODS and OIS. GCE is reported at the
+    PRI ODS threshold (GCE is 0 for both degenerate partitions, so it cannot pick its own).
+  - *fixed*: the segments at one UCM threshold ``t`` chosen on ``select_split`` (val): the
+    val hierarchies are swept with ``select_nthresh`` thresholds and ``t`` is the ODS
+    threshold of ``select_by`` (boundary F by default); the report names it by
+    Algorithm 1's ``T = 1 - t`` (:func:`jaxseg.regions.merge.merge_threshold`), which the
+    single-linkage cut at ``t`` is. This is the paper's protocol ("we select optimal
+    parameters based on overall performance at the scale of the whole dataset").
 
-Methods (``--method``):
+Everything per image goes through the methods of :mod:`jaxseg.pipeline` (the code of
+``jaxseg segment``), with the settings of :func:`method_settings`; :func:`image_results`
+is what the tables score for one image:
 
-* ``wang2020``: the trained model of ``--workdir``
-  (:func:`jaxseg.train.checkpointing.restore_model`), superpixels and region features from
-  :func:`jaxseg.train.tasks.wang2020.predict`; superpixels are made connected (pieces smaller
-  than ``min_size_factor * H*W / n`` absorbed), and each connected superpixel keeps the
-  pooled feature of the predicted superpixel it overlaps most. Pair similarities are
-  eq. 6 on these features (float64).
-* ``slic``: jaxseg's SLIC superpixels (the Table 3 baseline); for the segmentation, the
-  same merging on mean-CIELAB region features (``slic_colour_scale``), a model-free
-  stand-in that exercises the whole pipeline.
-* ``felzenszwalb``: EGB (``skimage.segmentation.felzenszwalb`` via
-  :mod:`jaxseg.regions.generators`, the Table 4 baseline). Its hierarchy is the sweep of
+* ``wang2020``: the trained model of ``--workdir`` (:mod:`jaxseg.pipeline.wang2020`):
+  SSN superpixels made connected (pieces smaller than ``min_size_factor * H*W / n``
+  absorbed), learned region features, eq. 6 similarities. The val choice of
+  ``seg_n_segments`` and ``t`` is what the packaged model's ``settings.json`` records.
+* ``slic``: jaxseg's SLIC superpixels (the Table 3 baseline; pieces below half a grid cell
+  absorbed, as :func:`jaxseg.slic`); for the segmentation, the same merging on mean-CIELAB
+  region features (:mod:`jaxseg.pipeline.classic`), a model-free stand-in that exercises
+  the whole pipeline.
+* ``felzenszwalb``: EGB (the Table 4 baseline). Its hierarchy is the stack of
   ``felzenszwalb_scales`` given to the benchmark as ``segs`` (ODS/OIS over the scales);
   its *fixed* row is the scale whose val boundary F (ODS over the scales) is best.
 
@@ -59,11 +58,22 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
+from jaxseg import pipeline
 from jaxseg.metrics import bench, superpixel
 from jaxseg.metrics.io import load_groundtruth
-from jaxseg.regions import merge
 
-__all__ = ["METHODS", "PAPER_TABLE3", "PAPER_TABLE4", "default_config", "evaluate", "main"]
+__all__ = [
+    "METHODS",
+    "PAPER_TABLE3",
+    "PAPER_TABLE4",
+    "default_config",
+    "evaluate",
+    "image_results",
+    "main",
+    "method_settings",
+    "read_image",
+    "segmenters",
+]
 
 METHODS = ("wang2020", "slic", "felzenszwalb")
 
@@ -104,7 +114,7 @@ def default_config() -> ml_collections.ConfigDict:
     # Superpixels (Table 3).
     c.n_segments = (100, 300, 600)
     c.num_iters = 10  # SSN / SLIC iterations at test time
-    c.min_size_factor = 0.25  # connected pieces < factor * H*W / n pixels are absorbed
+    c.min_size_factor = 0.25  # wang2020: connected pieces < factor * H*W / n px are absorbed
     c.slic_compactness = 10.0
     # Segmentation (Table 4).
     c.seg_n_segments = 100  # superpixels that are merged (wang2020 trains with m = 100)
@@ -115,12 +125,12 @@ def default_config() -> ml_collections.ConfigDict:
     # Hierarchy linkage: False = single linkage, whose thresholds are exactly Algorithm 1
     # (measured better: SLIC+merging on the 200 test images, BF of Algorithm 1 at the val T
     # 0.582 > 0.577 for the recomputed-feature hierarchy at its own test ODS); True =
-    # recompute merged regions' features (docs/evaluation.md).
+    # recompute merged regions' features (docs/evaluation.md); the val threshold and the
+    # fixed row then cut that hierarchy.
     c.recompute = False
     c.nthresh = 99  # benchmark thresholds on the hierarchy
     c.select_nthresh = 25  # thresholds of the val sweep that picks T
     c.select_by = "bf"  # "bf" (boundary F) or "pri": ODS criterion that picks T on val
-    c.slic_colour_scale = 0.05  # slic method: region features = mean CIELAB * scale
     # Felzenszwalb (EGB) baseline.
     # scale on [0, 1] images; 100 -> ~200 regions, 2500 -> ~10 on BSDS (min_size 100)
     c.felzenszwalb_scales = (100.0, 250.0, 500.0, 1000.0, 2500.0)
@@ -157,7 +167,8 @@ def split_files(data_dir, split: str, limit: int = 0) -> list[tuple[str, Path, P
     return files
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
+    """A BSDS500 image as the evaluation segments it: ``(H, W, 3)`` float32 in ``[0, 1]``."""
     from jaxseg.data import bsds500
 
     return bsds500.read_image(path).astype(np.float32) / 255.0  # (H, W, 3) in [0, 1]
@@ -166,173 +177,90 @@ def _read_image(path: Path) -> np.ndarray:
 # ----------------------------------------------------------------------------- methods
 
 
-def _min_size(shape, n: int, factor: float) -> int:
-    return max(1, int(factor * shape[0] * shape[1] / n))
+def _fixed_name(cfg) -> str:
+    return "scale" if cfg.method == "felzenszwalb" else "T"
 
 
-def _region_means(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``(k, C)`` mean of ``values (H, W, C)`` over each label ``0..k-1``."""
-    k = int(labels.max()) + 1
-    flat = labels.ravel()
-    counts = np.bincount(flat, minlength=k).astype(np.float64)
-    sums = np.stack(
-        [
-            np.bincount(flat, weights=values[..., c].ravel(), minlength=k)
-            for c in range(values.shape[-1])
-        ],
-        axis=1,
-    )
-    return sums / np.maximum(counts, 1.0)[:, None]
+def method_settings(cfg: ml_collections.ConfigDict, n_segments: int, fixed=None) -> dict:
+    """Settings of the :mod:`jaxseg.pipeline` method ``cfg.method`` in this evaluation.
 
+    Args:
+      cfg: the evaluation config.
+      n_segments: superpixels requested (ignored by ``felzenszwalb``).
+      fixed: the fixed setting of the Table 4 *fixed* row: the UCM threshold ``t`` (
+        Algorithm 1's ``T = 1 - t``), or the scale for ``felzenszwalb``; None (the val
+        pass, which reads only the hierarchy): the middle threshold / the first scale.
 
-def _majority_rows(connected: np.ndarray, raw: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Row of ``rows`` of the raw label that covers most of each connected label."""
-    k, m = int(connected.max()) + 1, int(raw.max()) + 1
-    table = np.bincount(connected.ravel() * m + raw.ravel(), minlength=k * m).reshape(k, m)
-    return rows[np.argmax(table, axis=1)]
-
-
-class _Method:
-    """Per-image producers of one method; everything runs in the parent process."""
-
-    name: str
-    has_superpixels = True
-
-    def __init__(self, cfg: ml_collections.ConfigDict):
-        self.cfg = cfg
-
-    def superpixels(self, image: np.ndarray, n: int) -> np.ndarray:
-        """``(H, W)`` int32 connected superpixels ``0..k-1``."""
-        raise NotImplementedError
-
-    def features(self, image: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Connected superpixels and their ``(k, C)`` features for merging."""
-        raise NotImplementedError
-
-    def hierarchy(self, image: np.ndarray) -> np.ndarray:
-        labels, feats = self.features(image, self.cfg.seg_n_segments)
-        return merge.merge_hierarchy(labels, feats, recompute=self.cfg.recompute)
-
-    def selection_hierarchy(self, image: np.ndarray) -> np.ndarray:
-        labels, feats = self.features(image, self.cfg.seg_n_segments)
-        return merge.merge_hierarchy(labels, feats, recompute=False)
-
-    def setting(self, ods_t: float) -> float:
-        """Algorithm 1's T from the ODS threshold t* of the single-linkage ucm2."""
-        return 1.0 - ods_t
-
-    def fixed(self, image: np.ndarray, threshold: float) -> np.ndarray:
-        labels, feats = self.features(image, self.cfg.seg_n_segments)
-        pairs = merge.adjacent_pairs_np(labels)
-        sim = merge.similarity_np(np.abs(feats[pairs[:, 0]] - feats[pairs[:, 1]]).sum(axis=1))
-        return merge.merge_threshold(labels, pairs, sim, threshold) + 1
-
-
-class _Slic(_Method):
-    name = "slic"
-
-    def superpixels(self, image, n):
-        from jaxseg.ops.slic import slic
-
-        return np.asarray(
-            slic(
-                image,
-                n_segments=n,
-                compactness=self.cfg.slic_compactness,
-                num_iters=self.cfg.num_iters,
-                min_size_factor=self.cfg.min_size_factor,
-            ),
-            dtype=np.int32,
-        )
-
-    def features(self, image, n):
-        from skimage.color import rgb2lab
-
-        labels = self.superpixels(image, n)
-        return labels, _region_means(labels, rgb2lab(image)) * self.cfg.slic_colour_scale
-
-
-class _Wang2020(_Method):
-    name = "wang2020"
-
-    def __init__(self, cfg, workdir):
-        super().__init__(cfg)
-        if workdir is None:
-            raise ValueError(
-                "method 'wang2020' needs --workdir: a training workdir or a released model "
-                "folder such as jaxseg/weights/wang2020_cpu_long."
-            )
-        from jaxseg.train.checkpointing import restore_model
-        from jaxseg.train.tasks import wang2020
-
-        self.model, self.model_config = restore_model(workdir, which=cfg.which)
-        self._predict = wang2020.predict  # jitted inside, per image shape and n
-        # Predictions of the current image by n; holding the image keeps its identity unique.
-        self._image, self._cache = None, {}
-
-    def _run(self, image, n):
-        if image is not self._image:
-            self._image, self._cache = image, {}
-        if n not in self._cache:
-            import jax
-
-            from jaxseg.regions.connectivity import enforce_connectivity
-
-            pred = jax.device_get(
-                self._predict(self.model, image, n_segments=n, num_iters=self.cfg.num_iters)
-            )
-            raw = np.asarray(pred.labels)
-            labels = enforce_connectivity(
-                raw, min_size=_min_size(raw.shape, n, self.cfg.min_size_factor)
-            )
-            feats = _majority_rows(labels, raw, np.asarray(pred.region_features, np.float64))
-            self._cache[n] = (labels, feats)
-        return self._cache[n]
-
-    def superpixels(self, image, n):
-        return self._run(image, n)[0]
-
-    def features(self, image, n):
-        return self._run(image, n)
-
-
-class _Felzenszwalb(_Method):
-    name = "felzenszwalb"
-    has_superpixels = False
-
-    def _segment(self, image, scale):
-        from jaxseg.regions.generators import generate
-
-        return generate(
-            "felzenszwalb",
-            image,
-            scale=float(scale),
-            sigma=self.cfg.felzenszwalb_sigma,
-            min_size=self.cfg.felzenszwalb_min_size,
-        )
-
-    def hierarchy(self, image):
-        return np.stack([self._segment(image, s) + 1 for s in self.cfg.felzenszwalb_scales])
-
-    selection_hierarchy = hierarchy
-
-    def setting(self, ods_t):
-        # segs thresholds are the scale indices 1..k; ODS_T may fall between two.
-        k = int(np.clip(np.rint(ods_t), 1, len(self.cfg.felzenszwalb_scales)))
-        return float(self.cfg.felzenszwalb_scales[k - 1])
-
-    def fixed(self, image, scale):
-        return self._segment(image, scale) + 1
-
-
-def _make_method(cfg, workdir) -> _Method:
-    if cfg.method == "wang2020":
-        return _Wang2020(cfg, workdir)
-    if cfg.method == "slic":
-        return _Slic(cfg)
+    Returns:
+      Keyword settings for :class:`jaxseg.pipeline.Segmenter` (``checkpoint`` apart).
+    """
     if cfg.method == "felzenszwalb":
-        return _Felzenszwalb(cfg)
-    raise ValueError(f"unknown method {cfg.method!r}; choose one of {METHODS}.")
+        scales = tuple(float(s) for s in cfg.felzenszwalb_scales)
+        return {
+            "scales": scales,
+            "scale": scales[0] if fixed is None else float(fixed),
+            "sigma": float(cfg.felzenszwalb_sigma),
+            "min_size": int(cfg.felzenszwalb_min_size),
+        }
+    settings = {
+        "n_segments": int(n_segments),
+        "num_iters": int(cfg.num_iters),
+        "threshold": 0.5 if fixed is None else float(fixed),
+        "recompute": bool(cfg.recompute),
+    }
+    if cfg.method == "slic":
+        settings["compactness"] = float(cfg.slic_compactness)
+    else:
+        settings["min_size_factor"] = float(cfg.min_size_factor)
+        settings["which"] = cfg.which
+    return settings
+
+
+def segmenters(
+    cfg: ml_collections.ConfigDict, counts, *, workdir=None, fixed=None
+) -> dict[int, pipeline.Segmenter]:
+    """One :class:`jaxseg.pipeline.Segmenter` per superpixel count in ``counts``.
+
+    ``workdir`` is the model of ``wang2020`` (required there); see :func:`method_settings`.
+    """
+    if cfg.method == "wang2020" and workdir is None:
+        raise ValueError(
+            "method 'wang2020' needs --workdir: a training workdir or a released model "
+            "folder such as jaxseg/weights/wang2020_cpu_long."
+        )
+    checkpoint = workdir if cfg.method == "wang2020" else None
+    return {
+        int(n): pipeline.Segmenter(
+            cfg.method, checkpoint=checkpoint, **method_settings(cfg, n, fixed)
+        )
+        for n in dict.fromkeys(int(n) for n in counts)
+    }
+
+
+def image_results(cfg: ml_collections.ConfigDict, segs: dict, image: np.ndarray) -> dict:
+    """What the tables score for one image, through the pipeline methods ``segs``.
+
+    Args:
+      cfg: the evaluation config.
+      segs: :func:`segmenters` for ``cfg.n_segments`` (Table 3) and ``cfg.seg_n_segments``.
+      image: ``(H, W, 3)`` float32 in ``[0, 1]``.
+
+    Returns:
+      ``superpixels`` ``{n: (H, W) int32}`` (not for ``felzenszwalb``); ``hierarchy``: the
+      ucm2 of the merge hierarchy, or the ``(L, H, W)`` stack of segmentations + 1
+      (``felzenszwalb``); ``fixed``: ``(1, H, W)`` segments at the fixed setting + 1 (for
+      ``jaxseg segment`` at the same settings: its ``superpixels.npy``, the bench file's
+      ``ucm2``/``segs`` and ``segments.npy`` + 1).
+    """
+    results = {n: s([image])[0] for n, s in segs.items()}
+    top = results[int(cfg.seg_n_segments)]
+    out = {
+        "hierarchy": top.ucm2 if top.ucm2 is not None else top.segs + 1,
+        "fixed": top.segments[None] + 1,
+    }
+    if cfg.method != "felzenszwalb":
+        out["superpixels"] = {int(n): results[int(n)].superpixels for n in cfg.n_segments}
+    return out
 
 
 # ----------------------------------------------------------------------------- workers
@@ -442,13 +370,31 @@ def _superpixel_summary(outs: Sequence[dict], n: int) -> dict:
     return summary
 
 
-def _select(method: _Method, cfg, files) -> dict:
+def _fixed_setting(cfg, ods_t: float) -> float:
+    """The fixed setting from the val ODS threshold: Algorithm 1's ``T = 1 - t*``, or the
+    scale whose index (the segs thresholds are the scale indices 1..k) is nearest ``t*``."""
+    if cfg.method != "felzenszwalb":
+        return 1.0 - ods_t
+    k = int(np.clip(np.rint(ods_t), 1, len(cfg.felzenszwalb_scales)))
+    return float(cfg.felzenszwalb_scales[k - 1])
+
+
+def _pipeline_fixed(cfg, selection: dict) -> float:
+    """The pipeline setting of the fixed row: the UCM threshold ``t*`` itself (not
+    ``1 - T``, which may differ from it in the last bit), or the scale."""
+    return selection["setting"] if cfg.method == "felzenszwalb" else selection["ods_t"]
+
+
+def _select(cfg, files, workdir) -> dict:
     """Picks the fixed setting (Algorithm 1's T / EGB's scale) on the selection split."""
     which = "boundary" if cfg.select_by == "bf" else "region"
+    segs = segmenters(cfg, [cfg.seg_n_segments], workdir=workdir)
+    n = int(cfg.seg_n_segments)
 
     def make_task(item):
         image_id, img_path, gt_path = item
-        result = method.selection_hierarchy(_read_image(img_path))
+        res = segs[n]([read_image(img_path)])[0]
+        result = res.ucm2 if res.ucm2 is not None else res.segs + 1
         return {
             "id": image_id,
             "gt": gt_path,
@@ -468,8 +414,8 @@ def _select(method: _Method, cfg, files) -> dict:
         "nthresh": len(_thresholds(col)),
         "ods_t": float(ods_t),
         "score": float(score),
-        "setting": float(method.setting(ods_t)),
-        "setting_name": "scale" if method.name == "felzenszwalb" else "T",
+        "setting": float(_fixed_setting(cfg, ods_t)),
+        "setting_name": _fixed_name(cfg),
         "seconds_inference": produce,
     }
 
@@ -486,7 +432,8 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
     _check_config(cfg)
     cfg = cfg.copy_and_resolve_references()  # the val choice of seg_n_segments is set on it
     start = time.perf_counter()
-    method = _make_method(cfg, workdir)
+    if cfg.method == "wang2020" and workdir is None:
+        segmenters(cfg, [], workdir=workdir)  # the error, before any data is read
     report: dict = {
         "method": cfg.method,
         "workdir": None if workdir is None else str(workdir),
@@ -494,34 +441,38 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
     }
     select_files = split_files(data_dir, cfg.select_split, cfg.limit)
     candidates = tuple(int(n) for n in cfg.seg_n_candidates)
-    if candidates and method.name != "felzenszwalb":
+    if candidates and cfg.method != "felzenszwalb":
         tried = {}
         for n in candidates:
-            cfg.seg_n_segments = n  # method.cfg is cfg
-            tried[n] = _select(method, cfg, select_files)
+            cfg.seg_n_segments = n
+            tried[n] = _select(cfg, select_files, workdir)
         best = max(candidates, key=lambda n: tried[n]["score"])
         cfg.seg_n_segments = best
         selection = {**tried[best], "seg_n_segments": best,
                      "candidates": {str(n): tried[n] for n in candidates}}  # fmt: skip
         report["settings"] = cfg.to_dict()
     else:
-        selection = _select(method, cfg, select_files)
+        selection = _select(cfg, select_files, workdir)
     report["selection"] = selection
     if cfg.select_only:
         report["seconds"] = {"total": time.perf_counter() - start}
         return report
     files = split_files(data_dir, cfg.split, cfg.limit)
     opts = {k: cfg[k] for k in ("br_tolerance", "ue_variant", "reduce")}
+    has_superpixels = cfg.method != "felzenszwalb"  # EGB: segmentations, not superpixels
+
+    counts = [*cfg.n_segments, cfg.seg_n_segments] if has_superpixels else [cfg.seg_n_segments]
+    segs = segmenters(cfg, counts, workdir=workdir, fixed=_pipeline_fixed(cfg, selection))
 
     def make_task(item):
         image_id, img_path, gt_path = item
-        image = _read_image(img_path)
+        res = image_results(cfg, segs, read_image(img_path))
         task: dict = {"id": image_id, "gt": gt_path, "opts": opts}
-        if method.has_superpixels:
-            task["superpixels"] = {n: method.superpixels(image, n) for n in cfg.n_segments}
+        if has_superpixels:
+            task["superpixels"] = res["superpixels"]
         task["bench"] = {
-            "hierarchy": (method.hierarchy(image), cfg.nthresh, "all"),
-            "fixed": (method.fixed(image, selection["setting"])[None], 1, "all"),
+            "hierarchy": (res["hierarchy"], cfg.nthresh, "all"),
+            "fixed": (res["fixed"], 1, "all"),
         }
         return task
 
@@ -529,7 +480,7 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
     report["split"] = cfg.split
     report["n_images"] = len(files)
     report["images"] = [i for i, _, _ in files]
-    if method.has_superpixels:
+    if has_superpixels:
         report["superpixels"] = {str(n): _superpixel_summary(outs, n) for n in cfg.n_segments}
     fixed = _segmentation_summary([o["fixed"] for o in outs])
     del fixed["bf_thr"]

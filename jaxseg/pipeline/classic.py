@@ -167,7 +167,7 @@ class Felzenszwalb(Method):
             scales = ()
         if not scales or any(not (np.isfinite(s) and s > 0) for s in scales):
             raise ValueError(f"scales must be numbers > 0, got {settings['scales']!r}")
-        settings["scales"] = scales
+        settings["scales"] = list(scales)  # JSON-able
         check_positive(settings, "scale")
         if settings["scale"] not in scales:
             raise ValueError(

@@ -81,7 +81,7 @@ def _batch_fn(graphdef, n_segments: int, num_iters: int) -> Callable:
     import jax
     from flax import nnx
 
-    from jaxseg.train.tasks import wang2020
+    from jaxseg.nn import wang2020
 
     def run(state, images):  # (B, H, W, 3) -> labels (B, H, W), region features (B, m, C)
         TRACE_COUNT["wang2020"] += 1

@@ -1,0 +1,177 @@
+"""One segmentation pipeline: ``jaxseg segment`` and the BSDS500 evaluation give the same
+labels and UCMs for the same settings, and the library API (``jaxseg.segment``,
+``jaxseg.Segmenter``) uses the settings recorded with a model."""
+
+import inspect
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+import jaxseg
+from jaxseg import pipeline
+from jaxseg.cli import segment as cli
+from jaxseg.experiments import wang2020 as evaluation
+from jaxseg.pipeline import classic
+from jaxseg.pipeline import wang2020 as wang2020_method
+from jaxseg.regions import merge
+from jaxseg.regions.labels import raster_order
+
+
+def cli_outputs(folder, out, args) -> dict:
+    """Runs ``jaxseg segment folder --out out *args``; ``{name: files}`` per image."""
+    assert cli.main(["segment", str(folder), "--out", str(out), "-q", *args]) == 0
+    outputs = {}
+    for image in sorted(folder.iterdir()):
+        name = image.stem
+        with np.load(out / "bench" / f"{name}.npz") as z:
+            bench = dict(z)
+        outputs[name] = {
+            "superpixels": np.load(out / name / "superpixels.npy"),
+            "segments": np.load(out / name / "segments.npy"),
+            "bench": bench,
+            "info": json.loads((out / name / "result.json").read_text()),
+        }
+    return outputs
+
+
+def eval_config(method: str, settings: dict) -> tuple[ml_collections.ConfigDict, object]:
+    """The evaluation config that runs ``method`` at the pipeline ``settings``, and the
+    fixed setting (the threshold ``t``, or the scale)."""
+    cfg = evaluation.default_config()
+    cfg.method = method
+    if method == "felzenszwalb":
+        cfg.felzenszwalb_scales = tuple(settings["scales"])
+        cfg.felzenszwalb_sigma = settings["sigma"]
+        cfg.felzenszwalb_min_size = settings["min_size"]
+        return cfg, settings["scale"]
+    cfg.n_segments = (settings["n_segments"],)
+    cfg.seg_n_segments = settings["n_segments"]
+    cfg.num_iters = settings["num_iters"]
+    cfg.recompute = settings["recompute"]
+    if method == "slic":
+        cfg.slic_compactness = settings["compactness"]
+    else:
+        cfg.min_size_factor = settings["min_size_factor"]
+    return cfg, settings["threshold"]
+
+
+# (method, options of `jaxseg segment`): every method's recorded settings (no options), and
+# slic with options. The dsc case lives in test_pipeline_dsc.py (same helpers).
+CASES = [
+    ("slic", []),
+    ("slic", ["--n-segments", "300", "--threshold", "0.4", "--compactness", "20"]),
+    ("felzenszwalb", []),
+    ("wang2020", []),
+]
+
+
+@pytest.mark.parametrize(("method", "args"), CASES)
+def test_segment_command_equals_evaluation(method, args, val_pair, tmp_path, fast_compile):
+    folder, ids, images = val_pair
+    outputs = cli_outputs(folder, tmp_path / "out", ["--method", method, *args])
+    settings = outputs[ids[0]]["info"]["settings"]
+    if not args:  # no options: the method's recorded defaults
+        expected = pipeline.METHODS[method].defaults()
+        assert settings == pipeline.Segmenter(method, **expected).settings
+    if method == "wang2020":
+        recorded = json.loads((wang2020_method.PACKAGED / "settings.json").read_text())
+        assert {k: settings[k] for k in recorded["settings"]} == recorded["settings"]
+        assert settings["checkpoint"] == str(wang2020_method.PACKAGED)
+    cfg, fixed = eval_config(method, settings)
+    workdir = settings.get("checkpoint")
+    counts = [cfg.seg_n_segments] if method == "felzenszwalb" else cfg.n_segments
+    segs = evaluation.segmenters(cfg, counts, workdir=workdir, fixed=fixed)
+    assert next(iter(segs.values())).settings == settings  # the very same method settings
+    for image_id, image in zip(ids, images, strict=True):
+        got = outputs[image_id]
+        ref = evaluation.image_results(cfg, segs, image)
+        np.testing.assert_array_equal(got["segments"] + 1, ref["fixed"][0])
+        if method == "felzenszwalb":
+            assert "ucm2" not in got["bench"]
+            np.testing.assert_array_equal(got["bench"]["segs"], ref["hierarchy"])
+            np.testing.assert_array_equal(got["superpixels"] + 1, ref["hierarchy"][0])
+        else:
+            n = cfg.seg_n_segments
+            np.testing.assert_array_equal(got["superpixels"], ref["superpixels"][n])
+            np.testing.assert_array_equal(got["bench"]["ucm2"], ref["hierarchy"])
+            np.testing.assert_array_equal(got["bench"]["segs"][0], ref["fixed"][0])
+        # A real segmentation, not a degenerate one.
+        assert 1 < got["segments"].max() + 1 < got["superpixels"].max() + 1 or (
+            method == "felzenszwalb" and got["segments"].max() > 0
+        )
+    if method == "wang2020":  # the library call without options: the same recorded settings
+        res = jaxseg.segment(images[0])
+        assert res.settings == settings
+        np.testing.assert_array_equal(res.segments, outputs[ids[0]]["segments"])
+
+
+@pytest.mark.parametrize("threshold", [0.15, 0.272727, 0.5])
+def test_ucm_cut_is_algorithm_1(val_pair, threshold, fast_compile):
+    """Components of the pairs with single-linkage level <= t are wang2020's Algorithm 1
+    (merge_threshold) at T = 1 - t on the same superpixels and features."""
+    _, _, images = val_pair
+    method = classic.Slic(n_segments=200)
+    for image in images:
+        labels = method.superpixels(image[None])[0]
+        feats = classic.lab_features(image, labels)
+        pairs, levels = merge.hierarchy_levels(labels, feats, recompute=False)
+        ours = pipeline.cut(labels, pairs, levels, threshold)[labels]
+        dist = np.abs(feats[pairs[:, 0]] - feats[pairs[:, 1]]).sum(axis=1)
+        alg1 = merge.merge_threshold(labels, pairs, merge.similarity_np(dist), 1.0 - threshold)
+        assert 1 < ours.max() + 1 < labels.max() + 1
+        np.testing.assert_array_equal(ours, raster_order(alg1))
+
+
+def test_slic_min_size_is_that_of_jaxseg_slic(val_pair, fast_compile):
+    default = inspect.signature(jaxseg.slic).parameters["min_size_factor"].default
+    assert classic.SLIC_MIN_SIZE_FACTOR == default
+    image = val_pair[2][0]
+    labels = classic.Slic(n_segments=100).superpixels(image[None])[0]
+    np.testing.assert_array_equal(labels, jaxseg.slic(image, n_segments=100))
+
+
+def test_recorded_settings_are_the_val_selection():
+    """settings.json holds the (n, t) that the evaluation chose on val."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[2] / "results" / "wang2020_eval_test200"
+    report = json.loads((results / "wang2020.json").read_text())
+    recorded = json.loads((wang2020_method.PACKAGED / "settings.json").read_text())
+    assert recorded["method"] == "wang2020"
+    sel = report["selection"]
+    assert sel["split"] == "val" and "--seg_n_candidates" in recorded["command"]
+    assert recorded["settings"]["n_segments"] == sel["seg_n_segments"]
+    assert recorded["settings"]["threshold"] == sel["ods_t"]
+    assert 1.0 - recorded["settings"]["threshold"] == pytest.approx(sel["setting"])
+    defaults = wang2020_method.Wang2020.defaults()
+    assert defaults["n_segments"] == sel["seg_n_segments"]
+    assert defaults["threshold"] == sel["ods_t"]
+
+
+def test_settings_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"no setting 'bogus'; its settings are: compactness"):
+        pipeline.Segmenter("slic", bogus=1)
+    with pytest.raises(ValueError, match="no setting 'checkpoint'"):
+        pipeline.Segmenter("felzenszwalb", checkpoint=tmp_path)
+    with pytest.raises(ValueError, match="unknown method 'nope'; choose one of"):
+        pipeline.Segmenter("nope")
+    with pytest.raises(ValueError, match=r"threshold must lie in \[0, 1\].*got 2"):
+        pipeline.Segmenter("slic", threshold=2)
+    with pytest.raises(ValueError, match="scale 700 is not one of scales"):
+        pipeline.Segmenter("felzenszwalb", scale=700)
+    with pytest.raises(ValueError, match="n_segments must be an int >= 1, got 0"):
+        jaxseg.segment(np.zeros((8, 8, 3), np.float32), method="slic", n_segments=0)
+    (tmp_path / "settings.json").write_text('{"method": "wang2020", "settings": {"n": 3}}')
+    with pytest.raises(ValueError, match=r"unknown wang2020 settings \['n'\]"):
+        wang2020_method.Wang2020.defaults(tmp_path)
+
+
+def test_registry_is_read_only():
+    assert {"slic", "felzenszwalb", "wang2020"} <= set(pipeline.METHODS)
+    assert jaxseg.METHODS is pipeline.METHODS and jaxseg.Segmenter is pipeline.Segmenter
+    with pytest.raises(TypeError):
+        pipeline.METHODS["x"] = classic.Slic  # type: ignore[index]
+    for name, cls in pipeline.METHODS.items():
+        assert cls.name == name and issubclass(cls, pipeline.Method)
