@@ -230,3 +230,31 @@ def test_tiny_training_reads_the_same_batches_from_tfds(real_subset, tmp_path):
     # the first step of a training run reads the TFDS source (no BSDS500 folder given)
     result = train_and_evaluate(tfds_config, tmp_path, stop_at=1)
     assert result["step"] == 1 and np.isfinite(result["train"]["loss"])
+
+
+def test_superae_reads_the_same_images_from_tfds(real_subset):
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from configs import superae_tiny
+    from jaxseg.train.tasks import superae
+
+    root, out = real_subset
+    config = superae_tiny.get_config()
+    from_folder = superae.load_dataset(config, root)
+    config.data.source, config.data.tfds_dir = "tfds", str(out)
+    from_tfds = superae.load_dataset(config, None)
+    assert from_folder.names == from_tfds.names and len(from_tfds.names) == 2
+    for a, b in zip(
+        from_folder.images + from_folder.eval_images,
+        from_tfds.images + from_tfds.eval_images,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        superae.make_batch(config, from_folder, 0)["image"],
+        superae.make_batch(config, from_tfds, 0)["image"],
+    )
