@@ -45,12 +45,12 @@ the same size under ``jax.vmap`` with results equal to the per-image loop.
 :func:`dsc_optimize_sweep` optimises one image once per loss weight ``beta``,
 ``jax.vmap``-ed over the betas in one jitted call (an evaluation sweep).
 
-Hierarchy for ODS/OIS: :func:`merge_to_counts` merges the final regions
-greedily (most similar adjacent pair first, similarity = distance of the mean
-region logits) and returns one segmentation per requested region count, so a
-benchmark can sweep over them (segs). The paper instead sweeps its settings
-(superpixel counts, Table II; ``K``, Table III); :mod:`jaxseg.experiments.lin2021`
-supports both.
+Hierarchy for ODS/OIS: :func:`merge_to_counts` (:func:`jaxseg.regions.merge.merge_to_counts`,
+re-exported here) merges the final regions greedily (most similar adjacent pair first,
+similarity = distance of the mean region logits) and returns one segmentation per
+requested region count, so a benchmark can sweep over them (segs). The paper instead
+sweeps its settings (superpixel counts, Table II; ``K``, Table III);
+:mod:`jaxseg.experiments.lin2021` supports both.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ from jax.typing import ArrayLike
 
 from jaxseg.nn.superae import SuperAE, upsample_features
 from jaxseg.ops import pooling
-from jaxseg.regions.merge import adjacent_pairs_np
+from jaxseg.regions.labels import region_means
+from jaxseg.regions.merge import merge_to_counts
 
 __all__ = [
     "DSCOutput",
@@ -647,16 +648,7 @@ def _finish(out_sp_class, out_f, superpixels) -> tuple[np.ndarray, np.ndarray]:
     sp = np.asarray(superpixels)
     cls = np.asarray(out_sp_class)[sp]
     labels = enforce_connectivity(cls, min_size=1)
-    f_pix = np.asarray(out_f)[sp]  # (H, W, K) superpixel features at pixels
-    k = int(labels.max()) + 1
-    counts = np.bincount(labels.ravel(), minlength=k)[:, None]
-    feats = np.stack(
-        [
-            np.bincount(labels.ravel(), weights=f_pix[..., c].ravel(), minlength=k)
-            for c in range(f_pix.shape[-1])
-        ],
-        axis=1,
-    ) / np.maximum(counts, 1)
+    feats = region_means(labels, np.asarray(out_f)[sp])  # mean superpixel features
     return labels.astype(np.int32), feats.astype(np.float32)
 
 
@@ -675,72 +667,3 @@ def dsc_segment_batch(model: SuperAE, images, superpixels, *, keys, **kw) -> lis
         labels, feats = _finish(out.sp_class[b], out.sp_features[b], sp)
         results.append(DSCResult(labels, feats, np.asarray(out.losses[b])))
     return results
-
-
-def merge_to_counts(labels, features, counts) -> list[np.ndarray]:
-    """Greedy agglomeration of adjacent regions into coarser segmentations.
-
-    Repeatedly merges the adjacent pair with the smallest Euclidean distance
-    between size-weighted mean features and records the segmentation when the
-    region count reaches each requested count.
-
-    Args:
-      labels: ``(H, W)`` int regions ``0..k-1`` (e.g. :attr:`DSCResult.labels`).
-      features: ``(k, D)`` region features (e.g. mean logits).
-      counts: region counts wanted; counts ``>= k`` give ``labels`` itself.
-
-    Returns:
-      one ``(H, W) int32`` label image ``0..n-1`` per entry of ``counts``.
-    """
-    labels = np.asarray(labels)
-    k = int(labels.max()) + 1
-    feats = np.asarray(features, np.float64)
-    if feats.shape[0] != k:
-        raise ValueError(f"features has {feats.shape[0]} rows but labels has {k} regions.")
-    sizes = np.bincount(labels.ravel(), minlength=k).astype(np.float64)
-    sums = feats * sizes[:, None]
-    nbrs: list[set[int]] = [set() for _ in range(k)]
-    for i, j in adjacent_pairs_np(labels).tolist():
-        nbrs[i].add(j)
-        nbrs[j].add(i)
-    parent = np.arange(k)
-    alive = np.ones(k, bool)
-    snapshots: dict[int, np.ndarray] = {}
-    want = sorted({int(c) for c in counts}, reverse=True)
-
-    def snapshot():
-        root = parent.copy()
-        for i in range(k):
-            r = i
-            while root[r] != r:
-                r = root[r]
-            root[i] = r
-        _, inv = np.unique(root[labels], return_inverse=True)
-        return inv.reshape(labels.shape).astype(np.int32)
-
-    n = k
-    for c in want:
-        while n > c:
-            best, pair = math.inf, None
-            for i in np.flatnonzero(alive):
-                mi = sums[i] / sizes[i]
-                for j in nbrs[i]:
-                    if j > i:
-                        dist = float(np.sum((mi - sums[j] / sizes[j]) ** 2))
-                        if dist < best:
-                            best, pair = dist, (i, j)
-            if pair is None:
-                break  # no adjacent pairs left (one region per component)
-            i, j = pair
-            parent[j], alive[j] = i, False
-            sizes[i] += sizes[j]
-            sums[i] += sums[j]
-            for q in nbrs[j]:
-                nbrs[q].discard(j)
-                if q != i:
-                    nbrs[q].add(i)
-                    nbrs[i].add(q)
-            nbrs[j] = set()
-            n -= 1
-        snapshots[c] = snapshot()
-    return [snapshots[int(c)] for c in counts]

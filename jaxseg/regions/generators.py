@@ -37,14 +37,14 @@ Example:
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from jaxseg.regions.merge import adjacent_pairs_np
+from jaxseg.regions.labels import region_means
+from jaxseg.regions.merge import agglomerate
 
 __all__ = ["GENERATORS", "bisect_count", "generate", "merge_regions"]
 
@@ -83,8 +83,9 @@ def merge_regions(
 
     Regions are popped smallest first; a region is merged into the adjacent
     region with the nearest mean feature (Euclidean) while it is smaller than
-    ``min_size`` or more than ``n_segments`` regions remain. Merged regions are
-    unions of adjacent regions, so connected inputs stay connected.
+    ``min_size`` or more than ``n_segments`` regions remain
+    (:func:`jaxseg.regions.merge.agglomerate`, ``order="smallest_region"``). Merged
+    regions are unions of adjacent regions, so connected inputs stay connected.
 
     Args:
       labels: ``(H, W)`` int labels (any values).
@@ -93,60 +94,22 @@ def merge_regions(
       min_size: keep merging regions smaller than this many pixels.
 
     Returns:
-      ``(H, W) int32`` labels ``0..k-1``.
+      ``(H, W) int32`` labels ``0..k-1`` (numbered by the smallest input label of each
+      region).
     """
     labels = np.asarray(labels)
     _, inv = np.unique(labels, return_inverse=True)
     lab = inv.reshape(labels.shape).astype(np.int64)
-    k = int(lab.max()) + 1
-    feats = np.asarray(features, np.float64).reshape(-1, features.shape[-1])
-    sizes = np.bincount(lab.ravel(), minlength=k).astype(np.int64)
-    sums = np.stack(
-        [np.bincount(lab.ravel(), weights=feats[:, c], minlength=k) for c in range(feats.shape[1])],
-        axis=1,
+    target = int(lab.max()) + 1 if n_segments is None else max(1, int(n_segments))
+    agg = agglomerate(
+        lab,
+        region_means(lab, features),
+        order="smallest_region",
+        distance="squared",
+        target=target,
+        min_size=min_size,
     )
-    nbrs: list[set[int]] = [set() for _ in range(k)]
-    for a, b in adjacent_pairs_np(lab):
-        nbrs[a].add(int(b))
-        nbrs[b].add(int(a))
-    target = k if n_segments is None else max(1, int(n_segments))
-    parent = np.arange(k)
-    alive = np.ones(k, bool)
-    heap = [(int(s), i) for i, s in enumerate(sizes)]
-    heapq.heapify(heap)
-    count = k
-    while heap:
-        size, i = heapq.heappop(heap)
-        if not alive[i] or size != sizes[i]:
-            continue  # stale entry
-        if count <= target and size >= min_size:
-            break
-        if not nbrs[i]:
-            continue
-        cand = np.fromiter(nbrs[i], np.int64)
-        mean_i = sums[i] / sizes[i]
-        dist = np.sum((sums[cand] / sizes[cand, None] - mean_i) ** 2, axis=1)
-        j = int(cand[np.argmin(dist)])
-        parent[i], alive[i] = j, False
-        sizes[j] += sizes[i]
-        sums[j] += sums[i]
-        for n in nbrs[i]:
-            nbrs[n].discard(i)
-            if n != j:
-                nbrs[n].add(j)
-                nbrs[j].add(n)
-        nbrs[i] = set()
-        count -= 1
-        heapq.heappush(heap, (int(sizes[j]), j))
-    # Resolve merge chains (parent pointers only go to regions alive at the time).
-    root = np.arange(k)
-    for i in range(k):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        root[i] = r
-    _, out = np.unique(root[lab], return_inverse=True)
-    return out.reshape(labels.shape).astype(np.int32)
+    return agg.partition()
 
 
 def bisect_count(run, target, lo, hi, *, more_when_larger, iters, tol=0.0) -> np.ndarray:

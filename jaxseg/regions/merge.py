@@ -31,16 +31,22 @@ Similarity and level: ``s = 2 / (1 + exp(d))`` with ``d = |v_i - v_j|_1``, so th
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 
 import numpy as np
 
 __all__ = [
+    "DISTANCES",
+    "Agglomeration",
     "adjacent_pairs_np",
+    "agglomerate",
     "hierarchy_levels",
     "labels_to_ucm2",
     "merge_hierarchy",
     "merge_threshold",
+    "merge_to_counts",
+    "monotone_levels",
     "similarity_np",
 ]
 
@@ -79,11 +85,6 @@ def similarity_np(distance) -> np.ndarray:
     Written as ``1 - tanh(d / 2)``, which is the same function without overflow.
     """
     return 1.0 - np.tanh(np.asarray(distance, dtype=np.float64) / 2.0)
-
-
-def _level(fa: np.ndarray, fb: np.ndarray) -> float:
-    """UCM level ``1 - s = tanh(|fa - fb|_1 / 2)`` of two feature vectors."""
-    return float(np.tanh(np.abs(fa - fb).sum() / 2.0))
 
 
 def _check_labels(labels) -> np.ndarray:
@@ -282,17 +283,221 @@ def _check_features(features, num_labels: int) -> np.ndarray:
     return features.astype(np.float64)
 
 
+#: Distance of two regions from their mean features ``fa, fb (n, C)`` and pixel counts
+#: ``na, nb (n,)``; smaller merges first.
+DISTANCES = {
+    # wang2020's UCM level 1 - s = tanh(|fa - fb|_1 / 2) (eq. 6)
+    "level": lambda fa, fb, na, nb: np.tanh(np.abs(fa - fb).sum(axis=-1) / 2.0),
+    # squared Euclidean distance of the means
+    "squared": lambda fa, fb, na, nb: np.sum((fa - fb) ** 2, axis=-1),
+    # Ward: sqrt(2 na nb / (na + nb)) |fa - fb|_2
+    "ward": lambda fa, fb, na, nb: (
+        np.sqrt(2.0 * na * nb / (na + nb)) * np.sqrt(np.sum((fa - fb) ** 2, axis=-1))
+    ),
+}
+ORDERS = ("closest_pair", "smallest_region")
+LINKAGES = ("average", "single")
+
+
+@dataclasses.dataclass(frozen=True)
+class Agglomeration:
+    """The merge sequence of :func:`agglomerate`.
+
+    Attributes:
+      labels: ``(H, W)`` int64 initial labels ``0..num-1``.
+      pairs: ``(P, 2)`` int64 adjacent initial label pairs (:func:`adjacent_pairs_np`).
+      merges: ``(M, 2)`` int64 rows ``(absorbed, survivor)``: region ``absorbed`` joined
+        region ``survivor`` (a region is named by one of its initial labels, and an
+        absorbed name is not used again).
+      distances: ``(M,)`` float64 distance of each merge (not made monotone).
+      pair_merge: ``(P,)`` int64 index of the merge that joined the two sides of each
+        pair, -1 where they were never joined.
+    """
+
+    labels: np.ndarray
+    pairs: np.ndarray
+    merges: np.ndarray
+    distances: np.ndarray
+    pair_merge: np.ndarray
+
+    def partition(self, count: int | None = None) -> np.ndarray:
+        """The regions after the merges that leave ``count`` regions (None: all merges).
+
+        Args:
+          count: wanted region count; the merges stop early when the sequence does (one
+            region per connected group, or the stopping rule of :func:`agglomerate`).
+
+        Returns:
+          ``(H, W) int32`` labels ``0..n-1``, numbered by the smallest initial label of
+          each region.
+        """
+        num = int(self.labels.max()) + 1
+        steps = len(self.merges)
+        if count is not None:
+            present = int(np.count_nonzero(np.bincount(self.labels.ravel(), minlength=num)))
+            steps = min(steps, max(0, present - int(count)))
+        parent = np.arange(num)
+        absorbed, survivor = self.merges[:steps].T
+        parent[absorbed] = survivor
+        while True:  # pointer jumping to the roots
+            nxt = parent[parent]
+            if np.array_equal(nxt, parent):
+                break
+            parent = nxt
+        smallest = np.full(num, num, dtype=np.int64)
+        np.minimum.at(smallest, parent, np.arange(num))
+        _, out = np.unique(smallest[parent][self.labels], return_inverse=True)
+        return out.reshape(self.labels.shape).astype(np.int32)
+
+
+def agglomerate(
+    labels,
+    features,
+    *,
+    order: str = "closest_pair",
+    distance: str = "level",
+    linkage: str = "average",
+    target: int = 1,
+    min_size: float = 0,
+) -> Agglomeration:
+    """Greedy agglomeration of adjacent regions: THE merge routine of the package.
+
+    Serves the UCM hierarchy (:func:`hierarchy_levels`), the region-count targets of
+    :func:`merge_to_counts` (DSC) and the region pruning of
+    :func:`jaxseg.regions.generators.merge_regions`.
+
+    A region's feature is the size-weighted mean of its parts' features (the mean of its
+    pixels' features when the rows are pixel means, :func:`jaxseg.regions.labels.region_means`).
+
+    * ``order="closest_pair"``: merge the adjacent pair at the smallest distance, until
+      ``target`` regions remain or no adjacent pair is left (a heap with lazy
+      invalidation; ties go to the pair with the smallest region names). Of the two, the
+      region with more neighbours keeps its name.
+    * ``order="smallest_region"``: take the smallest region (ties: smallest name) and
+      merge it into its closest neighbour (ties: smallest name), while it is smaller than
+      ``min_size`` pixels or more than ``target`` regions remain.
+
+    Args:
+      labels: ``(H, W)`` int labels in ``[0, num)`` (labels without pixels are ignored).
+      features: ``(num, C)`` float feature row of each label (extra rows are ignored).
+      order: ``"closest_pair"`` or ``"smallest_region"``.
+      distance: a key of :data:`DISTANCES` (``"level"``, ``"squared"``, ``"ward"``).
+      linkage: ``"average"`` (distances of the merged regions' mean features) or
+        ``"single"`` (a region pair is as close as its closest initial label pair; the
+        initial distances stay fixed).
+      target: stop at this many regions.
+      min_size: with ``"smallest_region"``, also merge regions below this many pixels.
+
+    Returns:
+      :class:`Agglomeration`.
+
+    Raises:
+      ValueError / TypeError: bad labels or features, or an unknown option (the message
+        names the value and the choices).
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order={order!r} is not one of {ORDERS}.")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance={distance!r} is not one of {tuple(DISTANCES)}.")
+    if linkage not in LINKAGES:
+        raise ValueError(f"linkage={linkage!r} is not one of {LINKAGES}.")
+    labels = _check_labels(labels)
+    num = int(labels.max()) + 1
+    feats = _check_features(features, num)[:num]
+    dist = DISTANCES[distance]
+    sizes = np.bincount(labels.ravel(), minlength=num).astype(np.float64)
+    sums = feats * sizes[:, None]
+    pairs = adjacent_pairs_np(labels)
+    p0, p1 = pairs[:, 0], pairs[:, 1]
+    init = dist(feats[p0], feats[p1], sizes[p0], sizes[p1])
+    # neighbours[a][z]: indices of the initial pairs on the boundary between regions a and
+    # z; the same list object is stored under neighbours[z][a].
+    neighbours: list[dict[int, list[int]]] = [{} for _ in range(num)]
+    for idx, (i, j) in enumerate(pairs.tolist()):
+        neighbours[i][j] = neighbours[j][i] = [idx]
+    pair_merge = np.full(len(pairs), -1, dtype=np.int64)
+    merges: list[tuple[int, int]] = []
+    distances: list[float] = []
+    count = int(np.count_nonzero(sizes))
+
+    def distances_to(a: int, zs: list[int]) -> np.ndarray:
+        if linkage == "single":
+            return np.array([init[neighbours[a][z]].min() for z in zs])
+        zi = np.asarray(zs, dtype=np.int64)
+        return dist(sums[a] / sizes[a], sums[zi] / sizes[zi, None], sizes[a], sizes[zi])
+
+    def join(survivor: int, absorbed: int, d: float) -> None:
+        nonlocal count
+        pair_merge[neighbours[survivor][absorbed]] = len(merges)
+        merges.append((absorbed, survivor))
+        distances.append(d)
+        del neighbours[survivor][absorbed], neighbours[absorbed][survivor]
+        for z, boundary in neighbours[absorbed].items():
+            del neighbours[z][absorbed]
+            if z in neighbours[survivor]:
+                neighbours[survivor][z].extend(boundary)
+            else:
+                neighbours[survivor][z] = neighbours[z][survivor] = boundary
+        neighbours[absorbed] = {}
+        sums[survivor] += sums[absorbed]
+        sizes[survivor] += sizes[absorbed]
+        sizes[absorbed] = 0.0
+        count -= 1
+
+    if order == "closest_pair":
+        version = np.zeros(num, dtype=np.int64)
+        heap = [(float(init[k]), int(i), int(j), 0, 0) for k, (i, j) in enumerate(pairs)]
+        heapq.heapify(heap)
+        while heap and count > target:
+            d, a, b, va, vb = heapq.heappop(heap)
+            if version[a] != va or version[b] != vb or b not in neighbours[a]:
+                continue  # stale: one of the regions changed since this entry was pushed
+            if len(neighbours[a]) < len(neighbours[b]):  # cheaper dict merging
+                a, b = b, a
+            join(a, b, d)
+            version[a] += 1
+            version[b] += 1
+            zs = list(neighbours[a])
+            for z, dz in zip(zs, distances_to(a, zs).tolist(), strict=True):
+                lo, hi = min(a, z), max(a, z)
+                heapq.heappush(heap, (dz, lo, hi, int(version[lo]), int(version[hi])))
+    else:
+        heap = [(float(s), i) for i, s in enumerate(sizes) if s > 0]
+        heapq.heapify(heap)
+        while heap:
+            size, i = heapq.heappop(heap)
+            if size != sizes[i]:
+                continue  # stale entry (grown or absorbed since)
+            if count <= target and size >= min_size:
+                break
+            if not neighbours[i]:
+                continue
+            zs = sorted(neighbours[i])
+            dz = distances_to(i, zs)
+            j = zs[int(np.argmin(dz))]
+            join(j, i, float(dz.min()))
+            heapq.heappush(heap, (float(sizes[j]), j))
+    return Agglomeration(
+        labels=labels,
+        pairs=pairs,
+        merges=np.asarray(merges, dtype=np.int64).reshape(-1, 2),
+        distances=np.asarray(distances, dtype=np.float64),
+        pair_merge=pair_merge,
+    )
+
+
 def hierarchy_levels(labels, features, *, recompute: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Merge adjacent regions agglomeratively; the level at which each superpixel pair joins.
 
     Starting from the superpixels, repeatedly merge the adjacent pair of regions with the
     highest similarity (lowest level ``1 - s``) until every connected group of superpixels
-    is one region. With ``recompute=True`` a merged region's feature is the size-weighted
-    mean of its parts and its similarities to its neighbours are recomputed (a heap with
-    lazy invalidation); with ``recompute=False`` the initial pair similarities stay fixed
-    and a region pair's similarity is that of its most similar superpixel pair (single
-    linkage). Levels are made non-decreasing along the merge sequence (each merge gets at
-    least the previous merge's level), so they form an ultrametric.
+    is one region (:func:`agglomerate` with ``distance="level"``). With ``recompute=True``
+    a merged region's feature is the size-weighted mean of its parts and its similarities
+    to its neighbours are recomputed; with ``recompute=False`` the initial pair
+    similarities stay fixed and a region pair's similarity is that of its most similar
+    superpixel pair (single linkage). Levels are made non-decreasing along the merge
+    sequence (each merge gets at least the previous merge's level), so they form an
+    ultrametric.
 
     Args:
       labels: ``(H, W)`` int superpixel labels in ``[0, m)``.
@@ -305,55 +510,42 @@ def hierarchy_levels(labels, features, *, recompute: bool = True) -> tuple[np.nd
       :func:`adjacent_pairs_np`) and ``levels`` ``(P,)`` float64 in ``[0, 1)``: the level of
       the merge that put ``i`` and ``j`` in one region.
     """
-    labels = _check_labels(labels)
-    num = int(labels.max()) + 1
-    feats = _check_features(features, num)[:num].copy()
-    sizes = np.bincount(labels.ravel(), minlength=num).astype(np.float64)
-    pairs = adjacent_pairs_np(labels)
-    init_levels = np.tanh(np.abs(feats[pairs[:, 0]] - feats[pairs[:, 1]]).sum(axis=1) / 2.0)
-    levels = np.ones(len(pairs), dtype=np.float64)
+    agg = agglomerate(
+        labels, features, distance="level", linkage="average" if recompute else "single"
+    )
+    return agg.pairs, monotone_levels(agg)
 
-    # neighbours[a][z]: indices of the initial pairs on the boundary between regions a and z;
-    # the same list object is stored under neighbours[z][a].
-    neighbours: list[dict[int, list[int]]] = [{} for _ in range(num)]
-    for idx, (i, j) in enumerate(pairs.tolist()):
-        neighbours[i][j] = neighbours[j][i] = [idx]
-    version = np.zeros(num, dtype=np.int64)
-    heap = [(float(init_levels[k]), int(i), int(j), 0, 0) for k, (i, j) in enumerate(pairs)]
-    heapq.heapify(heap)
 
-    def pair_level(a: int, z: int) -> float:
-        if recompute:
-            return _level(feats[a], feats[z])
-        return float(init_levels[neighbours[a][z]].min())
+def monotone_levels(agg: Agglomeration) -> np.ndarray:
+    """``(P,)`` level of each initial pair of ``agg``: the running maximum of the merge
+    distances at the merge that joined it (an ultrametric), 1 where never joined."""
+    running = np.maximum.accumulate(agg.distances) if len(agg.distances) else agg.distances
+    return np.where(agg.pair_merge >= 0, running[np.maximum(agg.pair_merge, 0)], 1.0)
 
-    last = 0.0
-    while heap:
-        level, a, b, va, vb = heapq.heappop(heap)
-        if version[a] != va or version[b] != vb or b not in neighbours[a]:
-            continue  # stale: one of the regions changed since this entry was pushed
-        last = max(last, level)
-        levels[neighbours[a][b]] = last
-        # Keep the region with more neighbours as the survivor (cheaper dict merging).
-        if len(neighbours[a]) < len(neighbours[b]):
-            a, b = b, a
-        del neighbours[a][b], neighbours[b][a]
-        for z, boundary in neighbours[b].items():
-            del neighbours[z][b]
-            if z in neighbours[a]:
-                neighbours[a][z].extend(boundary)
-            else:
-                neighbours[a][z] = neighbours[z][a] = boundary
-        neighbours[b] = {}
-        total = sizes[a] + sizes[b]
-        feats[a] = (sizes[a] * feats[a] + sizes[b] * feats[b]) / total
-        sizes[a], sizes[b] = total, 0.0
-        version[a] += 1
-        version[b] += 1
-        for z in neighbours[a]:
-            lo, hi = min(a, z), max(a, z)
-            heapq.heappush(heap, (pair_level(a, z), lo, hi, int(version[lo]), int(version[hi])))
-    return pairs, levels
+
+def merge_to_counts(labels, features, counts, *, distance: str = "squared") -> list[np.ndarray]:
+    """Greedy agglomeration of adjacent regions into coarser segmentations.
+
+    Repeatedly merges the adjacent pair at the smallest distance between size-weighted
+    mean features (:func:`agglomerate`, ``"closest_pair"``; squared Euclidean by default)
+    and records the segmentation when the region count reaches each requested count.
+
+    Args:
+      labels: ``(H, W)`` int regions ``0..k-1`` (e.g. ``jaxseg.nn.dsc.DSCResult.labels``).
+      features: ``(k, D)`` region features (e.g. mean logits).
+      counts: region counts wanted; counts ``>= k`` give ``labels`` itself; a count below
+        what merging adjacent regions can reach gives one region per connected group.
+      distance: a key of :data:`DISTANCES`.
+
+    Returns:
+      one ``(H, W) int32`` label image ``0..n-1`` per entry of ``counts`` (numbered by the
+      smallest initial label of each region).
+    """
+    counts = [int(c) for c in counts]
+    if not counts:
+        return []
+    agg = agglomerate(labels, features, distance=distance, target=min(counts))
+    return [agg.partition(c) for c in counts]
 
 
 def merge_hierarchy(labels, features, *, recompute: bool = True) -> np.ndarray:

@@ -5,11 +5,14 @@ import pytest
 
 from jaxseg.metrics.region import ucm2_to_segmentation as ucm_regions  # the benchmark's rule
 from jaxseg.regions.merge import (
+    DISTANCES,
     adjacent_pairs_np,
+    agglomerate,
     hierarchy_levels,
     labels_to_ucm2,
     merge_hierarchy,
     merge_threshold,
+    merge_to_counts,
     similarity_np,
 )
 
@@ -243,3 +246,99 @@ def test_similarity_np_matches_the_paper_formula():
 def test_merge_hierarchy_bad_features(features, match):
     with pytest.raises(ValueError, match=match):
         merge_hierarchy(CHAIN, features)
+
+
+# ----------------------------------------------------------------------------- agglomerate
+
+
+def _brute_force(labels, feats, order, distance, min_size=0, target=1):
+    """Greedy merging over explicit sets of labels, every distance recomputed each step.
+
+    Yields the partition (as a region number per label) after each merge.
+    """
+    sizes = np.bincount(labels.ravel(), minlength=len(feats)).astype(float)
+    regions = [{int(i)} for i in np.flatnonzero(sizes)]
+    names = [int(i) for i in np.flatnonzero(sizes)]
+    touching = {tuple(p) for p in adjacent_pairs_np(labels).tolist()}
+
+    def mean_size(r):
+        idx = sorted(r)
+        n = sizes[idx].sum()
+        return (feats[idx] * sizes[idx, None]).sum(0) / n, n
+
+    def adjacent(r, q):
+        return any((min(a, b), max(a, b)) in touching for a in r for b in q)
+
+    def dist(r, q):
+        (fr, nr), (fq, nq) = mean_size(r), mean_size(q)
+        return float(DISTANCES[distance](fr, fq, nr, nq))
+
+    while len(regions) > 1:
+        if order == "closest_pair":
+            cands = [
+                (dist(r, q), x, y)
+                for x, r in enumerate(regions)
+                for y, q in enumerate(regions[x + 1 :], x + 1)
+                if adjacent(r, q)
+            ]
+            if not cands or len(regions) <= target:
+                return
+            _, x, y = min(cands)
+            regions[x] |= regions[y]
+            del regions[y]
+        else:
+            # a region is named by the region it was merged into (ties: smallest name)
+            x = min(range(len(regions)), key=lambda i: (mean_size(regions[i])[1], names[i]))
+            if len(regions) <= target and mean_size(regions[x])[1] >= min_size:
+                return
+            ys = [y for y in range(len(regions)) if y != x and adjacent(regions[x], regions[y])]
+            y = min(ys, key=lambda y: (dist(regions[x], regions[y]), names[y]))
+            regions[y] |= regions[x]
+            del regions[x], names[x]
+        part = np.zeros(len(feats), int)
+        for n, r in enumerate(regions):
+            part[sorted(r)] = n
+        yield part[labels]
+
+
+@pytest.mark.parametrize("distance", ["level", "squared", "ward"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closest_pair_agglomeration_equals_brute_force(seed, distance):
+    labels, feats = _random_case(seed)  # continuous features: no ties
+    agg = agglomerate(labels, feats * 0.3, distance=distance)
+    present = len(np.unique(labels))
+    steps = list(_brute_force(labels, feats * 0.3, "closest_pair", distance))
+    assert len(agg.merges) == len(steps) == present - 1
+    for n, want in enumerate(steps, 1):
+        np.testing.assert_array_equal(canonical(agg.partition(present - n)), canonical(want))
+
+
+def test_smallest_region_agglomeration_equals_brute_force():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 40, (12, 15))
+    labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
+    feats = rng.normal(size=(labels.max() + 1, 3))
+    agg = agglomerate(
+        labels, feats, order="smallest_region", distance="squared", target=12, min_size=4
+    )
+    steps = list(_brute_force(labels, feats, "smallest_region", "squared", 4, 12))
+    assert len(agg.merges) == len(steps)
+    np.testing.assert_array_equal(canonical(agg.partition()), canonical(steps[-1]))
+    sizes = np.bincount(agg.partition().ravel())
+    assert len(sizes) <= 12 and sizes.min() >= 4
+
+
+def test_partition_numbers_regions_by_smallest_label_and_stops_at_components():
+    labels = np.array([[3, 1, 2, 0]])  # regions 3|1 and 2|0 adjacent pairwise along the row
+    feats = np.array([[0.0], [5.0], [0.1], [5.1]])
+    segs = merge_to_counts(labels, feats, [4, 2, 0])
+    np.testing.assert_array_equal(segs[0], [[3, 1, 2, 0]])
+    np.testing.assert_array_equal(segs[1], [[1, 1, 0, 0]])  # {0, 2} holds label 0
+    np.testing.assert_array_equal(segs[2], [[0, 0, 0, 0]])  # count 0: as far as it goes
+
+
+def test_agglomerate_rejects_unknown_options():
+    with pytest.raises(ValueError, match="distance='cosine' is not one of"):
+        agglomerate(CHAIN, np.zeros((4, 1)), distance="cosine")
+    with pytest.raises(ValueError, match="order='largest' is not one of"):
+        agglomerate(CHAIN, np.zeros((4, 1)), order="largest")
