@@ -14,7 +14,8 @@ import tifffile
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
-from jaxseg import io
+import jaxseg
+from jaxseg import io, pipeline
 from jaxseg.cli import segment as cli
 from jaxseg.metrics.io import load_result
 
@@ -103,16 +104,23 @@ def _check_outputs(out: Path, name: str, shape: tuple[int, int], display: np.nda
     assert sp.shape == seg.shape == sp_png.shape == shape
     np.testing.assert_array_equal(sp_png, sp)
     np.testing.assert_array_equal(seg_png, seg)
-    # Labels consecutive from 0; every superpixel lies inside one segment.
+    # Labels consecutive from 0.
     np.testing.assert_array_equal(np.unique(sp), np.arange(info["n_superpixels"]))
     np.testing.assert_array_equal(np.unique(seg), np.arange(info["n_segments"]))
+    result = load_result(out / "bench" / f"{name}.npz")
+    if info["method"] in ("felzenszwalb", "dsc"):
+        # A stack of segmentations, no hierarchy: bench holds segs (segments among them).
+        assert not (folder / "ucm.png").exists()
+        assert result.kind == "segs" and result.data.shape[1:] == shape
+        assert any(np.array_equal(s, seg + 1) for s in result.data)
+        return info
+    # A hierarchy: every superpixel lies inside one segment.
     assert info["n_segments"] <= info["n_superpixels"]
     pairs = np.unique(np.stack([sp.ravel(), seg.ravel()], 1), axis=0)
     assert len(pairs) == info["n_superpixels"]
     # The UCM: PNG at pixel size, ucm2 in the benchmark's format.
     ucm = np.asarray(Image.open(folder / "ucm.png"))
     assert ucm.dtype == np.uint8 and ucm.shape == shape
-    result = load_result(out / "bench" / f"{name}.npz")
     assert result.kind == "ucm2" and result.data.shape == (2 * shape[0] + 1, 2 * shape[1] + 1)
     assert 0.0 <= result.data.min() and result.data.max() <= 1.0
     with np.load(out / "bench" / f"{name}.npz") as z:
@@ -197,25 +205,26 @@ def test_batching_does_not_recompile(tmp_path):
     folder.mkdir()
     for i in range(5):
         Image.fromarray(_scene(18, 26, seed=i)).save(folder / f"im{i}.png")
-    before = cli.TRACE_COUNT["slic"]
+    before = pipeline.TRACE_COUNT["slic"]
     out = tmp_path / "out"
     assert segment(str(folder), "--out", str(out), "--batch-size", "4", *FAST) == 0
     # 5 images: one batch of 4, then one of 1 -> two traces (batch sizes 4 and 1).
-    assert cli.TRACE_COUNT["slic"] == before + 2
+    assert pipeline.TRACE_COUNT["slic"] == before + 2
     infos = [json.loads((out / f"im{i}" / "result.json").read_text()) for i in range(5)]
     assert sorted(i["batch_images"] for i in infos) == [1, 4, 4, 4, 4]
     # Same shape again: no new trace, also for a padded partial batch (3 -> 4).
     for i in range(2):
         (folder / f"im{i}.png").unlink()
     assert segment(str(folder), "--out", str(out), "--batch-size", "4", "--overwrite", *FAST) == 0
-    assert cli.TRACE_COUNT["slic"] == before + 2
+    assert pipeline.TRACE_COUNT["slic"] == before + 2
 
 
 def test_batch_equals_loop():
     images = [_scene(20, 28, seed=i).astype(np.float32) / 255 for i in range(3)]
-    batched = cli.segment(images, n_segments=12, batch_size=4)
+    segmenter = pipeline.Segmenter("slic", n_segments=12)
+    batched = segmenter.map(images, batch_size=4)
     for image, res in zip(images, batched, strict=True):
-        [single] = cli.segment([image], n_segments=12, batch_size=1)
+        [single] = segmenter.map([image], batch_size=1)
         np.testing.assert_array_equal(res.superpixels, single.superpixels)
         np.testing.assert_array_equal(res.segments, single.segments)
         np.testing.assert_array_equal(res.ucm2, single.ucm2)
@@ -225,7 +234,7 @@ def test_levels_on_a_two_region_image():
     image = np.zeros((20, 28, 3), np.float32)
     image[:, 14:] = 1.0
     fine, coarse, one = (
-        cli.segment([image], n_segments=12, threshold=t)[0] for t in (0.3, 0.7, 1.0)
+        jaxseg.segment(image, "slic", n_segments=12, threshold=t) for t in (0.3, 0.7, 1.0)
     )
     expected = np.zeros((20, 28), int)
     expected[:, 14:] = 1
@@ -252,7 +261,8 @@ def test_levels_are_nested(tmp_path):
         out = tmp_path / level
         assert segment(str(tmp_path / "a.png"), "--out", str(out), "--level", level, *FAST) == 0
         info = json.loads((out / "a" / "result.json").read_text())
-        assert info["params"]["threshold"] == cli.LEVELS[level]
+        assert info["settings"]["threshold"] == cli.LEVELS[level]
+        assert info["run"]["level"] == level
         segs[level] = np.load(out / "a" / "segments.npy")
         sps[level] = np.load(out / "a" / "superpixels.npy")
     # One set of superpixels; each level's segments are unions of the finer level's ones.
@@ -269,17 +279,27 @@ def test_levels_are_nested(tmp_path):
 def test_felzenszwalb(tmp_path):
     Image.fromarray(_scene()).save(tmp_path / "a.png")
     out = tmp_path / "out"
-    args = ["--method", "felzenszwalb", "--n-segments", "8", "-q"]
+    args = ["--method", "felzenszwalb", "--set", "scales=[1, 500]", "--set", "scale=500"]
+    args += ["--set", "min_size=5", "--set", "sigma=0", "-q"]
     assert segment(str(tmp_path / "a.png"), "--out", str(out), *args) == 0
     info = _check_outputs(out, "a", (H, W), _scene())
     assert info["method"] == "felzenszwalb"
-    # The scale search reaches the 8 regions asked for; each lies inside one colour
-    # quadrant, and the medium level is exactly the four quadrants (raster order).
-    assert info["n_superpixels"] == 8
+    expected = {"scales": [1.0, 500.0], "scale": 500.0, "sigma": 0.0, "min_size": 5}
+    assert info["settings"] == expected
+    # The superpixels are the finest scale: regions inside one colour quadrant each; the
+    # segments are those at `scale`: the four quadrants (raster order); bench holds both.
     quadrant = (np.arange(H)[:, None] >= H // 2) * 2 + (np.arange(W)[None, :] >= W // 2)
     sp = np.load(out / "a" / "superpixels.npy")
-    assert np.unique(np.stack([sp.ravel(), quadrant.ravel()]), axis=1).shape[1] == 8
+    assert info["n_superpixels"] > 4
+    pairs = np.unique(np.stack([sp.ravel(), quadrant.ravel()]), axis=1)
+    assert pairs.shape[1] == info["n_superpixels"]
     np.testing.assert_array_equal(np.load(out / "a" / "segments.npy"), quadrant)
+    with np.load(out / "bench" / "a.npz") as z:
+        assert set(z) == {"segs"}
+        np.testing.assert_array_equal(z["segs"], np.stack([sp, quadrant]) + 1)
+    # A scale outside the stack: a usage error naming it.
+    bad = ["--method", "felzenszwalb", "--set", "scale=7", "-q"]
+    assert segment(str(tmp_path / "a.png"), "--out", str(tmp_path / "o2"), *bad) == 2
 
 
 def test_recursive_and_name_collisions(tmp_path, capsys):
@@ -383,15 +403,15 @@ def test_wang2020_checkpoint(tmp_path, tiny_wang2020):
     for i in range(3):
         Image.fromarray(_scene(seed=i)).save(tmp_path / f"im{i}.png")
     out = tmp_path / "out"
-    before = cli.TRACE_COUNT["wang2020"]
+    before = pipeline.TRACE_COUNT["wang2020"]
     args = ["--method", "wang2020", "--checkpoint", str(tiny_wang2020), "--n-segments", "9"]
     rc = segment(*(str(tmp_path / f"im{i}.png") for i in range(3)), "--out", str(out), *args, "-q")
     assert rc == 0
-    assert cli.TRACE_COUNT["wang2020"] == before + 1  # 3 images, one padded batch of 4
+    assert pipeline.TRACE_COUNT["wang2020"] == before + 1  # 3 images, one padded batch of 4
     for i in range(3):
         info = _check_outputs(out, f"im{i}", (H, W), _scene(seed=i))
         assert info["method"] == "wang2020" and info["batch_images"] == 3
-        assert info["params"]["checkpoint"] == str(tiny_wang2020)
+        assert info["settings"]["checkpoint"] == str(tiny_wang2020)
 
 
 def test_wang2020_missing_checkpoint(tmp_path, capsys):
@@ -408,7 +428,7 @@ def test_default_method_follows_packaged_checkpoint(tmp_path, tiny_wang2020, mon
     Image.fromarray(_scene()).save(tmp_path / "a.png")
 
     def run_without_method(packaged: Path) -> dict:
-        monkeypatch.setattr(cli, "PACKAGED_WANG2020", packaged)
+        monkeypatch.setattr(pipeline.wang2020, "PACKAGED", packaged)
         out = tmp_path / f"out_{packaged.name}"
         assert segment(str(tmp_path / "a.png"), "--out", str(out), "--n-segments", "12", "-q") == 0
         return json.loads((out / "a" / "result.json").read_text())
@@ -416,9 +436,9 @@ def test_default_method_follows_packaged_checkpoint(tmp_path, tiny_wang2020, mon
     # Installed (config.json and model.npz): `jaxseg segment` without --method runs wang2020
     # on the packaged weights.
     info = run_without_method(tiny_wang2020)
-    assert cli.default_method() == "wang2020"
+    assert pipeline.default_method() == "wang2020"
     assert info["method"] == "wang2020"
-    assert info["params"]["checkpoint"] == str(tiny_wang2020)
+    assert info["settings"]["checkpoint"] == str(tiny_wang2020)
     # Not installed, or half installed: SLIC, never a wang2020 run that would fail to load.
     for present in ((), ("config.json",), ("model.npz",)):
         packaged = tmp_path / ("weights_" + "_".join(present))
@@ -426,7 +446,7 @@ def test_default_method_follows_packaged_checkpoint(tmp_path, tiny_wang2020, mon
         for name in present:
             (packaged / name).write_bytes((tiny_wang2020 / name).read_bytes())
         assert run_without_method(packaged)["method"] == "slic", present
-        assert cli.default_method() == "slic", present
+        assert pipeline.default_method() == "slic", present
 
 
 def test_dsc(tmp_path, tiny_superae):
@@ -435,24 +455,25 @@ def test_dsc(tmp_path, tiny_superae):
         Image.fromarray(image).save(tmp_path / f"im{i}.png")
     out = tmp_path / "out"
     args = ["--method", "dsc", "--checkpoint", str(tiny_superae), "--dsc-iters", "4", "-q"]
-    args += ["--n-segments", "12"]
+    args += ["--set", "counts=[12, 6]", "--set", "segs_level=1"]
     rc = segment(str(tmp_path / "im0.png"), str(tmp_path / "im1.png"), "--out", str(out), *args)
     assert rc == 0
     for i, image in enumerate(images):
         info = _check_outputs(out, f"im{i}", (H, W), image)
-        assert info["method"] == "dsc" and info["params"]["dsc_iters"] == 4
+        assert info["method"] == "dsc" and info["settings"]["num_iters"] == 4
+        assert info["settings"]["counts"] == [12, 6]
     # The batch of 2 equals one image at a time (one key per image, not per batch slot).
-    kw = dict(method="dsc", checkpoint=tiny_superae, dsc_iters=4, n_segments=12)
-    [single] = cli.segment([images[1]], batch_size=1, **kw)
+    kw = dict(checkpoint=tiny_superae, num_iters=4, counts=[12, 6], segs_level=1)
+    [single] = pipeline.Segmenter("dsc", **kw).map([images[1]], batch_size=1)
     np.testing.assert_array_equal(np.load(out / "im1" / "segments.npy"), single.segments)
     with np.load(out / "bench" / "im1.npz") as z:
-        np.testing.assert_allclose(z["ucm2"], single.ucm2, atol=1e-6)
+        np.testing.assert_array_equal(z["segs"], single.segs + 1)
 
 
 def test_batch_is_capped_by_pixels():
-    slic = cli.Segmenter("slic")
+    slic = pipeline.Segmenter("slic")
     assert slic.batch_for((321, 481), 8) == 8
     assert slic.batch_for((321, 481), 32) == 8  # 13 fit: the power of two below
     assert slic.batch_for((768, 1024), 8) == 2
     assert slic.batch_for((3000, 4000), 8) == 1
-    assert cli.Segmenter("felzenszwalb").batch_for((10, 10), 8) == 1
+    assert pipeline.Segmenter("felzenszwalb").batch_for((10, 10), 8) == 1

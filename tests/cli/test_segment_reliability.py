@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxseg import fileio
+from jaxseg import fileio, pipeline
 from jaxseg.cli import segment as cli
 from jaxseg.metrics.io import load_result
 
@@ -178,7 +178,7 @@ def test_interrupted_overwrite_is_not_taken_for_finished(tmp_path, monkeypatch, 
     assert segment(*base, "--threshold", "0") == 0
     assert "1 segmented, 0 skipped (exist)" in capsys.readouterr().err
     info = _assert_complete(out, "im0")
-    assert info["params"]["threshold"] == 0.0 and info["n_segments"] > 1
+    assert info["settings"]["threshold"] == 0.0 and info["n_segments"] > 1
 
 
 def test_kill_at_random_moments_then_rerun_completes(tmp_path, monkeypatch, capsys):
@@ -228,7 +228,7 @@ def test_out_under_a_file_fails_before_computing(tmp_path, monkeypatch, capsys):
     def no_segmenter(*args, **kwargs):
         pytest.fail("the method was set up before --out was checked")
 
-    monkeypatch.setattr(cli, "Segmenter", no_segmenter)
+    monkeypatch.setattr(pipeline, "Segmenter", no_segmenter)
     monkeypatch.setattr(cli.io, "read_image", no_segmenter)
     assert segment(str(tmp_path / "a.png"), "--out", str(out), "--html", *FAST) == 2
     err = capsys.readouterr().err
@@ -249,7 +249,7 @@ def test_out_unwritable_folder_fails_before_computing(tmp_path, monkeypatch, cap
             raise PermissionError(errno.EACCES, "Permission denied", str(dst))
 
     monkeypatch.setattr(fileio, "os", Refusing(0, kill=False))
-    monkeypatch.setattr(cli, "Segmenter", lambda *a, **k: pytest.fail("computed first"))
+    monkeypatch.setattr(pipeline, "Segmenter", lambda *a, **k: pytest.fail("computed first"))
     assert segment(str(tmp_path / "a.png"), "--out", str(out), *FAST) == 2
     err = capsys.readouterr().err
     assert f"--out {out}: cannot write" in err and "Permission denied" in err
