@@ -22,8 +22,8 @@ What :func:`read_image` does with each kind of input (the decisions documented i
   normalised; NaN or infinite values are refused.
 * **Multi-frame** files (GIF, multi-page TIFF): the first frame.
 * **Large** images are downscaled (area-averaging, float precision) so that the longer
-  side is at most ``max_side``; :func:`upsample_labels` brings label images back to the
-  original size with nearest-neighbour.
+  side is at most ``max_side``; :func:`jaxseg.regions.labels.upsample_labels` brings label
+  images back to the original size with nearest-neighbour.
 
 Every failure is an :class:`ImageReadError` naming the file and the reason.
 """
@@ -31,6 +31,7 @@ Every failure is an :class:`ImageReadError` naming the file and the reason.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import warnings
 from pathlib import Path
@@ -45,10 +46,10 @@ __all__ = [
     "ImageReadError",
     "LoadedImage",
     "atomic_write",
+    "decode_image",
     "output_shape",
     "read_image",
     "resize_image",
-    "upsample_labels",
     "write_json",
     "write_npy",
     "write_npz",
@@ -139,9 +140,40 @@ def read_image(path: str | os.PathLike, *, max_side: int | None = None) -> Loade
         raise ImageReadError(path, "not a regular file")
     if path.stat().st_size == 0:
         raise ImageReadError(path, "empty file (0 bytes)")
+    return _load(path, path, max_side)
+
+
+def decode_image(
+    encoded: bytes, name: str | os.PathLike, *, max_side: int | None = None
+) -> LoadedImage:
+    """Decodes an image file's content, as :func:`read_image` decodes the file.
+
+    The one image decoder of the package: BSDS500 JPEGs (:mod:`jaxseg.data.bsds500`,
+    from a folder or the bytes a TFDS dataset stores) go through it too.
+
+    Args:
+      encoded: the file's bytes.
+      name: where the bytes come from (``LoadedImage.path`` and error messages).
+      max_side: as for :func:`read_image`.
+
+    Returns:
+      A :class:`LoadedImage`.
+
+    Raises:
+      ImageReadError: the bytes are empty, not an image, or corrupt.
+      ValueError: ``max_side`` is not a positive integer.
+    """
+    if max_side is not None and (not isinstance(max_side, int) or max_side < 1):
+        raise ValueError(f"max_side must be a positive int or None, got {max_side!r}")
+    if not encoded:
+        raise ImageReadError(name, "empty file (0 bytes)")
+    return _load(io.BytesIO(encoded), Path(name), max_side)
+
+
+def _load(source: Path | io.BytesIO, path: Path, max_side: int | None) -> LoadedImage:
     notes: list[str] = []
     try:
-        image = _decode(path, notes)
+        image = _decode(source, path, notes)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as e:
@@ -171,22 +203,23 @@ def read_image(path: str | os.PathLike, *, max_side: int | None = None) -> Loade
     return LoadedImage(path=path, image=work, display=display, notes=tuple(notes))
 
 
-def _decode(path: Path, notes: list[str]) -> np.ndarray:
-    """Decodes to ``(H, W, 3) float32`` in ``[0, 1]``, appending what was done to ``notes``."""
-    tiff = _is_tiff(path)
+def _decode(source: Path | io.BytesIO, path: Path, notes: list[str]) -> np.ndarray:
+    """Decodes ``source`` (the file ``path`` or its bytes) to ``(H, W, 3) float32`` in
+    ``[0, 1]``, appending what was done to ``notes``."""
+    tiff = _is_tiff(source)
     with warnings.catch_warnings():
         # Pillow warns on odd but readable files (e.g. bad EXIF, huge images); the
         # image is still decoded, and a CLI must not turn those into failures.
         warnings.simplefilter("ignore")
         try:
-            pil = Image.open(path)
+            pil = Image.open(source)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             if not tiff:
                 raise
-            return _read_tiff(path, notes)
+            return _read_tiff(source, path, notes)
         with pil:
             if tiff and not _pillow_reads_exactly(pil):
-                return _read_tiff(path, notes)
+                return _read_tiff(source, path, notes)
             orientation = _exif_orientation(pil)  # before load(): a TIFF's is gone after
             pil.load()
             n_frames = getattr(pil, "n_frames", 1)
@@ -202,8 +235,10 @@ def _decode(path: Path, notes: list[str]) -> np.ndarray:
             return _to_float_rgb(path, upright, notes)
 
 
-def _is_tiff(path: Path) -> bool:
-    with open(path, "rb") as f:
+def _is_tiff(source: Path | io.BytesIO) -> bool:
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    with open(source, "rb") as f:
         return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic, BigTIFF
 
 
@@ -300,12 +335,14 @@ _ORIENT = {
 }
 
 
-def _read_tiff(path: Path, notes: list[str]) -> np.ndarray:
+def _read_tiff(source: Path | io.BytesIO, path: Path, notes: list[str]) -> np.ndarray:
     """A TIFF through ``tifffile``: any sample type (8-64-bit integer, float), first page."""
     import tifffile
 
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile.TiffFile(source) as tif:
             page = tif.pages.first
             n_pages = len(tif.pages)
             array = np.asarray(page.asarray())
@@ -369,17 +406,6 @@ def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         for c in range(image.shape[-1])
     ]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
-
-
-def upsample_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a label image ``(h, w)`` to ``shape`` (pixel centres)."""
-    h, w = labels.shape
-    height, width = shape
-    if (h, w) == (height, width):
-        return labels
-    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.int64), h - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.int64), w - 1)
-    return labels[rows[:, None], cols[None, :]]
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:

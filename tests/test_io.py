@@ -126,12 +126,16 @@ def test_downscale_to_max_side(tmp_path):
     )
 
 
-def test_upsample_labels_nearest():
-    labels = np.arange(6).reshape(2, 3)
-    up = io.upsample_labels(labels, (4, 6))
-    np.testing.assert_array_equal(up, np.kron(labels, np.ones((2, 2), int)))
-    up = io.upsample_labels(labels, (5, 7))
-    assert up.shape == (5, 7) and set(np.unique(up)) == set(range(6))
+def test_decode_image_equals_read_image(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 14, 3), dtype=np.uint8)
+    for name in ("a.png", "b.tif"):
+        Image.fromarray(rgb).save(tmp_path / name)
+        from_file = io.read_image(tmp_path / name)
+        from_bytes = io.decode_image((tmp_path / name).read_bytes(), tmp_path / name)
+        np.testing.assert_array_equal(from_bytes.display, rgb)
+        np.testing.assert_array_equal(from_bytes.image, from_file.image)
+    with pytest.raises(io.ImageReadError, match=r"x\.jpg: not a readable image"):
+        io.decode_image(b"not an image at all", "x.jpg")
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,11 @@ Layout (the January 2013 release)::
 Either the root or its ``data/`` folder is accepted everywhere. The folder
 comes from the ``--data_dir`` flag, else from ``$JAXSEG_DATA``.
 
-Images are returned as ``(H, W, 3) uint8``; ground truth as a list (one entry
-per human annotator) of :class:`GroundTruth` with ``segmentation (H, W) int32``
-labels ``1..n`` as stored and ``boundaries (H, W) bool``. Ids are sorted as
+Images are returned as ``(H, W, 3) uint8`` (decoded by :func:`jaxseg.io.decode_image`);
+ground truth as a :class:`GroundTruth` (:mod:`jaxseg.metrics.io`, read by
+:func:`jaxseg.metrics.io.load_groundtruth`), which iterates one annotation per human
+annotator with ``segmentation (H, W) int32`` labels ``1..n`` as stored and
+``boundaries (H, W) bool``. Ids are sorted as
 strings (the benchmark's order, METRICS.md §1.5).
 
 Every (image, annotator) pair is a sample (wang2020 §3.5): 1633 pairs in
@@ -28,16 +30,16 @@ tree above, ``source="tfds"`` the ``bsds500`` TFDS dataset prepared from it
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import scipy.io
-from PIL import Image
 from tqdm import tqdm
+
+from jaxseg import io as image_io
+from jaxseg.metrics.io import GroundTruth, load_groundtruth
 
 __all__ = [
     "ENV_VAR",
@@ -63,18 +65,6 @@ __all__ = [
 ENV_VAR = "JAXSEG_DATA"
 SPLITS = ("train", "val", "test")
 SOURCES = ("folder", "tfds")
-
-
-class GroundTruth(NamedTuple):
-    """One human annotation of an image.
-
-    Attributes:
-      segmentation: ``(H, W) int32`` region labels ``1..n`` (as stored, never 0).
-      boundaries: ``(H, W) bool`` boundary map as stored (``thin(seg2bdry(.))``).
-    """
-
-    segmentation: np.ndarray
-    boundaries: np.ndarray
 
 
 def _data_folder(path: Path) -> Path | None:
@@ -179,7 +169,7 @@ def ground_truth_path(data_dir: str | os.PathLike, split: str, image_id: str) ->
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decodes an image file to ``(H, W, 3) uint8`` RGB.
+    """Decodes an image file to ``(H, W, 3) uint8`` RGB (:func:`decode_image`).
 
     Raises:
       FileNotFoundError: the file does not exist.
@@ -194,8 +184,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def decode_image(encoded: bytes, name: str | os.PathLike) -> np.ndarray:
     """Decodes encoded image bytes (a JPEG file's content) to ``(H, W, 3) uint8`` RGB.
 
-    The one decoder of both sources (:func:`read_image` and the TFDS reader, which
-    stores the original JPEG bytes), so that they give the same pixels.
+    The decoder of both sources (:func:`read_image` and the TFDS reader, which stores
+    the original JPEG bytes), so that they give the same pixels; it is
+    :func:`jaxseg.io.decode_image`, the package's one image decoder, at 8 bits.
 
     Args:
       encoded: the encoded file content.
@@ -205,51 +196,18 @@ def decode_image(encoded: bytes, name: str | os.PathLike) -> np.ndarray:
       ValueError: the bytes cannot be decoded (``name`` in the message).
     """
     try:
-        with Image.open(io.BytesIO(encoded)) as img:
-            img.load()
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as e:
+        return image_io.decode_image(encoded, name).display
+    except image_io.ImageReadError as e:
         raise ValueError(
-            f"cannot decode image {name} ({e}); the file is corrupt or truncated, "
+            f"cannot decode image {name} ({e.reason}); the file is corrupt or truncated, "
             "re-extract BSDS500."
         ) from e
 
 
-def read_ground_truth(path: str | os.PathLike) -> list[GroundTruth]:
-    """Reads a BSDS500 ground-truth ``.mat`` file: one :class:`GroundTruth` per human.
-
-    Raises:
-      FileNotFoundError: the file does not exist.
-      ValueError: the file is not a readable MAT-file, has no ``groundTruth``
-        cell array, or holds labels < 1 (named in the message).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ground-truth file {path} does not exist.")
-    try:
-        cells = scipy.io.loadmat(path)["groundTruth"]
-        out = []
-        for k in range(cells.shape[1]):
-            seg = np.asarray(cells[0, k]["Segmentation"][0, 0]).astype(np.int32)
-            bdry = np.asarray(cells[0, k]["Boundaries"][0, 0]) != 0
-            out.append(GroundTruth(seg, bdry))
-    except (OSError, ValueError, KeyError, IndexError, TypeError, NotImplementedError) as e:
-        raise ValueError(
-            f"cannot read BSDS500 ground truth {path} ({type(e).__name__}: {e}); expected a "
-            "MATLAB v5 file with a 1xK cell array 'groundTruth' of structs with fields "
-            "Segmentation and Boundaries. The file is corrupt; re-extract BSDS500."
-        ) from e
-    if not out:
-        raise ValueError(f"ground truth {path} holds no annotations.")
-    for k, gt in enumerate(out):
-        if gt.segmentation.ndim != 2 or gt.segmentation.shape != gt.boundaries.shape:
-            raise ValueError(f"ground truth {path}, annotator {k}: malformed arrays.")
-        if gt.segmentation.min() < 1:
-            raise ValueError(
-                f"ground truth {path}, annotator {k}: labels must be >= 1, found "
-                f"{gt.segmentation.min()}."
-            )
-    return out
+#: Reads a BSDS500 ground-truth ``.mat`` file into a :class:`GroundTruth` (one
+#: :class:`~jaxseg.metrics.io.Annotation` per human when iterated); the package's one
+#: reader, :func:`jaxseg.metrics.io.load_groundtruth`.
+read_ground_truth = load_groundtruth
 
 
 class ImageRecord(NamedTuple):

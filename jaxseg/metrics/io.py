@@ -14,8 +14,9 @@ Result formats (one file per image, named ``<image_id>.<ext>``):
   benchmark uses ``ucm2`` (as the official code does for ``.mat`` files).
 
 Ground truth (``<gt_dir>/<image_id>.mat``): the BSDS500 ``groundTruth`` cell array;
-:func:`load_groundtruth` returns the ``Segmentation`` (int64, labels ``>= 1``) and
-``Boundaries`` (bool) maps of every annotator.
+:func:`load_groundtruth` (the one reader, also :func:`jaxseg.data.bsds500.read_ground_truth`)
+returns the ``Segmentation`` (int32, labels ``>= 1``) and ``Boundaries`` (bool) maps of
+every annotator as one :class:`GroundTruth`.
 
 Output text files use the official ``%10g`` formatting (:func:`format_row`) and
 are written atomically (temp file in the same directory, then ``os.replace``).
@@ -24,9 +25,10 @@ are written atomically (temp file in the same directory, then ``os.replace``).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.io
@@ -50,12 +52,26 @@ class Result:
     data: np.ndarray
 
 
-@dataclass(frozen=True)
-class GroundTruth:
-    """All annotators of one image.
+class Annotation(NamedTuple):
+    """One human annotation of an image.
 
     Attributes:
-        segmentations: K arrays ``(H, W)`` int64 with labels >= 1.
+        segmentation: ``(H, W) int32`` region labels ``1..n`` (as stored, never 0).
+        boundaries: ``(H, W) bool`` boundary map as stored (``thin(seg2bdry(.))``).
+    """
+
+    segmentation: np.ndarray
+    boundaries: np.ndarray
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """All annotators of one image: THE ground-truth type of the package.
+
+    Iterating (or indexing) gives one :class:`Annotation` per annotator.
+
+    Attributes:
+        segmentations: K arrays ``(H, W)`` int32 with labels >= 1.
         boundaries: K arrays ``(H, W)`` bool.
     """
 
@@ -65,6 +81,15 @@ class GroundTruth:
     @property
     def shape(self) -> tuple[int, int]:
         return self.segmentations[0].shape
+
+    def __len__(self) -> int:
+        return len(self.segmentations)
+
+    def __getitem__(self, k: int) -> Annotation:
+        return Annotation(self.segmentations[k], self.boundaries[k])
+
+    def __iter__(self) -> Iterator[Annotation]:
+        return (Annotation(s, b) for s, b in zip(self.segmentations, self.boundaries, strict=True))
 
 
 def as_result(
@@ -239,30 +264,43 @@ def _read_result(path: Path) -> tuple[str, np.ndarray]:
 
 
 def load_groundtruth(path: str | os.PathLike) -> GroundTruth:
-    """Reads a BSDS500 ground-truth ``.mat`` file.
+    """Reads a BSDS500 ground-truth ``.mat`` file: THE ground-truth reader of the package.
 
     Args:
         path: ``groundTruth/<split>/<id>.mat`` holding the ``groundTruth`` cell array.
 
     Returns:
-        :class:`GroundTruth` with K ``(H, W)`` int64 segmentations and bool boundaries.
+        :class:`GroundTruth` with K ``(H, W)`` int32 segmentations (labels ``>= 1``) and
+        bool boundaries.
 
     Raises:
         FileNotFoundError: the file is missing.
-        ValueError: the file is corrupt, has no annotators, or the maps disagree in shape.
+        ValueError: the file is corrupt, has no ``groundTruth`` variable or no annotators,
+            an annotator lacks a field, has labels < 1, or the maps disagree in shape (the
+            message names the file).
     """
     path = Path(path)
-    m = _loadmat(path)
+    try:
+        m = _loadmat(path)
+    except ValueError as e:
+        raise ValueError(
+            f"cannot read BSDS500 ground truth {path} ({e}); the file is corrupt, "
+            "re-extract BSDS500."
+        ) from e
     if "groundTruth" not in m:
         keys = sorted(k for k in m if not k.startswith("__"))
-        raise ValueError(f"{path} has no 'groundTruth' variable (variables: {keys})")
+        raise ValueError(
+            f"cannot read BSDS500 ground truth {path}: no 'groundTruth' variable "
+            f"(variables: {keys}); expected a 1xK cell array of structs with fields "
+            "Segmentation and Boundaries."
+        )
     cell = m["groundTruth"]
     if cell.size == 0:
         raise ValueError(f"{path}: the groundTruth cell is empty (no annotators)")
     segs, bdrys = [], []
     for k, entry in enumerate(cell.ravel()):
         try:
-            seg = np.asarray(entry["Segmentation"][0, 0]).astype(np.int64)
+            seg = np.asarray(entry["Segmentation"][0, 0]).astype(np.int32)
             bdry = np.asarray(entry["Boundaries"][0, 0]).astype(bool)
         except (ValueError, IndexError, KeyError, TypeError) as e:
             raise ValueError(
@@ -271,6 +309,11 @@ def load_groundtruth(path: str | os.PathLike) -> GroundTruth:
         if seg.ndim != 2 or seg.shape != bdry.shape:
             raise ValueError(
                 f"{path}: annotator {k} has Segmentation {seg.shape} and Boundaries {bdry.shape}"
+            )
+        if seg.size and seg.min() < 1:
+            raise ValueError(
+                f"{path}: annotator {k}: labels must be >= 1, found {seg.min()}; "
+                "the file is not BSDS500 ground truth."
             )
         segs.append(seg)
         bdrys.append(bdry)

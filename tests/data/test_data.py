@@ -124,7 +124,7 @@ def test_corrupt_files_are_named(fake):
     with pytest.raises(ValueError, match=r"cannot read BSDS500 ground truth .*2018\.mat"):
         data.read_ground_truth(mat)
     scipy.io.savemat(mat, {"something": np.zeros(3)})
-    with pytest.raises(ValueError, match=r"2018\.mat .*KeyError.*groundTruth"):
+    with pytest.raises(ValueError, match=r"2018\.mat: no 'groundTruth' variable"):
         data.read_ground_truth(mat)
     _write_gt(mat, [np.zeros((12, 16), np.uint16)])
     with pytest.raises(ValueError, match=r"labels must be >= 1, found 0"):

@@ -192,7 +192,7 @@ def test_bench_input_errors(bsds_bench_dir, tmp_path):
 def test_groundtruth_errors(bsds_bench_dir, tmp_path):
     gt = load_groundtruth(bsds_bench_dir / "groundTruth" / "2018.mat")
     assert len(gt.segmentations) == 5 and gt.shape == (481, 321)
-    assert gt.segmentations[0].dtype == np.int64 and gt.boundaries[0].dtype == bool
+    assert gt.segmentations[0].dtype == np.int32 and gt.boundaries[0].dtype == bool
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_groundtruth(tmp_path / "missing.mat")
     bad = tmp_path / "corrupt.mat"
