@@ -15,8 +15,8 @@ realistic ones itself, deterministically, for each image (``make_ucm2``):
    0.965, 0.258 for the official gPb-owt-ucm results, i.e. the same density.
 2. Agglomerative merging of adjacent regions by Ward distance on mean CIELAB colour
    (``sqrt(2 n_i n_j / (n_i + n_j)) * ||mu_i - mu_j||``), smallest first, until one
-   region is left; the merge heights are made monotone (running maximum), which makes
-   them an ultrametric.
+   region is left (:func:`jaxseg.regions.merge.agglomerate`, ``distance="ward"``); the
+   merge heights are made monotone (running maximum), which makes them an ultrametric.
 3. Every superpixel edge gets the height at which its two sides merged, normalised by the
    largest height and square-rooted (spreading the values over [0, 1] so that all 99
    thresholds give different maps, the hardest case for the benchmark); junctions take
@@ -37,7 +37,6 @@ about 8 runnable jobs per core): 200 images, ``--workers 2``: 2370 s wall (39.5 
 from __future__ import annotations
 
 import argparse
-import heapq
 import os
 import resource
 import shutil
@@ -53,62 +52,16 @@ from tqdm import tqdm
 
 from jaxseg.metrics.bench import run_bench
 from jaxseg.metrics.io import list_image_ids, save_npz_result
+from jaxseg.regions.labels import region_means
+from jaxseg.regions.merge import agglomerate, monotone_levels
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _merge_heights(labels: np.ndarray, lab: np.ndarray) -> dict[tuple[int, int], float]:
     """Ward agglomeration of adjacent regions; returns the merge height of adjacent pairs."""
-    n = int(labels.max()) + 1
-    size = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    sums = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n) for c in range(3)], 1)
-    pairs = set()
-    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-        d = a != b
-        lo, hi = np.minimum(a[d], b[d]), np.maximum(a[d], b[d])
-        pairs.update(zip(lo.tolist(), hi.tolist(), strict=True))
-    neigh: dict[int, set[int]] = {i: set() for i in range(1, n)}
-    for i, j in pairs:
-        neigh[i].add(j)
-        neigh[j].add(i)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def dist(i: int, j: int) -> float:
-        mi, mj = sums[i] / size[i], sums[j] / size[j]
-        return float(np.sqrt(2 * size[i] * size[j] / (size[i] + size[j])) * np.linalg.norm(mi - mj))
-
-    members = {i: [i] for i in range(1, n)}
-    heap = [(dist(i, j), i, j) for i, j in pairs]
-    heapq.heapify(heap)
-    height: dict[tuple[int, int], float] = {}
-    level = 0.0
-    while heap:
-        d, i, j = heapq.heappop(heap)
-        if find(i) != i or find(j) != j or i == j:
-            continue  # stale entry
-        level = max(level, d)
-        for u in members[i]:  # adjacent original pairs across the two clusters
-            for v in members[j]:
-                key = (min(u, v), max(u, v))
-                if key in pairs:
-                    height[key] = level
-        if len(members[i]) < len(members[j]):
-            i, j = j, i
-        parent[j] = i
-        members[i] += members.pop(j)
-        size[i] += size[j]
-        sums[i] += sums[j]
-        neigh[i] = (neigh[i] | neigh.pop(j)) - {i, j}
-        for k in neigh[i]:
-            neigh[k] = (neigh[k] - {j}) | {i}
-            heapq.heappush(heap, (dist(i, k), min(i, k), max(i, k)))
-    return height
+    agg = agglomerate(labels, region_means(labels, lab), distance="ward")
+    return dict(zip(map(tuple, agg.pairs.tolist()), monotone_levels(agg).tolist(), strict=True))
 
 
 def make_ucm2(image: np.ndarray, *, n_segments: int = 1000) -> np.ndarray:

@@ -44,6 +44,8 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 from skimage.morphology import thin
 
+from jaxseg.regions.labels import region_means
+
 __all__ = [
     "achievable_segmentation_accuracy",
     "boundary_precision",
@@ -482,13 +484,10 @@ def explained_variation(labels: ArrayLike, image: ArrayLike) -> float:
             f"image must be (H, W, C) with (H, W) = labels.shape {seg.shape}, got {img.shape}."
         )
     _, idx = np.unique(seg.ravel(), return_inverse=True)
-    m = int(idx.max()) + 1
+    idx = idx.reshape(seg.shape)
     flat = img.reshape(-1, img.shape[-1])
     mu = flat.mean(axis=0)
-    count = np.bincount(idx, minlength=m).astype(np.float64)
-    sums = np.stack(
-        [np.bincount(idx, weights=flat[:, c], minlength=m) for c in range(flat.shape[1])], axis=1
-    )
-    between = np.sum(count[:, None] * (sums / count[:, None] - mu) ** 2)
+    count = np.bincount(idx.ravel()).astype(np.float64)
+    between = np.sum(count[:, None] * (region_means(idx, img) - mu) ** 2)
     total = np.sum((flat - mu) ** 2)
     return float(between / total) if total > 0 else 1.0
