@@ -18,6 +18,7 @@ import jaxseg
 from jaxseg import io, pipeline
 from jaxseg.cli import segment as cli
 from jaxseg.metrics.io import load_result
+from jaxseg.regions.labels import upsample_labels
 
 H, W = 24, 32  # the common shape: these images share one compiled batch
 FAST = ["--method", "slic", "--n-segments", "12", "-q"]
@@ -181,7 +182,7 @@ def test_large_image_downscaled_and_upsampled(tmp_path, capsys):
     rows = ((np.arange(24) + 0.5) * 300 / 24).astype(int)  # centres of the 12.5 px blocks
     cols = ((np.arange(32) + 0.5) * 400 / 32).astype(int)
     small = sp[rows][:, cols]
-    np.testing.assert_array_equal(io.upsample_labels(small, (300, 400)), sp)
+    np.testing.assert_array_equal(upsample_labels(small, (300, 400)), sp)
 
 
 def test_no_overwrite_then_overwrite(tmp_path, capsys):

@@ -7,9 +7,11 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from jaxseg import pipeline
 from jaxseg.experiments import wang2020 as evaluation
 from jaxseg.metrics.boundary import seg2bdry, thin
 from jaxseg.metrics.region import ucm2_to_segmentation
+from jaxseg.regions.labels import majority_label, region_means
 from jaxseg.regions.merge import labels_to_ucm2
 
 H, W = 30, 40
@@ -52,23 +54,35 @@ def tiny_bsds(tmp_path):
     return tmp_path / "BSDS500"
 
 
-class _FixedUCM(evaluation._Method):
-    """A method whose hierarchy is UCM whatever the image."""
+class _Bands(pipeline.Method):
+    """A pipeline method whose superpixels are the three bands, merged as in UCM."""
 
-    name = "fake"
-    has_superpixels = False
+    name = "bands"
 
-    def hierarchy(self, image):
-        return UCM
+    @classmethod
+    def defaults(cls, checkpoint=None):
+        return {"threshold": 0.5}
 
-    selection_hierarchy = hierarchy
+    def __call__(self, images):
+        pairs, levels = np.array([[0, 1], [1, 2]]), np.array([0.7, 0.3])
+        return [pipeline.Hierarchy(BANDS.astype(np.int32), pairs, levels) for _ in images]
 
-    def fixed(self, image, threshold):
-        return ucm2_to_segmentation(UCM, 1.0 - threshold)
+
+def _bands_segmenters(cfg, counts, *, workdir=None, fixed=None):
+    """Stands in for `evaluation.segmenters`: the `_Bands` method at the fixed threshold."""
+    segmenter = object.__new__(pipeline.Segmenter)
+    segmenter.method = _Bands(threshold=0.5 if fixed is None else fixed)
+    return {int(n): segmenter for n in counts}
+
+
+def test_bands_method_draws_ucm():
+    [res] = _bands_segmenters(None, [3], fixed=0.5)[3]([np.zeros((H, W, 3), np.float32)])
+    np.testing.assert_array_equal(res.ucm2, UCM)
+    np.testing.assert_array_equal(res.segments + 1, ucm2_to_segmentation(UCM, 0.5))
 
 
 def test_threshold_is_chosen_on_val_and_scored_on_test(tiny_bsds, monkeypatch):
-    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _FixedUCM(cfg))
+    monkeypatch.setattr(evaluation, "segmenters", _bands_segmenters)
     cfg = evaluation.default_config()
     cfg.update(dict(select_nthresh=3, nthresh=3, workers=1))
     report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
@@ -89,22 +103,13 @@ def test_threshold_is_chosen_on_val_and_scored_on_test(tiny_bsds, monkeypatch):
 
 
 def test_select_by_pri(tiny_bsds, monkeypatch):
-    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _FixedUCM(cfg))
+    monkeypatch.setattr(evaluation, "segmenters", _bands_segmenters)
     cfg = evaluation.default_config()
     cfg.update(dict(select_nthresh=3, nthresh=3, workers=1, select_by="pri"))
     sel = evaluation.evaluate(cfg, data_dir=tiny_bsds)["selection"]
     # PRI on val is 1 exactly when A | (B+C): thresholds 0.5 (first maximiser).
     assert sel["criterion"] == "pri" and sel["ods_t"] == pytest.approx(0.5)
     assert sel["score"] == pytest.approx(1.0)
-
-
-class _BandsMethod(_FixedUCM):
-    """`_FixedUCM` whose superpixels are the three bands themselves."""
-
-    has_superpixels = True
-
-    def superpixels(self, image, n):
-        return BANDS.astype(np.int32)
 
 
 def _covering(seg, gt):
@@ -138,7 +143,7 @@ def _variation_of_information(seg, gt):
 
 
 def test_scores_against_hand_worked_values(tiny_bsds, monkeypatch):
-    monkeypatch.setattr(evaluation, "_make_method", lambda cfg, workdir: _BandsMethod(cfg))
+    monkeypatch.setattr(evaluation, "segmenters", _bands_segmenters)
     cfg = evaluation.default_config()
     cfg.update(dict(select_nthresh=3, nthresh=3, workers=1, n_segments=(3,)))
     report = evaluation.evaluate(cfg, data_dir=tiny_bsds)
@@ -311,6 +316,6 @@ def test_region_features_of_connected_superpixels():
     raw = np.array([[0, 0, 1, 1], [0, 2, 1, 1]])  # raw label 2: one pixel inside label 0
     connected = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])  # after absorbing it
     rows = np.array([[10.0], [20.0], [30.0]])
-    np.testing.assert_array_equal(evaluation._majority_rows(connected, raw, rows), [[10], [20]])
+    np.testing.assert_array_equal(rows[majority_label(connected, raw)], [[10], [20]])
     values = np.arange(8, dtype=float).reshape(2, 4, 1)  # rows 0 1 2 3 / 4 5 6 7
-    np.testing.assert_allclose(evaluation._region_means(connected, values), [[2.5], [4.5]])
+    np.testing.assert_allclose(region_means(connected, values), [[2.5], [4.5]])
