@@ -15,12 +15,13 @@ import pytest
 from flax import nnx
 from skimage import transform
 
-from jaxseg.cli import segment as cli
 from jaxseg.data import bsds500
 from jaxseg.metrics import superpixel
 from jaxseg.metrics.region import segmentation_covering
 from jaxseg.nn import dsc
 from jaxseg.ops.slic import slic
+from jaxseg.pipeline import dsc as dsc_method
+from jaxseg.pipeline import wang2020 as wang2020_method
 from jaxseg.regions.connectivity import enforce_connectivity
 from jaxseg.regions.generators import generate
 from jaxseg.train import checkpointing
@@ -80,8 +81,8 @@ def test_the_shipped_models_are_in_the_installed_package():
         assert path == weights / name and (path / "config.json").is_file()
     # The default of pretrained_path() and of `jaxseg segment` is the 4000-step model.
     assert checkpointing.pretrained_path() == weights / "wang2020_cpu_long"
-    assert cli.PACKAGED_WANG2020 == checkpointing.pretrained_path("wang2020_cpu_long")
-    assert cli.PACKAGED_SUPERAE == checkpointing.pretrained_path("superae_cpu")
+    assert wang2020_method.PACKAGED == checkpointing.pretrained_path("wang2020_cpu_long")
+    assert dsc_method.PACKAGED_MODEL == checkpointing.pretrained_path("superae_cpu")
     with pytest.raises(FileNotFoundError, match=r"available: \['superae_cpu', 'wang2020_cpu',"):
         checkpointing.pretrained_path("wang2020")
 
