@@ -6,7 +6,7 @@
 On the same folder of BSDS500 images (the first ``--num-images`` of ``--split``, byte-sorted),
 times
 
-* ``jaxseg.cli.segment.segment`` per method: the whole per-image pipeline of ``jaxseg segment``
+* ``jaxseg.Segmenter(method).map`` per method: the whole per-image pipeline of ``jaxseg segment``
   (superpixels, merge hierarchy, segments and ucm2 at full size), images batched by shape,
   after one warm-up pass on the same images (so compilation is excluded); the
   ``superpixels`` column is that stage alone (the batch time shared by its images);
@@ -71,20 +71,22 @@ def main(argv=None) -> int:
     import jax
     from skimage.segmentation import felzenszwalb, slic
 
-    from jaxseg.cli import segment as cli
+    from jaxseg import pipeline
 
     images = _images(args.data_dir, args.split, args.num_images)
     n = len(images)
     shapes = sorted({im.shape[:2] for im in images})
     rows = []
     for method in args.methods:
-        kw = dict(method=method, n_segments=args.n_segments, batch_size=args.batch_size)
+        # felzenszwalb has no n_segments (its settings are scales): its defaults.
+        kw = {} if method == "felzenszwalb" else dict(n_segments=args.n_segments)
         if method == "wang2020":
             kw["checkpoint"] = args.checkpoint
-        cli.segment(images, **kw)  # warm-up: compiles every (shape, batch size) used below
+        segmenter = pipeline.Segmenter(method, **kw)
+        segmenter.map(images, args.batch_size)  # warm-up: compiles every (shape, batch size)
         results = []
         seconds, cpu = _time(
-            lambda kw=kw, results=results: results.append(cli.segment(images, **kw)),
+            lambda s=segmenter, results=results: results.append(s.map(images, args.batch_size)),
             args.repeats,
         )
         last = results[-1]
