@@ -286,8 +286,6 @@ class Segmenter:
     """
 
     def __init__(self, method: str | None = None, *, checkpoint=None, **settings):
-        import jaxseg.pipeline  # noqa: F401 - the methods register on import
-
         name = default_method() if method is None else method
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
