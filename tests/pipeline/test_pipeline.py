@@ -4,6 +4,7 @@ labels and UCMs for the same settings, and the library API (``jaxseg.segment``,
 
 import inspect
 import json
+import shutil
 
 import ml_collections
 import numpy as np
@@ -17,6 +18,20 @@ from jaxseg.pipeline import classic
 from jaxseg.pipeline import wang2020 as wang2020_method
 from jaxseg.regions import merge
 from jaxseg.regions.labels import raster_order
+
+
+@pytest.fixture(scope="session")
+def val_pair(bsds_root, tmp_path_factory):
+    """``(folder, ids, images)``: the first two val images copied into ``folder`` (the input
+    of ``jaxseg segment``) and read as the evaluation reads them (float32 in ``[0, 1]``).
+    Other pipeline test modules import it (``from test_pipeline import val_pair``)."""
+    files = evaluation.split_files(bsds_root, "val", limit=2)
+    folder = tmp_path_factory.mktemp("val_pair")
+    for _, image_path, _ in files:
+        shutil.copy(image_path, folder / image_path.name)
+    images = [evaluation.read_image(path) for _, path, _ in files]
+    assert all(im.dtype == np.float32 and im.shape[-1] == 3 for im in images)
+    return folder, [i for i, _, _ in files], images
 
 
 def cli_outputs(folder, out, args) -> dict:
