@@ -22,7 +22,14 @@ from jax.typing import ArrayLike
 from jaxseg.nn import models
 from jaxseg.ops import pooling, slic
 
-__all__ = ["Prediction", "check_counts", "clustering_features", "max_pairs_for", "predict"]
+__all__ = [
+    "Prediction",
+    "check_counts",
+    "clustering_features",
+    "max_pairs_for",
+    "predict",
+    "predict_from_features",
+]
 
 
 def max_pairs_for(num_segments: int) -> int:
@@ -30,20 +37,23 @@ def max_pairs_for(num_segments: int) -> int:
     return 6 * num_segments + 16
 
 
-def clustering_features(model, image, spix, n_segments: int) -> tuple[jax.Array, jax.Array]:
+def clustering_features(
+    image, spix, n_segments: int, *, pos_scale, color_scale
+) -> tuple[jax.Array, jax.Array]:
     """SSN input of one image and its XYLab part.
 
     Args:
-      model: the network (its ``pos_scale`` and ``color_scale`` scale XYLab).
       image: ``(H, W, 3)`` float RGB in ``[0, 1]``.
       spix: ``(H, W, Cs)`` head-1 features of ``image``.
       n_segments: requested superpixels (sets the position scale).
+      pos_scale, color_scale: the XYLab scales (the model's ``pos_scale`` and
+        ``color_scale``; may be traced).
 
     Returns:
       ``[spix, scaled XYLab]`` ``(H, W, Cs + 5)`` and the scaled XYLab ``(H, W, 5)``.
     """
     xylab = slic.xylab_features(
-        image, n_segments=n_segments, pos_scale=model.pos_scale, color_scale=model.color_scale
+        image, n_segments=n_segments, pos_scale=pos_scale, color_scale=color_scale
     )
     return jnp.concatenate([spix, xylab], axis=-1), xylab
 
@@ -66,17 +76,46 @@ class Prediction(NamedTuple):
     region_features: jax.Array
 
 
+def predict_from_features(
+    image, spix, seg, *, n_segments: int, num_iters: int, pos_scale, color_scale
+) -> Prediction:
+    """:func:`predict` after the network: SSN superpixels, pooled head-2 features, pairs.
+
+    Traced code (``jax.vmap`` it over scales for an evaluation sweep).
+
+    Args:
+      image: ``(H, W, 3)`` float RGB in ``[0, 1]``.
+      spix: ``(H, W, Cs)`` head-1 features; seg: ``(H, W, C)`` head-2 features.
+      n_segments, num_iters: static, as for :func:`predict`.
+      pos_scale, color_scale: XYLab scales (:func:`clustering_features`).
+
+    Returns:
+      :class:`Prediction`.
+    """
+    f, _ = clustering_features(
+        image, spix, n_segments, pos_scale=pos_scale, color_scale=color_scale
+    )
+    out = slic.ssn(f, n_segments=n_segments, num_iters=num_iters)
+    m = out.centres.shape[0]
+    region = pooling.segment_mean(seg, out.labels, m)
+    pairs, valid = pooling.adjacent_pairs(out.labels, m, max_pairs=max_pairs_for(m))
+    sim = pooling.pair_similarity(region, pairs)
+    return Prediction(out.labels.astype(jnp.int32), pairs, valid, sim, region)
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "n_segments", "num_iters"))
 def _predict(graphdef, state, image, *, n_segments, num_iters):
     model = nnx.merge(graphdef, state)
     feats = model(image[None])
-    f, _ = clustering_features(model, image, feats.spix[0], n_segments)
-    out = slic.ssn(f, n_segments=n_segments, num_iters=num_iters)
-    m = out.centres.shape[0]
-    region = pooling.segment_mean(feats.seg[0], out.labels, m)
-    pairs, valid = pooling.adjacent_pairs(out.labels, m, max_pairs=max_pairs_for(m))
-    sim = pooling.pair_similarity(region, pairs)
-    return Prediction(out.labels.astype(jnp.int32), pairs, valid, sim, region)
+    return predict_from_features(
+        image,
+        feats.spix[0],
+        feats.seg[0],
+        n_segments=n_segments,
+        num_iters=num_iters,
+        pos_scale=model.pos_scale,
+        color_scale=model.color_scale,
+    )
 
 
 def check_counts(n_segments, num_iters) -> None:

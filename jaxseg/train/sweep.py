@@ -61,7 +61,6 @@ import itertools
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +72,10 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
-from tqdm import tqdm
 
 from jaxseg.fileio import write_text_atomic
-from jaxseg.ops import pooling, slic
+from jaxseg.nn import wang2020
+from jaxseg.ops import slic
 from jaxseg.train import checkpointing
 from jaxseg.train import trainer as training
 
@@ -239,7 +238,7 @@ def train_sweep(
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P(None, "data") if per_member_batch else P("data"))
 
-    dataset = task.load_dataset(config, training._resolve_data_dir(data_dir))
+    dataset = task.load_dataset(config, training.resolve_data_dir(data_dir))
     workdir.mkdir(parents=True, exist_ok=True)
     if not resuming:
         checkpointing.write_config(workdir, config)
@@ -274,21 +273,18 @@ def train_sweep(
         raise
     state = jax.device_put(_stack(states), replicated)
     del states
-    writers = [training._MetricsWriter(d, start) for d in dirs]
+    writers = [training.MetricsWriter(d, start) for d in dirs]
+
+    def weighted_loss(w, model, batch):
+        value, metrics = task.loss_fn(model, batch, config)
+        for p in swept_weights:  # the loss is linear in these weights
+            value = value + (w[p] - base_w[p]) * metrics[weights[p]]
+        return value, metrics
 
     def one_step(state, w, batch):
         model, optimizer = nnx.merge(graphdef, state)
-
-        def loss(model):
-            value, metrics = task.loss_fn(model, batch, config)
-            for p in swept_weights:  # the loss is linear in these weights
-                value = value + (w[p] - base_w[p]) * metrics[weights[p]]
-            return value, metrics
-
-        (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
-        optimizer.update(model, grads)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-        metrics = dict(metrics, loss=value, grad_finite=finite.astype(jnp.float32))
+        step = training.make_train_step(config, loss_fn=functools.partial(weighted_loss, w))
+        metrics = step(model, optimizer, batch)
         return nnx.state((model, optimizer)), metrics
 
     train_step = jax.jit(
@@ -318,63 +314,50 @@ def train_sweep(
     def member(k: int):
         return nnx.merge(graphdef, _index(state, k))
 
-    num_steps = int(config.num_steps)
-    log_every, eval_every = int(config.log_every), int(config.eval_every)
-    ckpt_every = int(config.checkpoint_every)
     results = [
         {"step": start, "hparams": m, "train": {}, "eval": {}, "dir": d.name}
         for m, d in zip(members, dirs, strict=True)
     ]
-    step = start
+
+    def step_fn(step: int) -> dict:
+        nonlocal state
+        state, metrics = train_step(state, hp, get_batch(step))
+        return metrics
+
+    def log(step: int, host: dict, rate: float) -> str:  # host: each (K,)
+        for k in range(num):
+            rec = {name: float(v[k]) for name, v in host.items()}
+            rec["steps_per_sec"] = rate
+            writers[k].write(step, "train", rec)
+            results[k]["train"] = rec
+        return f"loss={float(np.min(host['loss'])):.4f} (min)"
+
+    def evaluate(step: int) -> str:
+        for k in range(num):
+            model, _ = member(k)
+            model.eval()
+            ev = {n: float(v) for n, v in task.evaluate(model, configs[k], dataset).items()}
+            writers[k].write(step, "eval", ev)
+            ckpts[k].save_best(step, model, ev)
+            results[k]["eval"] = ev
+        best = max(range(num), key=lambda k: results[k]["eval"]["score"])
+        return f"step {step}: best model_{best} score={results[best]['eval']['score']:.4f}"
+
+    def save(step: int) -> None:
+        for k in range(num):
+            model, optimizer = member(k)
+            ckpts[k].save_latest(step, model, optimizer)
+
     try:
-        with (
-            training._StopRequest() as stop,
-            tqdm(
-                total=num_steps,
-                initial=start,
-                desc=f"sweep x{num}",
-                unit="step",
-                disable=jax.process_index() != 0,
-            ) as bar,
-        ):
-            t0, s0 = time.perf_counter(), start
-            while step < num_steps and not stop.requested:
-                state, metrics = train_step(state, hp, get_batch(step))
-                step += 1
-                bar.update(1)
-                last = step == num_steps
-                if step % log_every == 0 or last:
-                    host = jax.device_get(metrics)  # each (K,)
-                    now = time.perf_counter()
-                    rate = (step - s0) / max(now - t0, 1e-9)
-                    t0, s0 = now, step
-                    for k in range(num):
-                        rec = {name: float(v[k]) for name, v in host.items()}
-                        rec["steps_per_sec"] = rate
-                        writers[k].write(step, "train", rec)
-                        results[k]["train"] = rec
-                    bar.set_postfix(loss=f"{float(np.min(host['loss'])):.4f} (min)")
-                if step % eval_every == 0 or last:
-                    for k in range(num):
-                        model, _ = member(k)
-                        model.eval()
-                        ev = {
-                            n: float(v)
-                            for n, v in task.evaluate(model, configs[k], dataset).items()
-                        }
-                        writers[k].write(step, "eval", ev)
-                        ckpts[k].save_best(step, model, ev)
-                        results[k]["eval"] = ev
-                    best = max(range(num), key=lambda k: results[k]["eval"]["score"])
-                    bar.write(
-                        f"step {step}: best model_{best} score={results[best]['eval']['score']:.4f}"
-                    )
-                if step % ckpt_every == 0 or last or stop.requested:
-                    for k in range(num):
-                        model, optimizer = member(k)
-                        ckpts[k].save_latest(step, model, optimizer)
-            if stop.requested and step < num_steps:
-                bar.write(f"stopped at step {step}; rerun the same command to resume")
+        step = training.run_loop(
+            training.LoopHooks(step=step_fn, log=log, evaluate=evaluate, save=save),
+            start=start,
+            num_steps=int(config.num_steps),
+            log_every=int(config.log_every),
+            eval_every=int(config.eval_every),
+            checkpoint_every=int(config.checkpoint_every),
+            desc=f"sweep x{num}",
+        )
     finally:
         for ckpt in ckpts:
             ckpt.wait_until_finished()
@@ -393,22 +376,19 @@ def train_sweep(
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "n_segments", "num_iters"))
 def _predict_sweep(graphdef, state, image, pos_scales, color_scales, *, n_segments, num_iters):
-    from jaxseg.train.tasks import wang2020
-
     model = nnx.merge(graphdef, state)
     feats = model(image[None])  # the network runs once for all scales
 
     def one(pos_scale, color_scale):
-        xylab = slic.xylab_features(
-            image, n_segments=n_segments, pos_scale=pos_scale, color_scale=color_scale
+        return wang2020.predict_from_features(
+            image,
+            feats.spix[0],
+            feats.seg[0],
+            n_segments=n_segments,
+            num_iters=num_iters,
+            pos_scale=pos_scale,
+            color_scale=color_scale,
         )
-        f = jnp.concatenate([feats.spix[0], xylab], axis=-1)
-        out = slic.ssn(f, n_segments=n_segments, num_iters=num_iters)
-        m = out.centres.shape[0]
-        region = pooling.segment_mean(feats.seg[0], out.labels, m)
-        pairs, valid = pooling.adjacent_pairs(out.labels, m, max_pairs=wang2020.max_pairs_for(m))
-        sim = pooling.pair_similarity(region, pairs)
-        return wang2020.Prediction(out.labels.astype(jnp.int32), pairs, valid, sim, region)
 
     return jax.vmap(one)(pos_scales, color_scales)
 
@@ -437,7 +417,7 @@ def predict_sweep(
       n_segments, num_iters: as for ``wang2020.predict`` (static).
 
     Returns:
-      ``wang2020.Prediction`` whose fields have a leading ``K`` axis.
+      :class:`jaxseg.nn.wang2020.Prediction` whose fields have a leading ``K`` axis.
 
     Raises:
       ValueError: bad image shape, scales that are not 1-D of equal length, or bad
@@ -459,8 +439,6 @@ def predict_sweep(
         raise ValueError(
             f"color_scales has shape {col.shape}, pos_scales {pos.shape}: give one of each per k"
         )
-    from jaxseg.train.tasks import wang2020
-
     wang2020.check_counts(n_segments, num_iters)
     graphdef, state = nnx.split(model)
     return _predict_sweep(

@@ -27,6 +27,9 @@ validation (DESIGN.md "Tasks"); this module owns everything else:
 
 from __future__ import annotations
 
+import collections
+import copy
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -53,12 +56,17 @@ from jaxseg.fileio import write_text_atomic
 from jaxseg.train import checkpointing
 
 __all__ = [
+    "LoopHooks",
+    "MetricsWriter",
     "check_batch_size",
+    "compiled_train_step",
     "make_global_batch",
     "make_mesh",
     "make_optimizer",
     "make_train_step",
     "process_row_ranges",
+    "resolve_data_dir",
+    "run_loop",
     "task_batch_rows",
     "train_and_evaluate",
 ]
@@ -253,26 +261,68 @@ def make_global_batch(
     return jax.make_array_from_process_local_data(sharding, local, shapes)
 
 
-def make_train_step(config: ml_collections.ConfigDict) -> Callable:
+def make_train_step(
+    config: ml_collections.ConfigDict, *, loss_fn: Callable | None = None
+) -> Callable:
     """The training step of ``config.task``: ``step(model, optimizer, batch) -> metrics``.
 
-    Loss and gradient of the task's ``loss_fn``, one optimiser update (in place, NNX
-    style), and the metrics: the task's, ``loss``, and ``grad_finite`` (1.0 when every
-    gradient entry is finite). Not jitted: wrap it in ``nnx.jit`` (the trainer) or merge
-    and split around it for ``jax.jit`` with donation (``benchmarks/``).
+    Loss and gradient of ``loss_fn``, one optimiser update (in place, NNX style), and the
+    metrics: the loss's, ``loss``, and ``grad_finite`` (1.0 when every gradient entry is
+    finite). Not jitted: wrap it in ``nnx.jit`` (:func:`compiled_train_step`), run it
+    under a ``jax.vmap`` (:mod:`jaxseg.train.sweep`), or merge and split around it for
+    ``jax.jit`` with donation (``benchmarks/``).
+
+    Args:
+      config: the run's config.
+      loss_fn: ``loss_fn(model, batch) -> (loss, metrics)``; default the task's
+        ``loss_fn(model, batch, config)``.
     """
-    task = importlib.import_module(f"jaxseg.train.tasks.{config.task}")
+    if loss_fn is None:
+        task = importlib.import_module(f"jaxseg.train.tasks.{config.task}")
+        loss_fn = functools.partial(_task_loss, task.loss_fn, config=config)
 
     def train_step(model, optimizer, batch):
-        def loss(model):
-            return task.loss_fn(model, batch, config)
-
-        (value, metrics), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+        (value, metrics), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model, batch)
         optimizer.update(model, grads)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
         return dict(metrics, loss=value, grad_finite=finite.astype(jnp.float32))
 
     return train_step
+
+
+def _task_loss(task_loss, model, batch, *, config):
+    return task_loss(model, batch, config)
+
+
+#: Configs (by their JSON) whose optimiser and jitted step this process has made.
+_COMPILED: collections.OrderedDict[str, tuple[optax.GradientTransformation, Callable]] = (
+    collections.OrderedDict()
+)
+_COMPILED_MAX = 4
+
+
+def compiled_train_step(
+    config: ml_collections.ConfigDict,
+) -> tuple[optax.GradientTransformation, Callable]:
+    """The optimiser and the ``nnx.jit``-ed :func:`make_train_step` of ``config``.
+
+    Made once per process for each config (keyed by its JSON; the last few are kept):
+    a second :func:`train_and_evaluate` of the same config in one process (a resumed
+    run, a test comparing runs) gets the same optimiser object and the same jitted
+    step, so its models and optimisers have the same graph and the step is not
+    traced and compiled again.
+    """
+    key = config.to_json(sort_keys=True)
+    hit = _COMPILED.get(key)
+    if hit is None:
+        frozen = copy.deepcopy(config)  # later edits of the caller's config do not leak in
+        hit = (make_optimizer(frozen), nnx.jit(make_train_step(frozen)))
+        _COMPILED[key] = hit
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return hit
 
 
 def _load_init_model(config: ml_collections.ConfigDict, source) -> nnx.Module:
@@ -295,11 +345,12 @@ def _load_init_model(config: ml_collections.ConfigDict, source) -> nnx.Module:
     return model
 
 
-def _resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> str | None:
+    """``data_dir`` as a string, else ``$JAXSEG_DATA`` (None when unset)."""
     return str(data_dir) if data_dir is not None else os.environ.get("JAXSEG_DATA")
 
 
-class _MetricsWriter:
+class MetricsWriter:
     """Appends JSON lines to ``metrics.jsonl`` (and TensorBoard when available).
 
     On several hosts only process 0 writes (every process computes the same metrics).
@@ -385,6 +436,88 @@ class _StopRequest:
             signal.signal(sig, old)
 
 
+@dataclasses.dataclass(frozen=True)
+class LoopHooks:
+    """What :func:`run_loop` runs: the step and what is done with its results.
+
+    Attributes:
+      step: ``step(step) -> metrics``: one update on the global batch of ``step``
+        (0-based); returns the metrics on device (a dict of arrays, not read unless
+        logged).
+      log: ``log(step, metrics, steps_per_sec) -> str``: records the host metrics of a
+        logged step (``step`` counts the updates done); returns the progress bar's note.
+      evaluate: ``evaluate(step) -> str``: validation and the best checkpoint; returns
+        the line to print.
+      save: ``save(step)``: the latest checkpoint.
+    """
+
+    step: Callable[[int], dict]
+    log: Callable[[int, dict, float], str]
+    evaluate: Callable[[int], str]
+    save: Callable[[int], None]
+
+
+def run_loop(
+    hooks: LoopHooks,
+    *,
+    start: int,
+    num_steps: int,
+    log_every: int,
+    eval_every: int,
+    checkpoint_every: int,
+    stop_at: int | None = None,
+    time_limit_s: float | None = None,
+    desc: str = "train",
+) -> int:
+    """THE training loop: steps ``start..end`` with logging, validation and checkpoints.
+
+    Runs ``hooks.step`` until ``num_steps`` (or ``stop_at``); logs every ``log_every``
+    steps, validates every ``eval_every`` steps and at the last step, saves the latest
+    checkpoint every ``checkpoint_every`` steps and when it stops early (``stop_at``,
+    ``time_limit_s``, or SIGINT/SIGTERM, which are turned into a stop between steps so
+    that the save is consistent). Shows a tqdm bar on process 0.
+
+    Returns:
+      The last step done.
+    """
+    end = num_steps if stop_at is None else min(num_steps, int(stop_at))
+    step = start
+    with (
+        _StopRequest() as stop,
+        tqdm(
+            total=num_steps,
+            initial=start,
+            desc=desc,
+            unit="step",
+            disable=jax.process_index() != 0,
+        ) as bar,
+    ):
+        t0, s0 = time.perf_counter(), start
+        t_end = None if time_limit_s is None else time.monotonic() + float(time_limit_s)
+        timed_out = False
+        while step < end and not stop.requested and not timed_out:
+            metrics = hooks.step(step)
+            step += 1
+            bar.update(1)
+            last = step == num_steps
+            if step % log_every == 0 or last:
+                host = jax.device_get(metrics)
+                now = time.perf_counter()
+                rate = (step - s0) / max(now - t0, 1e-9)
+                t0, s0 = now, step
+                bar.set_postfix_str(hooks.log(step, host, rate))
+            if step % eval_every == 0 or last:
+                bar.write(hooks.evaluate(step))
+            timed_out = t_end is not None and time.monotonic() > t_end
+            if step % checkpoint_every == 0 or step == end or stop.requested or timed_out:
+                hooks.save(step)
+        if timed_out and step < end:
+            bar.write(f"time limit of {time_limit_s:g} s reached at step {step}")
+        if step < num_steps:
+            bar.write(f"stopped at step {step}; rerun the same command to resume")
+    return step
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str | os.PathLike,
@@ -441,9 +574,10 @@ def train_and_evaluate(
     batch_sharding = NamedSharding(mesh, P("data"))
 
     init_model = None if init_from is None else _load_init_model(config, init_from)
-    dataset = task.load_dataset(config, _resolve_data_dir(data_dir))
+    dataset = task.load_dataset(config, resolve_data_dir(data_dir))
+    tx, train_step = compiled_train_step(config)
     model = task.create_model(config, nnx.Rngs(config.seed))
-    optimizer = nnx.Optimizer(model, make_optimizer(config), wrt=nnx.Param)
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     if init_model is not None:
         nnx.update(model, nnx.state(init_model))
         tqdm.write(f"initialised the model from {init_from} (fresh optimiser, step 0)")
@@ -457,73 +591,55 @@ def train_and_evaluate(
     ckpt = checkpointing.CheckpointManager(workdir, max_to_keep=config.get("keep_checkpoints", 2))
     try:
         start = ckpt.restore_latest(model, optimizer) or 0
-        writer = _MetricsWriter(workdir, start)
+        writer = MetricsWriter(workdir, start)
     except BaseException:
         ckpt.close()  # a refused checkpoint or log must not leave orbax's threads running
         raise
 
-    train_step = nnx.jit(make_train_step(config))
+    last = {"train": {}, "eval": {}}
 
-    num_steps = int(config.num_steps)
-    end = num_steps if stop_at is None else min(num_steps, int(stop_at))
-    log_every = int(config.log_every)
-    eval_every = int(config.eval_every)
-    ckpt_every = int(config.checkpoint_every)
-    last_train: dict[str, float] = {}
-    last_eval: dict[str, float] = {}
-    step = start
+    def step_fn(step: int) -> dict:
+        batch = make_global_batch(
+            functools.partial(task_batch_rows, task, config, dataset, step),
+            batch_sharding,
+            batch_size=int(config.batch_size),
+        )
+        return train_step(model, optimizer, batch)
+
+    def log(step: int, metrics: dict, rate: float) -> str:
+        last["train"] = {k: float(v) for k, v in metrics.items()}
+        last["train"]["steps_per_sec"] = rate
+        writer.write(step, "train", last["train"])
+        return f"loss={last['train']['loss']:.4f}"
+
+    def evaluate(step: int) -> str:
+        model.eval()
+        last["eval"] = {k: float(v) for k, v in task.evaluate(model, config, dataset).items()}
+        model.train()
+        writer.write(step, "eval", last["eval"])
+        ckpt.save_best(step, model, last["eval"])
+        return f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in last["eval"].items())
+
     model.train()
     try:
-        with (
-            _StopRequest() as stop,
-            tqdm(
-                total=num_steps,
-                initial=start,
-                desc=config.task,
-                unit="step",
-                disable=jax.process_index() != 0,
-            ) as bar,
-        ):
-            t0, s0 = time.perf_counter(), start
-            t_end = None if time_limit_s is None else time.monotonic() + float(time_limit_s)
-            timed_out = False
-            while step < end and not stop.requested and not timed_out:
-                batch = make_global_batch(
-                    functools.partial(task_batch_rows, task, config, dataset, step),
-                    batch_sharding,
-                    batch_size=int(config.batch_size),
-                )
-                metrics = train_step(model, optimizer, batch)
-                step += 1
-                bar.update(1)
-                last = step == num_steps
-                if step % log_every == 0 or last:
-                    last_train = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    now = time.perf_counter()
-                    last_train["steps_per_sec"] = (step - s0) / max(now - t0, 1e-9)
-                    t0, s0 = now, step
-                    writer.write(step, "train", last_train)
-                    bar.set_postfix(loss=f"{last_train['loss']:.4f}")
-                if step % eval_every == 0 or last:
-                    model.eval()
-                    last_eval = {
-                        k: float(v) for k, v in task.evaluate(model, config, dataset).items()
-                    }
-                    model.train()
-                    writer.write(step, "eval", last_eval)
-                    ckpt.save_best(step, model, last_eval)
-                    bar.write(
-                        f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in last_eval.items())
-                    )
-                timed_out = t_end is not None and time.monotonic() > t_end
-                if step % ckpt_every == 0 or step == end or stop.requested or timed_out:
-                    ckpt.save_latest(step, model, optimizer)
-            if timed_out and step < end:
-                bar.write(f"time limit of {time_limit_s:g} s reached at step {step}")
-            if step < num_steps:
-                bar.write(f"stopped at step {step}; rerun the same command to resume")
+        step = run_loop(
+            LoopHooks(
+                step=step_fn,
+                log=log,
+                evaluate=evaluate,
+                save=lambda step: ckpt.save_latest(step, model, optimizer),
+            ),
+            start=start,
+            num_steps=int(config.num_steps),
+            log_every=int(config.log_every),
+            eval_every=int(config.eval_every),
+            checkpoint_every=int(config.checkpoint_every),
+            stop_at=stop_at,
+            time_limit_s=time_limit_s,
+            desc=config.task,
+        )
     finally:
         ckpt.wait_until_finished()
         ckpt.close()
         writer.close()
-    return {"step": step, "train": last_train, "eval": last_eval}
+    return {"step": step, "train": last["train"], "eval": last["eval"]}

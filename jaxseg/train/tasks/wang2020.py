@@ -179,7 +179,9 @@ def loss_fn(model, batch, config):
     alpha = lc.get("pair_alpha", None)
 
     def one(image, gt, spix, seg):
-        f, xylab = clustering_features(model, image, spix, n_seg)
+        f, xylab = clustering_features(
+            image, spix, n_seg, pos_scale=model.pos_scale, color_scale=model.color_scale
+        )
         out = slic.ssn(f, n_segments=n_seg, num_iters=int(config.train_iters))
         m = out.centres.shape[0]
         onehot = jax.nn.one_hot(gt, k)  # -1 -> all-zero row (ignored)
