@@ -101,6 +101,37 @@ def bsds_root() -> Path:
     return root
 
 
+def prepare_tfds_subset(bsds_root: Path, tmp: Path, counts: dict[str, int]) -> tuple[Path, Path]:
+    """The first ``counts[split]`` images of each BSDS500 split linked into ``tmp/BSDS500``
+    and prepared as TFDS by the command line (``python -m jaxseg.data.tfds_bsds500``) in
+    ``tmp/tfds``; returns ``(BSDS500 root, TFDS data directory)``. Every split needs >= 1."""
+    from jaxseg import data
+    from jaxseg.data import tfds_bsds500
+
+    root = tmp / "BSDS500"
+    for split, n in counts.items():
+        for kind in ("images", "groundTruth"):
+            (root / "data" / kind / split).mkdir(parents=True)
+        for image_id in data.list_ids(bsds_root, split)[:n]:
+            (root / "data" / "images" / split / f"{image_id}.jpg").symlink_to(
+                data.image_path(bsds_root, split, image_id).resolve()
+            )
+            (root / "data" / "groundTruth" / split / f"{image_id}.mat").symlink_to(
+                data.ground_truth_path(bsds_root, split, image_id).resolve()
+            )
+    folder = tfds_bsds500.main(["--manual_dir", str(root), "--data_dir", str(tmp / "tfds")])
+    assert folder == tmp / "tfds" / "bsds500" / "1.0.0"
+    return root, tmp / "tfds"
+
+
+@pytest.fixture(scope="session")
+def bsds_tfds_pairs(bsds_root, tmp_path_factory) -> tuple[Path, Path]:
+    """``(BSDS500 root, TFDS data directory)`` of the first 1 train, 2 val and 2 test
+    images of BSDS500, in both forms (:func:`prepare_tfds_subset`)."""
+    tmp = tmp_path_factory.mktemp("bsds_tfds_pairs")
+    return prepare_tfds_subset(bsds_root, tmp, {"train": 1, "val": 2, "test": 2})
+
+
 @pytest.fixture(scope="session")
 def bsds_bench_dir() -> Path:
     """The official benchmark's small test case (`bsds-bench`); `missing_data` when absent."""

@@ -62,7 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     d = default_config()
     p = argparse.ArgumentParser(prog="eval.py dsc", description=__doc__.split("\n")[0])
     p.add_argument("--superae", required=True, help="SuperAE workdir or exported model folder")
-    p.add_argument("--data_dir", default=None, help="BSDS500 root (default: $JAXSEG_DATA)")
+    p.add_argument(
+        "--data_dir", default=None, help="BSDS500 root (default: $JAXSEG_DATA); --source folder"
+    )
+    p.add_argument(
+        "--source",
+        default=d.source,
+        choices=("folder", "tfds"),
+        help="read BSDS500 from the --data_dir tree (folder) or the prepared bsds500 TFDS "
+        "dataset in --tfds_dir (tfds); the same images and ground truth",
+    )
+    p.add_argument(
+        "--tfds_dir",
+        default=d.tfds_dir,
+        help="TFDS data directory of --source tfds (default: TFDS's, ~/tensorflow_datasets)",
+    )
     p.add_argument("--split", default=d.split, choices=("train", "val", "test"))
     p.add_argument("--limit", type=int, default=d.limit, help="first N images (0: all)")
     p.add_argument("--out", required=True, help="output folder (results.json, results.md)")

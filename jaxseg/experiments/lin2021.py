@@ -31,6 +31,10 @@ per image, as the paper's sweeps over settings do. Variants:
   over adjacent pairs), to ``--partitions`` regions (threshold found by
   bisection) or, with ``--ncut_thresh``, at those native thresholds (Table III).
 
+BSDS500 comes from ``source``: the ``data_dir`` tree (``"folder"``) or the prepared
+``bsds500`` TFDS dataset in ``tfds_dir`` (``"tfds"``), through
+:func:`jaxseg.data.bsds500.load_split`; both give the same rows.
+
 All computation runs at ``--scale`` times the image size (default: the
 SuperAE's training ``image_scale``; :func:`jaxseg.nn.superae.prepare_input`) and label
 maps are upsampled (nearest, :func:`jaxseg.regions.labels.upsample_labels`) to the full
@@ -108,6 +112,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.superae = ""
     c.which = "best"
     c.data_dir = ml_collections.FieldReference(None, field_type=str)
+    c.source = "folder"  # or "tfds": the prepared bsds500 TFDS dataset in tfds_dir
+    c.tfds_dir = ""  # "" = TFDS's default data directory
     c.split = "test"
     c.limit = 0
     c.out = ""
@@ -132,10 +138,16 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 def _check_config(config) -> None:
+    from jaxseg.data.bsds500 import SOURCES
     from jaxseg.regions.generators import GENERATORS
 
     if not config.superae or not config.out:
         raise ValueError("config.superae (a SuperAE folder) and config.out must be set.")
+    if config.source not in SOURCES:
+        raise ValueError(
+            f"config.source={config.source!r} is not a BSDS500 source; use one of {SOURCES} "
+            "(--source; docs/data.md)."
+        )
     bad = [v for v in config.variants if v not in VARIANTS]
     if bad or not config.variants:
         raise ValueError(f"config.variants: unknown {bad}; choose from {VARIANTS}.")
@@ -381,11 +393,18 @@ def run(config: ml_collections.ConfigDict) -> dict:
     from jaxseg.regions.generators import generate
 
     _check_config(config)
-    data_dir = bsds500.resolve_data_dir(config.data_dir)  # fail fast, before the model
+    data = {"source": config.source, "tfds_dir": config.tfds_dir or None}
+    data_dir = None  # fail fast, before the model: a bad folder or an unprepared dataset
+    if config.source == "folder":
+        data_dir = bsds500.resolve_data_dir(config.data_dir)
+    else:
+        from jaxseg.data.tfds_bsds500 import prepared_dir
+
+        prepared_dir(data["tfds_dir"])
     segmenter = dsc_segmenter(config)  # loads the SuperAE and checks the DSC settings
     model = segmenter.method.model
     scale = segmenter.settings["scale"]
-    records = bsds500.load_split(data_dir, config.split, limit=config.limit or None)
+    records = bsds500.load_split(data_dir, config.split, limit=config.limit or None, **data)
     out_dir = Path(config.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     variants = list(config.variants)

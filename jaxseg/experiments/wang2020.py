@@ -38,6 +38,10 @@ is what the tables score for one image:
   ``felzenszwalb_scales`` given to the benchmark as ``segs`` (ODS/OIS over the scales);
   its *fixed* row is the scale whose val boundary F (ODS over the scales) is best.
 
+BSDS500 comes from ``--source``: the ``--data_dir`` tree (``folder``) or the prepared
+``bsds500`` TFDS dataset in ``--tfds_dir`` (``tfds``), read one record (image and ground
+truth) at a time by :func:`jaxseg.data.bsds500.iter_split`; both give the same report.
+
 Outputs in ``--out``: ``results.json`` (every number, settings, the chosen threshold,
 timings) and ``results.md`` (tables laid out like wang2020 Tables 3 and 4, the paper's
 numbers beside ours). Host metric work runs in ``workers`` processes (spawned, so the
@@ -50,7 +54,7 @@ import argparse
 import importlib.util
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
@@ -60,7 +64,7 @@ from tqdm import tqdm
 
 from jaxseg import pipeline
 from jaxseg.metrics import bench, superpixel
-from jaxseg.metrics.io import load_groundtruth
+from jaxseg.metrics.io import GroundTruth
 
 __all__ = [
     "METHODS",
@@ -71,8 +75,10 @@ __all__ = [
     "image_results",
     "main",
     "method_settings",
+    "float_image",
     "read_image",
     "segmenters",
+    "split_records",
 ]
 
 METHODS = ("wang2020", "slic", "felzenszwalb")
@@ -109,6 +115,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.split = "test"  # the split that is reported
     c.select_split = "val"  # the split on which Algorithm 1's T (EGB: the scale) is chosen
     c.limit = 0  # only the first N images (byte-sorted ids) of each split; 0 = all
+    # BSDS500 source (jaxseg.data.bsds500.iter_split, docs/data.md): "folder" reads the
+    # --data_dir tree, "tfds" the prepared bsds500 TFDS dataset in tfds_dir ("" = TFDS's
+    # default data directory); both give the same images and ground truth.
+    c.source = "folder"
+    c.tfds_dir = ""
     c.workers = 2  # processes for the host metric work (1 = in this process)
     c.which = "best"  # checkpoint of the workdir: "best" or "latest"
     # Superpixels (Table 3).
@@ -146,32 +157,44 @@ def default_config() -> ml_collections.ConfigDict:
 # ----------------------------------------------------------------------------- data
 
 
-def split_files(data_dir, split: str, limit: int = 0) -> list[tuple[str, Path, Path]]:
-    """``(id, image path, ground-truth path)`` of a split, byte-sorted ids, first ``limit``.
+def split_records(cfg: ml_collections.ConfigDict, split: str, data_dir=None) -> Iterator:
+    """The :class:`jaxseg.data.bsds500.ImageRecord` of a split from ``cfg.source``.
 
-    ``data_dir`` is the BSDS500 root or its ``data/`` folder (None: ``$JAXSEG_DATA``).
+    Byte-sorted ids, the first ``cfg.limit``, one record (image and ground truth) at a
+    time (:func:`jaxseg.data.bsds500.iter_split`). The source is checked (and a missing
+    folder or unprepared TFDS dataset reported) before this returns.
+
+    Args:
+      cfg: the evaluation config (``source``, ``tfds_dir``, ``limit``).
+      split: ``'train'``, ``'val'`` or ``'test'``.
+      data_dir: the BSDS500 root or its ``data/`` folder (None: ``$JAXSEG_DATA``); only
+        read with ``source="folder"``.
     """
     from jaxseg.data import bsds500
 
-    folder = bsds500.resolve_data_dir(data_dir)
-    ids = bsds500.list_ids(folder, split)
-    if limit:
-        ids = ids[:limit]
-    files = [
-        (i, bsds500.image_path(folder, split, i), bsds500.ground_truth_path(folder, split, i))
-        for i in ids
-    ]
-    missing = [i for i, _, gt in files if not gt.is_file()]
-    if missing:
-        raise FileNotFoundError(f"no ground truth for {split} images {missing[:5]} in {folder}.")
-    return files
+    return bsds500.iter_split(
+        data_dir,
+        split,
+        limit=int(cfg.limit) or None,
+        source=cfg.source,
+        tfds_dir=cfg.tfds_dir or None,
+    )
+
+
+def float_image(image: np.ndarray) -> np.ndarray:
+    """A ``(H, W, 3) uint8`` BSDS500 image as the evaluation segments it: float32 in ``[0, 1]``."""
+    return np.asarray(image, np.float32) / 255.0
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A BSDS500 image as the evaluation segments it: ``(H, W, 3)`` float32 in ``[0, 1]``."""
+    """A BSDS500 image file as the evaluation segments it (:func:`float_image`)."""
     from jaxseg.data import bsds500
 
-    return bsds500.read_image(path).astype(np.float32) / 255.0  # (H, W, 3) in [0, 1]
+    return float_image(bsds500.read_image(path))
+
+
+def _ground_truth(record) -> GroundTruth:
+    return GroundTruth(list(record.segmentations), list(record.boundaries))
 
 
 # ----------------------------------------------------------------------------- methods
@@ -286,7 +309,7 @@ def _superpixel_metrics(labels: np.ndarray, gt, opts: dict) -> dict:
 
 def _evaluate_task(task: dict) -> dict:
     """Host metric work of one image (runs in a worker process)."""
-    gt = load_groundtruth(task["gt"])
+    gt = task["gt"]
     out: dict = {"id": task["id"]}
     if "superpixels" in task:
         out["superpixels"] = {
@@ -297,34 +320,39 @@ def _evaluate_task(task: dict) -> dict:
     return out
 
 
-def _run_pass(files, make_task: Callable, workers: int, desc: str) -> tuple[list[dict], float]:
-    """Builds each image's task in this process and evaluates it in ``workers`` processes.
+def _run_pass(
+    records: Iterable, make_task: Callable, workers: int, desc: str, total: int | None = None
+) -> tuple[list[dict], float]:
+    """Builds each record's task in this process and evaluates it in ``workers`` processes.
 
-    Returns the per-image outputs in the order of ``files`` and the seconds spent in
-    ``make_task`` (inference and merging).
+    ``records`` are read one at a time as the tasks are built (a few ahead of the
+    workers), so a split is never held in memory. Returns the per-image outputs in the
+    order of ``records`` and the seconds spent in ``make_task`` (inference and merging).
     """
     results: dict[str, dict] = {}
+    order: list[str] = []
     produce = 0.0
-    bar = tqdm(total=len(files), desc=desc, unit="img", smoothing=0.1)
+    bar = tqdm(total=total, desc=desc, unit="img", smoothing=0.1)
 
-    def build(item):
+    def build(record):
         nonlocal produce
         start = time.perf_counter()
-        task = make_task(item)
+        task = make_task(record)
         produce += time.perf_counter() - start
+        order.append(task["id"])
         return task
 
     try:
-        if workers <= 1 or len(files) <= 1:
-            for item in files:
-                out = _evaluate_task(build(item))
+        if workers <= 1 or (total is not None and total <= 1):
+            for record in records:
+                out = _evaluate_task(build(record))
                 results[out["id"]] = out
                 bar.update()
         else:
-            with bench.worker_pool(min(workers, len(files))) as pool:
+            with bench.worker_pool(workers if total is None else min(workers, total)) as pool:
                 pending = set()
-                for item in files:
-                    task = build(item)
+                for record in records:
+                    task = build(record)
                     with bench.sigint_ignored():  # processes start at submit
                         pending.add(pool.submit(_evaluate_task, task))
                     # Bounded queue: inference runs ahead of the metric workers by a few images.
@@ -340,7 +368,7 @@ def _run_pass(files, make_task: Callable, workers: int, desc: str) -> tuple[list
                     bar.update()
     finally:
         bar.close()
-    return [results[i] for i, _, _ in files], produce
+    return [results[i] for i in order], produce
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -385,23 +413,29 @@ def _pipeline_fixed(cfg, selection: dict) -> float:
     return selection["setting"] if cfg.method == "felzenszwalb" else selection["ods_t"]
 
 
-def _select(cfg, files, workdir) -> dict:
+def _select(cfg, data_dir, workdir) -> dict:
     """Picks the fixed setting (Algorithm 1's T / EGB's scale) on the selection split."""
     which = "boundary" if cfg.select_by == "bf" else "region"
     segs = segmenters(cfg, [cfg.seg_n_segments], workdir=workdir)
     n = int(cfg.seg_n_segments)
 
-    def make_task(item):
-        image_id, img_path, gt_path = item
-        res = segs[n]([read_image(img_path)])[0]
+    def make_task(record):
+        res = segs[n]([float_image(record.image)])[0]
         result = res.ucm2 if res.ucm2 is not None else res.segs + 1
         return {
-            "id": image_id,
-            "gt": gt_path,
+            "id": record.id,
+            "gt": _ground_truth(record),
             "bench": {"sel": (result, cfg.select_nthresh, which)},
         }
 
-    outs, produce = _run_pass(files, make_task, cfg.workers, f"select on {cfg.select_split}")
+    records = split_records(cfg, cfg.select_split, data_dir)
+    outs, produce = _run_pass(
+        records,
+        make_task,
+        cfg.workers,
+        f"select on {cfg.select_split}",
+        _total(cfg, cfg.select_split, data_dir),
+    )
     col = bench.collect([o["sel"] for o in outs])
     if cfg.select_by == "bf":
         ods_t, score = col["boundary"]["ods_t"], col["boundary"]["ods_f"]
@@ -409,7 +443,7 @@ def _select(cfg, files, workdir) -> dict:
         ods_t, score = col["region"]["pri_ods_t"], col["region"]["pri_ods"]
     return {
         "split": cfg.select_split,
-        "n_images": len(files),
+        "n_images": len(outs),
         "criterion": cfg.select_by,
         "nthresh": len(_thresholds(col)),
         "ods_t": float(ods_t),
@@ -439,35 +473,32 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
         "workdir": None if workdir is None else str(workdir),
         "settings": cfg.to_dict(),
     }
-    select_files = split_files(data_dir, cfg.select_split, cfg.limit)
     candidates = tuple(int(n) for n in cfg.seg_n_candidates)
     if candidates and cfg.method != "felzenszwalb":
         tried = {}
         for n in candidates:
             cfg.seg_n_segments = n
-            tried[n] = _select(cfg, select_files, workdir)
+            tried[n] = _select(cfg, data_dir, workdir)
         best = max(candidates, key=lambda n: tried[n]["score"])
         cfg.seg_n_segments = best
         selection = {**tried[best], "seg_n_segments": best,
                      "candidates": {str(n): tried[n] for n in candidates}}  # fmt: skip
         report["settings"] = cfg.to_dict()
     else:
-        selection = _select(cfg, select_files, workdir)
+        selection = _select(cfg, data_dir, workdir)
     report["selection"] = selection
     if cfg.select_only:
         report["seconds"] = {"total": time.perf_counter() - start}
         return report
-    files = split_files(data_dir, cfg.split, cfg.limit)
     opts = {k: cfg[k] for k in ("br_tolerance", "ue_variant", "reduce")}
     has_superpixels = cfg.method != "felzenszwalb"  # EGB: segmentations, not superpixels
 
     counts = [*cfg.n_segments, cfg.seg_n_segments] if has_superpixels else [cfg.seg_n_segments]
     segs = segmenters(cfg, counts, workdir=workdir, fixed=_pipeline_fixed(cfg, selection))
 
-    def make_task(item):
-        image_id, img_path, gt_path = item
-        res = image_results(cfg, segs, read_image(img_path))
-        task: dict = {"id": image_id, "gt": gt_path, "opts": opts}
+    def make_task(record):
+        res = image_results(cfg, segs, float_image(record.image))
+        task: dict = {"id": record.id, "gt": _ground_truth(record), "opts": opts}
         if has_superpixels:
             task["superpixels"] = res["superpixels"]
         task["bench"] = {
@@ -476,10 +507,17 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
         }
         return task
 
-    outs, produce = _run_pass(files, make_task, cfg.workers, f"evaluate on {cfg.split}")
+    records = split_records(cfg, cfg.split, data_dir)
+    outs, produce = _run_pass(
+        records,
+        make_task,
+        cfg.workers,
+        f"evaluate on {cfg.split}",
+        _total(cfg, cfg.split, data_dir),
+    )
     report["split"] = cfg.split
-    report["n_images"] = len(files)
-    report["images"] = [i for i, _, _ in files]
+    report["n_images"] = len(outs)
+    report["images"] = [o["id"] for o in outs]
     if has_superpixels:
         report["superpixels"] = {str(n): _superpixel_summary(outs, n) for n in cfg.n_segments}
     fixed = _segmentation_summary([o["fixed"] for o in outs])
@@ -495,9 +533,26 @@ def evaluate(cfg: ml_collections.ConfigDict, *, workdir=None, data_dir=None) -> 
     return report
 
 
+def _total(cfg, split: str, data_dir) -> int | None:
+    """The progress bar's length: the split's size (folder) or ``limit`` (None: unknown)."""
+    if cfg.source != "folder":
+        return int(cfg.limit) or None
+    from jaxseg.data import bsds500
+
+    size = len(bsds500.list_ids(bsds500.resolve_data_dir(data_dir), split))
+    return min(size, int(cfg.limit)) if cfg.limit else size
+
+
 def _check_config(cfg) -> None:
+    from jaxseg.data.bsds500 import SOURCES
+
     if cfg.method not in METHODS:
         raise ValueError(f"method={cfg.method!r}; choose one of {METHODS}.")
+    if cfg.source not in SOURCES:
+        raise ValueError(
+            f"source={cfg.source!r} is not a BSDS500 source; use one of {SOURCES} "
+            "(--source; docs/data.md)."
+        )
     if cfg.select_by not in ("bf", "pri"):
         raise ValueError(f"select_by={cfg.select_by!r}; choose 'bf' or 'pri'.")
     for key in ("nthresh", "select_nthresh", "seg_n_segments", "num_iters"):
@@ -672,7 +727,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", help="evaluation config file (configs/eval_default.py)")
     p.add_argument("--workdir", help="training workdir or released model folder (wang2020)")
-    p.add_argument("--data_dir", help="BSDS500 root or its data/ folder (else $JAXSEG_DATA)")
+    p.add_argument(
+        "--data_dir",
+        help="BSDS500 root or its data/ folder (else $JAXSEG_DATA); --source folder only",
+    )
+    p.add_argument(
+        "--source",
+        choices=("folder", "tfds"),
+        help="read BSDS500 from the --data_dir tree (folder) or the prepared bsds500 TFDS "
+        "dataset in --tfds_dir (tfds); the same images and ground truth",
+    )
+    p.add_argument(
+        "--tfds_dir",
+        help="TFDS data directory of --source tfds (default: TFDS's, ~/tensorflow_datasets)",
+    )
     p.add_argument("--out", help="output folder (default eval_results/<method>_<split>)")
     p.add_argument("--method", choices=METHODS)
     p.add_argument("--split")
@@ -704,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = load_config(args.config) if args.config else default_config()
     for key in ("method", "split", "select_split", "limit", "workers", "nthresh",
                 "select_nthresh", "select_by", "seg_n_segments", "which",
-                "select_only"):  # fmt: skip
+                "select_only", "source", "tfds_dir"):  # fmt: skip
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     for key, example in (("n_segments", "100,300,600"), ("seg_n_candidates", "100,200,300")):

@@ -13,7 +13,10 @@
   EGB (:func:`skimage.segmentation.felzenszwalb` via :mod:`jaxseg.regions.generators`)
   at each of ``scales``: a stack of segmentations (``segs``), which the benchmark scores
   as a hierarchy (ODS/OIS over the scales); the segments are the ones at ``scale`` and
-  the superpixels the finest segmentation (the smallest scale).
+  the superpixels the finest segmentation (the smallest scale). With ``n_segments``
+  instead, the scale is searched per image to give that many regions
+  (:func:`jaxseg.regions.generators.generate` with ``n_segments``): one level, which is
+  the superpixels and the segments.
 
 Default settings (:data:`SLIC_DEFAULTS`, :data:`FELZENSZWALB_DEFAULTS`) are the ones the
 BSDS500 evaluation chose on val (``jaxseg.experiments.wang2020``, recorded in
@@ -69,13 +72,15 @@ whose SLIC absorbed pieces below a quarter of a grid cell (now half, as
 :func:`jaxseg.slic`)."""
 
 FELZENSZWALB_DEFAULTS = {
+    "n_segments": None,
     "scales": (100.0, 250.0, 500.0, 1000.0, 2500.0),
     "scale": 500.0,
     "sigma": 0.8,
     "min_size": 100,
 }
 """``scale`` is used on ``[0, 1]`` images (100 gives ~200 regions on BSDS, 2500 ~10); 500
-was chosen among ``scales`` on BSDS500 val (100 images, boundary F ODS)."""
+was chosen among ``scales`` on BSDS500 val (100 images, boundary F ODS). ``n_segments``
+None: the stack of ``scales``; a count: the scale searched per image to give it."""
 
 
 def lab_features(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -154,15 +159,32 @@ class Slic(Method):
 class Felzenszwalb(Method):
     """EGB at several scales: a stack of segmentations, the default one at ``scale``.
 
-    Settings: ``scales`` (the stack), ``scale`` (one of ``scales``: the segments),
-    ``sigma`` (pre-smoothing), ``min_size`` (smallest region, pixels).
+    Settings: ``n_segments`` (None: the stack of ``scales``; a count: one segmentation,
+    its scale searched per image to give that many regions, within 10% when EGB can;
+    ``scale`` and ``scales`` are then not used), ``scales`` (the stack), ``scale`` (one
+    of ``scales``: the segments), ``sigma`` (pre-smoothing), ``min_size`` (smallest
+    region, pixels).
+
+    Raises:
+      ValueError: ``n_segments`` given together with ``scale`` or ``scales``.
     """
 
     @classmethod
     def defaults(cls, checkpoint=None) -> dict:
         return dict(FELZENSZWALB_DEFAULTS)
 
+    def __init__(self, **settings):
+        both = [k for k in ("scale", "scales") if settings.get(k) is not None]
+        if settings.get("n_segments") is not None and both:
+            raise ValueError(
+                f"felzenszwalb: n_segments={settings['n_segments']!r} searches the scale, so "
+                f"{' and '.join(both)} cannot be given too; pass n_segments or scale/scales"
+            )
+        super().__init__(**settings)
+
     def check(self, settings):
+        if settings["n_segments"] is not None:
+            check_count(settings, "n_segments")
         try:
             scales = tuple(float(s) for s in np.atleast_1d(settings["scales"]))
         except (TypeError, ValueError):
@@ -185,6 +207,16 @@ class Felzenszwalb(Method):
         s = self.settings
         out = []
         for image in images:
+            if s["n_segments"] is not None:
+                seg = generate(
+                    "felzenszwalb",
+                    image,
+                    n_segments=s["n_segments"],
+                    sigma=s["sigma"],
+                    min_size=s["min_size"],
+                ).astype(np.int32)
+                out.append(Hierarchy(seg, segs=seg[None]))
+                continue
             segs = np.stack(
                 [
                     generate(

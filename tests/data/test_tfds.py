@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from conftest import prepare_tfds_subset
 from test_data import make_fake_bsds
 
 from jaxseg import data
@@ -175,20 +176,7 @@ def real_subset(bsds_root, tmp_path_factory):
     """The first 4 train, 1 val and 1 test images of BSDS500 (links), prepared as TFDS
     by the command line (``python -m jaxseg.data.tfds_bsds500``)."""
     tmp = tmp_path_factory.mktemp("real")
-    root = tmp / "BSDS500"
-    for split, n in (("train", 4), ("val", 1), ("test", 1)):
-        for kind in ("images", "groundTruth"):
-            (root / "data" / kind / split).mkdir(parents=True)
-        for image_id in data.list_ids(bsds_root, split)[:n]:
-            (root / "data" / "images" / split / f"{image_id}.jpg").symlink_to(
-                data.image_path(bsds_root, split, image_id).resolve()
-            )
-            (root / "data" / "groundTruth" / split / f"{image_id}.mat").symlink_to(
-                data.ground_truth_path(bsds_root, split, image_id).resolve()
-            )
-    folder = tfds_bsds500.main(["--manual_dir", str(root), "--data_dir", str(tmp / "tfds")])
-    assert folder == tmp / "tfds" / "bsds500" / "1.0.0"
-    return root, tmp / "tfds"
+    return prepare_tfds_subset(bsds_root, tmp, {"train": 4, "val": 1, "test": 1})
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])

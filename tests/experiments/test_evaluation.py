@@ -319,3 +319,41 @@ def test_region_features_of_connected_superpixels():
     np.testing.assert_array_equal(rows[majority_label(connected, raw)], [[10], [20]])
     values = np.arange(8, dtype=float).reshape(2, 4, 1)  # rows 0 1 2 3 / 4 5 6 7
     np.testing.assert_allclose(region_means(connected, values), [[2.5], [4.5]])
+
+
+def test_folder_and_tfds_sources_give_the_same_report(bsds_tfds_pairs, fast_compile):
+    """2 val + 2 test images read from the folder and from the prepared TFDS dataset: the
+    same report, superpixel and segmentation tables alike (the tfds run goes through the
+    worker processes, so the ground truth records sent to them are the ones scored)."""
+    root, tfds_dir = bsds_tfds_pairs
+    cfg = evaluation.default_config()
+    cfg.update(
+        dict(method="slic", n_segments=(40,), seg_n_segments=40, nthresh=3, select_nthresh=3,
+             limit=2, workers=1)
+    )  # fmt: skip
+    folder = evaluation.evaluate(cfg, data_dir=root)
+    cfg.update(dict(source="tfds", tfds_dir=str(tfds_dir), workers=2))
+    tfds = evaluation.evaluate(cfg, data_dir=root / "not_read")
+    assert tfds["settings"]["source"] == "tfds" and folder["settings"]["source"] == "folder"
+    assert tfds["n_images"] == folder["n_images"] == 2
+    assert tfds["images"] == folder["images"] and len(set(folder["images"])) == 2
+    for key in ("selection", "superpixels", "segmentation"):
+        a, b = ({k: v for k, v in r[key].items() if k != "seconds_inference"}
+                for r in (folder, tfds))  # fmt: skip
+        assert a == b, key
+    _check_report(folder, [40])
+    # Something was measured: the superpixels touch the humans' boundaries.
+    assert folder["superpixels"]["40"]["br"] > 0.2
+
+
+def test_source_errors(tmp_path):
+    cfg = evaluation.default_config()
+    cfg.update(dict(method="slic", source="zip"))
+    with pytest.raises(ValueError, match=r"source='zip' is not a BSDS500 source.*--source"):
+        evaluation.evaluate(cfg, data_dir=tmp_path)
+    cfg.update(dict(source="tfds", tfds_dir=str(tmp_path / "none")))
+    with pytest.raises(FileNotFoundError, match=r"holds no prepared bsds500"):
+        evaluation.evaluate(cfg)
+    args = ["--method", "slic", "--source", "tfds", "--tfds_dir", str(tmp_path / "none")]
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "none")):
+        evaluation.main(args + ["--out", str(tmp_path / "out")])

@@ -25,13 +25,16 @@ def val_pair(bsds_root, tmp_path_factory):
     """``(folder, ids, images)``: the first two val images copied into ``folder`` (the input
     of ``jaxseg segment``) and read as the evaluation reads them (float32 in ``[0, 1]``).
     Other pipeline test modules import it (``from test_pipeline import val_pair``)."""
-    files = evaluation.split_files(bsds_root, "val", limit=2)
+    from jaxseg.data import bsds500
+
+    ids = bsds500.list_ids(bsds_root, "val")[:2]
+    paths = [bsds500.image_path(bsds_root, "val", i) for i in ids]
     folder = tmp_path_factory.mktemp("val_pair")
-    for _, image_path, _ in files:
+    for image_path in paths:
         shutil.copy(image_path, folder / image_path.name)
-    images = [evaluation.read_image(path) for _, path, _ in files]
+    images = [evaluation.read_image(path) for path in paths]
     assert all(im.dtype == np.float32 and im.shape[-1] == 3 for im in images)
-    return folder, [i for i, _, _ in files], images
+    return folder, ids, images
 
 
 def cli_outputs(folder, out, args) -> dict:
