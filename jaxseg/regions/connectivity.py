@@ -10,24 +10,13 @@ import numpy as np
 import skimage.measure
 from numpy.typing import ArrayLike
 
+from jaxseg.regions.labels import check_labels
+
 __all__ = ["enforce_connectivity", "relabel_sequential"]
 
 
 def _check_labels(labels: ArrayLike, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(
-            f"{name} expects a 2-D label image (H, W); got shape {labels.shape}. "
-            "Pass one image at a time."
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(
-            f"{name} expects integer labels; got dtype {labels.dtype}. "
-            "Round and cast them first, e.g. labels.astype(np.int32)."
-        )
-    if labels.size == 0:
-        raise ValueError(f"{name} got an empty label image of shape {labels.shape}.")
-    return labels
+    return check_labels(labels, name, nonnegative=False)
 
 
 def _sequential(labels: np.ndarray) -> np.ndarray:

@@ -22,24 +22,40 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["majority_label", "raster_order", "region_means", "upsample_labels"]
+__all__ = ["check_labels", "majority_label", "raster_order", "region_means", "upsample_labels"]
 
 
-def _check_labels(labels: ArrayLike, name: str) -> np.ndarray:
+def check_labels(labels: ArrayLike, name: str, *, nonnegative: bool = True) -> np.ndarray:
+    """Checks a label image: THE check of the label functions of :mod:`jaxseg.regions`.
+
+    Args:
+      labels: the value passed.
+      name: the function (or argument) named in the error messages.
+      nonnegative: also require labels ``>= 0``.
+
+    Returns:
+      ``labels`` as an array (same dtype).
+
+    Raises:
+      ValueError: not 2-D, empty, or (``nonnegative``) a negative label.
+      TypeError: not an integer dtype.
+    """
     labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.size == 0:
+    if labels.ndim != 2:
         raise ValueError(
-            f"{name}: labels must be a non-empty (H, W) label image, got shape {labels.shape}; "
-            "pass one image's labels."
+            f"{name} expects a 2-D label image (H, W); got shape {labels.shape}. "
+            "Pass one image at a time."
         )
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(
-            f"{name}: labels must have an integer dtype, got {labels.dtype}; "
-            "cast with labels.astype(np.int32)."
+            f"{name} expects integer labels; got dtype {labels.dtype}. "
+            "Round and cast them first, e.g. labels.astype(np.int32)."
         )
-    if labels.min() < 0:
+    if labels.size == 0:
+        raise ValueError(f"{name} got an empty label image of shape {labels.shape}.")
+    if nonnegative and labels.min() < 0:
         raise ValueError(
-            f"{name}: labels must be >= 0, got minimum {labels.min()}; renumber them with "
+            f"{name} expects labels >= 0, got minimum {labels.min()}; renumber them with "
             "jaxseg.regions.connectivity.relabel_sequential."
         )
     return labels
@@ -60,7 +76,7 @@ def region_means(labels: ArrayLike, values: ArrayLike, num: int | None = None) -
     Raises:
       ValueError: shapes that do not match, or ``num`` below the largest label + 1.
     """
-    labels = _check_labels(labels, "region_means")
+    labels = check_labels(labels, "region_means")
     values = np.asarray(values, np.float64)
     if values.ndim not in (2, 3) or values.shape[:2] != labels.shape:
         raise ValueError(
@@ -100,8 +116,8 @@ def majority_label(connected: ArrayLike, raw: ArrayLike) -> np.ndarray:
     Returns:
       ``(k,)`` int64.
     """
-    connected = _check_labels(connected, "majority_label")
-    raw = _check_labels(raw, "majority_label")
+    connected = check_labels(connected, "majority_label")
+    raw = check_labels(raw, "majority_label")
     if raw.shape != connected.shape:
         raise ValueError(
             f"majority_label: raw has shape {raw.shape} but connected has {connected.shape}; "
@@ -152,12 +168,7 @@ def raster_order(labels: ArrayLike) -> np.ndarray:
     Returns:
       ``(H, W) int32`` with the same partition; the label of pixel ``(0, 0)`` becomes 0.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"raster_order: labels must be a non-empty integer (H, W) image, got shape "
-            f"{labels.shape} dtype {labels.dtype}."
-        )
+    labels = check_labels(labels, "raster_order", nonnegative=False)
     _, first, inverse = np.unique(labels.ravel(), return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int32)
     rank[np.argsort(first)] = np.arange(len(first), dtype=np.int32)

@@ -36,6 +36,8 @@ import heapq
 
 import numpy as np
 
+from jaxseg.regions.labels import check_labels
+
 __all__ = [
     "DISTANCES",
     "Agglomeration",
@@ -88,23 +90,7 @@ def similarity_np(distance) -> np.ndarray:
 
 
 def _check_labels(labels) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.size == 0:
-        raise ValueError(
-            f"labels must be a non-empty (H, W) label image, got shape {labels.shape}; "
-            "pass one image's superpixel labels."
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(
-            f"labels must have an integer dtype, got {labels.dtype}; "
-            "cast with labels.astype(np.int32)."
-        )
-    if labels.min() < 0:
-        raise ValueError(
-            f"labels must be >= 0, got minimum {labels.min()}; "
-            "use superpixel labels 0..m-1 (jaxseg.regions.connectivity.relabel_sequential)."
-        )
-    return labels.astype(np.int64)
+    return check_labels(labels, "labels").astype(np.int64)
 
 
 def adjacent_pairs_np(labels) -> np.ndarray:

@@ -120,5 +120,5 @@ def test_raster_order_numbers_by_first_pixel():
 
 
 def test_raster_order_rejects_floats():
-    with pytest.raises(ValueError, match="float64"):
+    with pytest.raises(TypeError, match="float64"):
         raster_order(np.zeros((2, 2)))

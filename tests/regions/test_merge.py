@@ -104,7 +104,7 @@ def test_merge_threshold_min_size_absorbs_small_regions():
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        (dict(labels=np.zeros((2, 2), np.float32)), TypeError, "integer dtype"),
+        (dict(labels=np.zeros((2, 2), np.float32)), TypeError, "integer labels"),
         (dict(labels=np.zeros(4, np.int32)), ValueError, r"\(H, W\)"),
         (dict(labels=-np.ones((1, 4), np.int32)), ValueError, ">= 0"),
         (dict(pairs=np.array([0, 1])), ValueError, r"\(P, 2\)"),
