@@ -4,6 +4,9 @@ python eval.py bench --results DIR --gt DIR --out DIR [--nthresh N] [--workers N
 python eval.py plot OUT_DIR... --png FILE [--labels NAME...]
 python eval.py dsc ...                       (Deep Superpixel Cut evaluation)
 python eval.py --config CFG --workdir DIR    (evaluate a trained model)
+
+The evaluations read BSDS500 from --data_dir (--source folder, the default) or from the
+prepared bsds500 TFDS dataset (--source tfds --tfds_dir DIR); both give the same numbers.
 """
 
 import importlib

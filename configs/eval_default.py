@@ -4,6 +4,8 @@
     python eval.py --config configs/eval_default.py --method slic --out eval_slic
     python eval.py --config configs/eval_default.py --method felzenszwalb --out eval_egb
     python eval.py --config configs/eval_default.py --method slic --limit 2 --nthresh 5  # smoke
+    python eval.py --config configs/eval_default.py --method slic --source tfds \
+        --tfds_dir ~/tensorflow_datasets   # BSDS500 from the prepared TFDS dataset
 
 Every field can be overridden by a flag of the same name (see `eval.py --help`) or, with
 ml_collections' syntax, by `--config.<field>=value`. See docs/evaluation.md.

@@ -177,7 +177,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "overrides one setting; a setting the method does not have is an error. The "
         "settings used are written to result.json.",
     )
-    s.add_argument("--n-segments", type=_positive_int, help="requested superpixels")
+    s.add_argument(
+        "--n-segments",
+        type=_positive_int,
+        help="requested superpixels (felzenszwalb: regions, its scale searched per image)",
+    )
     level = s.add_mutually_exclusive_group()
     level.add_argument("--threshold", type=_unit_float, help="UCM level in [0, 1] of the segments")
     level.add_argument(

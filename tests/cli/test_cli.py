@@ -285,7 +285,8 @@ def test_felzenszwalb(tmp_path):
     assert segment(str(tmp_path / "a.png"), "--out", str(out), *args) == 0
     info = _check_outputs(out, "a", (H, W), _scene())
     assert info["method"] == "felzenszwalb"
-    expected = {"scales": [1.0, 500.0], "scale": 500.0, "sigma": 0.0, "min_size": 5}
+    expected = {"n_segments": None, "scales": [1.0, 500.0], "scale": 500.0, "sigma": 0.0,
+                "min_size": 5}  # fmt: skip
     assert info["settings"] == expected
     # The superpixels are the finest scale: regions inside one colour quadrant each; the
     # segments are those at `scale`: the four quadrants (raster order); bench holds both.

@@ -155,3 +155,37 @@ def test_ncut_reaches_counts_and_follows_colour():
     # native thresholds: a tiny threshold cuts nothing
     (one,) = lin2021._ncut_segs(image, labels, thresholds=[1e-6], seed=0)
     assert int(one.max()) == 0
+
+
+def test_eval_dsc_folder_and_tfds_sources_give_the_same_rows(bsds_tfds_pairs, tmp_path):
+    """The cheapest variant (img) on 2 val images read from the folder and from the
+    prepared TFDS dataset: the same rows and levels."""
+    root, tfds_dir = bsds_tfds_pairs
+    config = ml_collections.ConfigDict({"task": "superae", "image_scale": 0.25})
+    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
+    argv = ["--superae", str(tmp_path / "model"), "--split", "val", "--limit", "2"]
+    argv += ["--variants", "img", "--counts", "12,3"]
+    results = {}
+    for source, extra in (
+        ("folder", ["--data_dir", str(root)]),
+        ("tfds", ["--source", "tfds", "--tfds_dir", str(tfds_dir), "--data_dir", "not_read"]),
+    ):
+        assert eval_dsc.main([*argv, *extra, "--out", str(tmp_path / source)]) == 0
+        results[source] = json.loads((tmp_path / source / "results.json").read_text())
+    folder, tfds = results["folder"], results["tfds"]
+    assert folder["settings"]["source"] == "folder" and tfds["settings"]["source"] == "tfds"
+    assert folder["n_images"] == tfds["n_images"] == 2
+    assert folder["rows"] == tfds["rows"] and folder["levels"] == tfds["levels"]
+    assert folder["levels"]["img"]["regions"][0] > folder["levels"]["img"]["regions"][1]
+
+
+def test_eval_dsc_source_errors(tmp_path):
+    config = lin2021.default_config()
+    config.update(dict(superae="x", out=str(tmp_path), source="zip"))
+    with pytest.raises(ValueError, match=r"config.source='zip' is not a BSDS500 source"):
+        lin2021.run(config)
+    config.update(dict(source="tfds", tfds_dir=str(tmp_path / "none")))
+    with pytest.raises(FileNotFoundError, match=r"holds no prepared bsds500"):
+        lin2021.run(config)  # before the model is read
+    with pytest.raises(SystemExit):
+        eval_dsc.build_parser().parse_args(["--superae", "x", "--out", "y", "--source", "zip"])
