@@ -18,16 +18,15 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from skimage import transform
 
 from jaxseg.data import bsds500
 from jaxseg.metrics.bench import collect, evaluate_image
 from jaxseg.metrics.io import GroundTruth
 from jaxseg.nn import dsc
+from jaxseg.nn.superae import prepare_input, reconstruct
 from jaxseg.regions.generators import generate
 from jaxseg.regions.labels import upsample_labels
 from jaxseg.train import checkpointing
-from jaxseg.train.tasks.superae import reconstruct
 
 p = argparse.ArgumentParser()
 p.add_argument("--superae", default="workdirs/superae_cpu_model")
@@ -52,10 +51,7 @@ cache = pickle.load(open(cache_p, "rb")) if cache_p.exists() else {}
 imgs = []
 t0 = time.time()
 for r in recs:
-    full = r.image.astype(np.float32) / 255.0
-    img = np.clip(transform.rescale(full, 0.5, channel_axis=-1, anti_aliasing=True), 0, 1).astype(
-        np.float32
-    )
+    img = prepare_input(r.image, 0.5)
     imgs.append(img)
     for src in ("img", "rec"):
         for n in counts:
