@@ -28,9 +28,8 @@ from jaxseg.fileio import write_text_atomic
 
 
 def _load(data_dir, split, batch, scale):
-    from skimage import transform
-
     from jaxseg.data import bsds500
+    from jaxseg.nn.superae import prepare_input
     from jaxseg.regions.generators import generate
 
     images, sps = [], []
@@ -38,10 +37,7 @@ def _load(data_dir, split, batch, scale):
         img = bsds500.read_image(bsds500.image_path(data_dir, split, image_id))
         if img.shape[0] > img.shape[1]:
             continue  # landscape only: one shape for the batch
-        img = img.astype(np.float32) / 255.0
-        if scale != 1.0:
-            img = transform.rescale(img, scale, channel_axis=-1, anti_aliasing=True)
-        img = np.clip(img, 0, 1).astype(np.float32)
+        img = prepare_input(img, scale)
         images.append(img)
         sps.append(generate("felzenszwalb", img, n_segments=100))
         if len(images) == batch:
