@@ -411,14 +411,7 @@ def run(config: ml_collections.ConfigDict) -> dict:
     counts, partitions = list(config.counts), list(config.partitions)
     gen_kw = dict(config.gen_kw)
     ncut_thresh = None if config.ncut_thresh is None else list(config.ncut_thresh)
-    dsc_kw = dict(
-        num_classes=config.num_classes,
-        num_iters=config.num_iters,
-        beta=config.beta,
-        sigma=config.sigma,
-        train_encoder=config.train_encoder,
-        logit_norm=config.logit_norm,
-    )
+    dsc_kw = segmenter.method.dsc_options()  # the dsc method's own options
     key = jax.random.key(config.seed)  # every image: the dsc method's key
 
     def run_dsc(image, superpixels):

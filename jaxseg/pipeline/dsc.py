@@ -68,6 +68,10 @@ _NAMES = (
 )
 
 
+DSC_OPTIONS = ("num_classes", "num_iters", "beta", "sigma", "train_encoder", "logit_norm")
+"""Settings passed on to :func:`jaxseg.nn.dsc.dsc_segment` as they are."""
+
+
 def _read_settings(folder: Path) -> dict | None:
     """The ``settings`` of ``folder/settings.json``, None when there is no such file."""
     path = folder / SETTINGS_FILE
@@ -234,6 +238,10 @@ class Dsc(Method):
         if s["scale"] is None:
             s["scale"] = float(config.get("image_scale", 1.0))
 
+    def dsc_options(self) -> dict:
+        """The keyword options of :func:`jaxseg.nn.dsc.dsc_segment` from the settings."""
+        return {k: self.settings[k] for k in DSC_OPTIONS}
+
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """``(h, w, 3) float32``: ``image`` at ``scale``, as the DSC runs see it."""
         from jaxseg.nn.superae import prepare_input
@@ -275,14 +283,7 @@ class Dsc(Method):
         prepared = np.stack([self.prepare(im) for im in images])  # (B, h, w, 3)
         sps = [self.superpixels(im) for im in prepared]  # [B][L] (h, w)
         key = jax.random.key_data(jax.random.key(s["seed"]))
-        dsc_kw = dict(
-            num_classes=s["num_classes"],
-            num_iters=s["num_iters"],
-            beta=s["beta"],
-            sigma=s["sigma"],
-            train_encoder=s["train_encoder"],
-            logit_norm=s["logit_norm"],
-        )
+        dsc_kw = self.dsc_options()
         segs = [[None] * len(s["counts"]) for _ in images]
         for level in range(len(s["counts"])):
             groups: dict[int, list[int]] = {}
