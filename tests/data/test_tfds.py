@@ -188,6 +188,7 @@ def test_real_images_same_records_from_both_sources(real_subset, split):
     assert_same_records(records, data.load_split(None, split, source="tfds", tfds_dir=out))
 
 
+@pytest.mark.slow
 def test_tiny_training_reads_the_same_batches_from_tfds(real_subset, tmp_path):
     import sys
     from pathlib import Path

@@ -29,6 +29,7 @@ from jaxseg.train import checkpointing
 from jaxseg.train.tasks import superae, wang2020
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # trains tiny models and runs train.py / eval.py end to end
 N_SEG = 9  # configs/wang2020_tiny.py trains with 9 superpixels
 
 

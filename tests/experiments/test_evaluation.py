@@ -321,6 +321,7 @@ def test_region_features_of_connected_superpixels():
     np.testing.assert_allclose(region_means(connected, values), [[2.5], [4.5]])
 
 
+@pytest.mark.slow
 def test_folder_and_tfds_sources_give_the_same_report(bsds_tfds_pairs, fast_compile):
     """2 val + 2 test images read from the folder and from the prepared TFDS dataset: the
     same report, superpixel and segmentation tables alike (the tfds run goes through the

@@ -22,6 +22,7 @@ def _tiny(h=12, w=16):
 
 
 @pytest.mark.parametrize("train_encoder", [False, True])
+@pytest.mark.slow
 def test_sweep_equals_separate_calls(train_encoder):
     model, image, sp = _tiny()
     key = jax.random.key(3)

@@ -106,6 +106,7 @@ def probe(fast_compile_module):
     }
 
 
+@pytest.mark.slow
 def test_every_term_is_alive_in_float64(probe):
     # Measured: pair 0.0438, recon 1.72, compact 5.06 (float64 throughout).
     assert probe["values"].dtype == np.float64

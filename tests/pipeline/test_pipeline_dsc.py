@@ -23,6 +23,7 @@ COUNTS = [20, 10]
 ITERS = 8
 
 
+@pytest.mark.slow
 def test_segment_cli_equals_lin2021(bsds_root, tmp_path, fast_compile):
     """Two val images of one shape: the CLI runs them as one batch of 2, lin2021 one at a
     time, so equal labels also show that an image's result does not depend on its batch."""

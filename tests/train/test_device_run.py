@@ -45,6 +45,7 @@ def test_unpack_names_a_file_that_is_not_a_pack(tmp_path):
         unpack_bsds500(bad, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_device_run_dry_run_on_cpu(tiny_pack, tmp_path):
     # The GPU machine has no tensorflow_datasets: the run must not import it.
     blocker = tmp_path / "blocker" / "tensorflow_datasets"

@@ -237,6 +237,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_hosts_each_load_their_half_of_the_global_batch():
     port = _free_port()
     env = cpu_devices_env(2)

@@ -34,6 +34,7 @@ def _params(model):
     return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
 
+@pytest.mark.slow
 def test_sweep_equals_separate_runs(tmp_path):
     # SGD: its update is linear in the gradient, so float rounding stays at rounding
     # size. (Adam divides by |g|: parameters whose gradient is rounding noise, such as

@@ -76,6 +76,7 @@ def test_tiny_bsds_two_steps_writes_everything(bsds_root, tmp_path):
     assert_trees_equal(params(best), params(latest))
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_identical_params(straight_run, tmp_path):
     straight_dir, straight = straight_run
     config = synthetic_config()
@@ -289,6 +290,7 @@ MULTI_DEVICE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_one_and_four_devices_give_the_same_params(tmp_path):
     script = MULTI_DEVICE.format(repo=str(REPO), tmp=str(tmp_path))
     result = run_json_script(script, devices=4, timeout=900)

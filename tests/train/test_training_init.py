@@ -61,6 +61,7 @@ def test_init_from_refuses_another_task_or_architecture(bsds_root, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_time_limit_stops_with_a_checkpoint_and_the_rerun_finishes(
     bsds_root, tmp_path, fast_compile
 ):
