@@ -1,12 +1,13 @@
-"""Trains a jaxseg task: ``python train.py --config configs/X.py --workdir DIR [--data_dir D]``.
+"""Trains a jaxseg task: ``python train.py --config configs/X.py --workdir DIR [--data-dir D]``.
 
 Rerunning the same command resumes from the latest checkpoint in ``DIR``.
-``--init_from MODEL`` starts a new run from a trained model's weights (a packaged
+``--init-from MODEL`` starts a new run from a trained model's weights (a packaged
 folder such as ``jaxseg/weights/superae_cpu``) with a fresh optimiser. Config
 fields can be overridden on the command line (``--config.num_steps=1000``). A config
 with a ``sweep`` field (``configs/sweep_*.py``) trains all its members at once in one
 vmapped step (``jaxseg.train.sweep``). On several hosts (a TPU pod, a multi-node GPU job) run
-the same command on every host with ``--distributed``.
+the same command on every host with ``--distributed``. Flags are spelled with dashes
+(``--data-dir``); the underscore spelling (``--data_dir``) is an alias.
 
 Bad input (an unknown config field, a missing dataset, a workdir of another run or
 with damaged files) ends with a one-line error and exit code 2.
@@ -20,21 +21,43 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, config.json and metrics.")
-flags.DEFINE_string("data_dir", None, "BSDS500 root (default: $JAXSEG_DATA).")
-flags.DEFINE_string(
-    "init_from",
-    None,
-    "A trained model (packaged folder, e.g. jaxseg/weights/superae_cpu, or a workdir) whose "
-    "weights start the run, with a fresh optimiser; ignored when --workdir holds a checkpoint.",
-)
-flags.DEFINE_bool(
-    "distributed",
-    False,
-    "Call jax.distributed.initialize() first (several hosts; same command on every host).",
-)
-flags.mark_flags_as_required(["config", "workdir"])
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """Defines train.py's flags in ``flag_values``: dashed names (``--data-dir``), each with
+    its underscore spelling (``--data_dir``) as an absl alias of the same flag."""
+    config_flags.DEFINE_config_file(
+        "config", None, "Training config file.", flag_values=flag_values, lock_config=True
+    )
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        "Directory for checkpoints, config.json and metrics.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "data-dir", None, "BSDS500 root (default: $JAXSEG_DATA).", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "init-from",
+        None,
+        "A trained model (packaged folder, e.g. jaxseg/weights/superae_cpu, or a workdir) "
+        "whose weights start the run, with a fresh optimiser; ignored when --workdir holds a "
+        "checkpoint.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "distributed",
+        False,
+        "Call jax.distributed.initialize() first (several hosts; same command on every host).",
+        flag_values=flag_values,
+    )
+    for name in ("data-dir", "init-from"):
+        flags.DEFINE_alias(name.replace("-", "_"), name, flag_values=flag_values)
+    flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
+
+
+define_flags(FLAGS)
 
 
 def _fail(message: str):
@@ -122,10 +145,11 @@ def main(argv):
         jax.distributed.initialize()
     run = train_sweep if FLAGS.config.get("sweep") else train_and_evaluate
     try:
-        if FLAGS.init_from and FLAGS.config.get("sweep"):
-            _fail("--init_from is for single runs; a sweep config starts every member fresh")
-        kwargs = {"init_from": FLAGS.init_from} if FLAGS.init_from else {}
-        run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS.data_dir, **kwargs)
+        init_from = FLAGS["init-from"].value
+        if init_from and FLAGS.config.get("sweep"):
+            _fail("--init-from is for single runs; a sweep config starts every member fresh")
+        kwargs = {"init_from": init_from} if init_from else {}
+        run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS["data-dir"].value, **kwargs)
     except (CheckpointError, FileNotFoundError) as e:
         _fail(str(e))
 

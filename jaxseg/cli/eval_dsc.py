@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import ml_collections
 
+from jaxseg.cli import ArgumentParser
+
 __all__ = ["build_parser", "config_from_args", "main"]
 
 
@@ -55,25 +57,25 @@ def _variants(text: str) -> list[str]:
     return vals
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     """The ``eval.py dsc`` options (defaults: ``lin2021.default_config()``)."""
     from jaxseg.experiments.lin2021 import default_config
 
     d = default_config()
-    p = argparse.ArgumentParser(prog="eval.py dsc", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog="eval.py dsc", description=__doc__.split("\n")[0])
     p.add_argument("--superae", required=True, help="SuperAE workdir or exported model folder")
     p.add_argument(
-        "--data_dir", default=None, help="BSDS500 root (default: $JAXSEG_DATA); --source folder"
+        "--data-dir", default=None, help="BSDS500 root (default: $JAXSEG_DATA); --source folder"
     )
     p.add_argument(
         "--source",
         default=d.source,
         choices=("folder", "tfds"),
-        help="read BSDS500 from the --data_dir tree (folder) or the prepared bsds500 TFDS "
-        "dataset in --tfds_dir (tfds); the same images and ground truth",
+        help="read BSDS500 from the --data-dir tree (folder) or the prepared bsds500 TFDS "
+        "dataset in --tfds-dir (tfds); the same images and ground truth",
     )
     p.add_argument(
-        "--tfds_dir",
+        "--tfds-dir",
         default=d.tfds_dir,
         help="TFDS data directory of --source tfds (default: TFDS's, ~/tensorflow_datasets)",
     )
@@ -83,39 +85,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", type=_variants, default=list(d.variants))
     p.add_argument("--generator", default=d.generator, help="slic | felzenszwalb | meanshift")
     p.add_argument(
-        "--gen_kw",
+        "--gen-kw",
         type=_json_dict,
         default={},
         help="generator native parameters as JSON, e.g. '{\"min_size_frac\": 0.1}'",
     )
     p.add_argument("--counts", type=_ints, default=list(d.counts), help="superpixel counts")
-    p.add_argument("--base_count", type=int, default=d.base_count, help="for dsc_merge etc.")
+    p.add_argument("--base-count", type=int, default=d.base_count, help="for dsc_merge etc.")
     p.add_argument("--partitions", type=_ints, default=list(d.partitions))
     p.add_argument(
-        "--ncut_thresh",
+        "--ncut-thresh",
         type=_floats,
         default=None,
         help="NCut native thresholds, e.g. 0.3,0.1 (default: reach --partitions regions)",
     )
     p.add_argument("--scale", type=float, default=None, help="default: SuperAE image_scale")
-    p.add_argument("--num_classes", type=int, default=d.num_classes, help="DSC K")
-    p.add_argument("--num_iters", type=int, default=d.num_iters, help="DSC iterations")
+    p.add_argument("--num-classes", type=int, default=d.num_classes, help="DSC K")
+    p.add_argument("--num-iters", type=int, default=d.num_iters, help="DSC iterations")
     p.add_argument("--beta", type=float, default=d.beta)
     p.add_argument("--sigma", type=float, default=d.sigma)
-    p.add_argument("--train_encoder", action="store_true", help="optimise the encoder too")
+    p.add_argument("--train-encoder", action="store_true", help="optimise the encoder too")
     p.add_argument(
-        "--max_segments",
+        "--max-segments",
         type=int,
         default=d.max_segments,
         help="DSC's padded superpixel count, one for every count (one compiled function "
         "per image shape); an image with more superpixels is padded to its count rounded "
         f"up to 64. Default {d.max_segments}",
     )
-    p.add_argument("--logit_norm", default=d.logit_norm, choices=("standardize", "none"))
+    p.add_argument("--logit-norm", default=d.logit_norm, choices=("standardize", "none"))
     p.add_argument("--which", default=d.which, choices=("best", "latest"))
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument(
-        "--write_every",
+        "--write-every",
         type=int,
         default=d.write_every,
         help="rewrite results.json/.md every N images (partial results; 0: only at the end)",

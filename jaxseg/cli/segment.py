@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from jaxseg import io
+from jaxseg.cli import ArgumentParser
 
 if TYPE_CHECKING:
     from jaxseg.pipeline import Segmentation
@@ -129,8 +130,8 @@ def _setting(text: str) -> tuple[str, object]:
         return name.strip().replace("-", "_"), value
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="jaxseg", description="Differentiable superpixels and segmentation in JAX."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -20,16 +20,16 @@ per image, as the paper's sweeps over settings do. Variants:
   --method dsc`` with the same settings gives the same labels.
 * ``dsc_img``: as ``dsc`` on the input image's superpixels (Table I, IMG + DSC).
 * ``dsc_merge``: one DSC run on the reconstruction's superpixels at
-  ``--base_count``, then :func:`jaxseg.nn.dsc.merge_to_counts` to
+  ``--base-count``, then :func:`jaxseg.nn.dsc.merge_to_counts` to
   ``--partitions`` regions (a hierarchy over one run; 1/4 of the cost of ``dsc``).
 * ``kmeans_rgb`` / ``kmeans_deep``: k-means (k in ``--partitions``) on the mean
   colour / mean encoder embedding (image + upsampled e1, e2, e3: 451 channels)
-  of the reconstruction's ``--base_count`` superpixels (Table III).
+  of the reconstruction's ``--base-count`` superpixels (Table III).
 * ``ncut_rgb`` / ``ncut_deep``: normalised cut (``skimage.graph.cut_normalized``)
   of the same superpixels' adjacency graph, edge weights ``exp(-d^2 / sigma)`` of
   the mean colour / mean embedding (``sigma`` the mean ``d^2``
   over adjacent pairs), to ``--partitions`` regions (threshold found by
-  bisection) or, with ``--ncut_thresh``, at those native thresholds (Table III).
+  bisection) or, with ``--ncut-thresh``, at those native thresholds (Table III).
 
 BSDS500 comes from ``source``: the ``data_dir`` tree (``"folder"``) or the prepared
 ``bsds500`` TFDS dataset in ``tfds_dir`` (``"tfds"``), through

@@ -38,8 +38,8 @@ is what the tables score for one image:
   ``felzenszwalb_scales`` given to the benchmark as ``segs`` (ODS/OIS over the scales);
   its *fixed* row is the scale whose val boundary F (ODS over the scales) is best.
 
-BSDS500 comes from ``--source``: the ``--data_dir`` tree (``folder``) or the prepared
-``bsds500`` TFDS dataset in ``--tfds_dir`` (``tfds``), read one record (image and ground
+BSDS500 comes from ``--source``: the ``--data-dir`` tree (``folder``) or the prepared
+``bsds500`` TFDS dataset in ``--tfds-dir`` (``tfds``), read one record (image and ground
 truth) at a time by :func:`jaxseg.data.bsds500.iter_split`; both give the same report.
 
 Outputs in ``--out``: ``results.json`` (every number, settings, the chosen threshold,
@@ -50,7 +50,6 @@ parent's JAX threads are not forked) while the parent runs inference; tqdm shows
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import time
@@ -73,7 +72,6 @@ __all__ = [
     "default_config",
     "evaluate",
     "image_results",
-    "main",
     "method_settings",
     "float_image",
     "read_image",
@@ -116,7 +114,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.select_split = "val"  # the split on which Algorithm 1's T (EGB: the scale) is chosen
     c.limit = 0  # only the first N images (byte-sorted ids) of each split; 0 = all
     # BSDS500 source (jaxseg.data.bsds500.iter_split, docs/data.md): "folder" reads the
-    # --data_dir tree, "tfds" the prepared bsds500 TFDS dataset in tfds_dir ("" = TFDS's
+    # --data-dir tree, "tfds" the prepared bsds500 TFDS dataset in tfds_dir ("" = TFDS's
     # default data directory); both give the same images and ground truth.
     c.source = "folder"
     c.tfds_dir = ""
@@ -688,7 +686,7 @@ def markdown_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- config files
 
 
 def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
@@ -717,78 +715,3 @@ def load_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
         )
     cfg.update(given)
     return cfg
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="eval.py",
-        description="Evaluate superpixels (wang2020 Table 3) and segmentation (Table 4) on "
-        "BSDS500.",
-    )
-    p.add_argument("--config", help="evaluation config file (configs/eval_default.py)")
-    p.add_argument("--workdir", help="training workdir or released model folder (wang2020)")
-    p.add_argument(
-        "--data_dir",
-        help="BSDS500 root or its data/ folder (else $JAXSEG_DATA); --source folder only",
-    )
-    p.add_argument(
-        "--source",
-        choices=("folder", "tfds"),
-        help="read BSDS500 from the --data_dir tree (folder) or the prepared bsds500 TFDS "
-        "dataset in --tfds_dir (tfds); the same images and ground truth",
-    )
-    p.add_argument(
-        "--tfds_dir",
-        help="TFDS data directory of --source tfds (default: TFDS's, ~/tensorflow_datasets)",
-    )
-    p.add_argument("--out", help="output folder (default eval_results/<method>_<split>)")
-    p.add_argument("--method", choices=METHODS)
-    p.add_argument("--split")
-    p.add_argument("--select_split")
-    p.add_argument("--limit", type=int, help="first N images of each split (0 = all)")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--nthresh", type=int)
-    p.add_argument("--select_nthresh", type=int)
-    p.add_argument("--select_by", choices=("bf", "pri"))
-    p.add_argument("--seg_n_segments", type=int)
-    p.add_argument(
-        "--seg_n_candidates",
-        help="comma-separated counts; seg_n_segments is chosen among them on select_split",
-    )
-    p.add_argument(
-        "--select_only",
-        action="store_true",
-        default=None,
-        help="stop after the selection on select_split (tune on val, never on test)",
-    )
-    p.add_argument("--n_segments", help="comma-separated superpixel counts, e.g. 100,300,600")
-    p.add_argument("--which", choices=("best", "latest"))
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line (``eval.py`` without a subcommand); returns the exit status."""
-    args = build_parser().parse_args(argv)
-    cfg = load_config(args.config) if args.config else default_config()
-    for key in ("method", "split", "select_split", "limit", "workers", "nthresh",
-                "select_nthresh", "select_by", "seg_n_segments", "which",
-                "select_only", "source", "tfds_dir"):  # fmt: skip
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    for key, example in (("n_segments", "100,300,600"), ("seg_n_candidates", "100,200,300")):
-        text = getattr(args, key)
-        if text:
-            try:
-                cfg[key] = tuple(int(n) for n in text.split(","))
-            except ValueError as e:
-                raise SystemExit(f"--{key}={text!r}: give counts like {example}") from e
-    out = Path(args.out or Path("eval_results") / f"{cfg.method}_{cfg.split}")
-    report = evaluate(cfg, workdir=args.workdir, data_dir=args.data_dir)
-    from jaxseg.io import write_json, write_text
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "results.json", report)
-    write_text(out / "results.md", markdown_report(report))
-    print(markdown_report(report))
-    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
-    return 0

@@ -1,15 +1,14 @@
 """Precision-recall curves of boundary benchmark results (matplotlib, Agg backend).
 
-``python eval.py plot OUT_DIR... --png FILE [--labels NAME...]`` draws, for each benchmark
-output folder (one holding ``eval_bdry_thr.txt`` and ``eval_bdry.txt``), its pooled P-R
-curve over the thresholds with its ODS point, over iso-F lines (F = 0.1 ... 0.9), like
-Fig. 2 (left) of Wang et al. 2020 and the BSDS500 plots. Legend entries read
-``[F=.726] name``.
+:func:`plot_pr` draws, for each benchmark output folder (one holding
+``eval_bdry_thr.txt`` and ``eval_bdry.txt``), its pooled P-R curve over the thresholds
+with its ODS point, over iso-F lines (F = 0.1 ... 0.9), like Fig. 2 (left) of Wang et al.
+2020 and the BSDS500 plots. Legend entries read ``[F=.726] name``. Its command line is
+``python eval.py plot OUT_DIR... --png FILE [--labels NAME...]`` (:mod:`jaxseg.cli.plot`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,16 +84,3 @@ def plot_pr(
             fig.savefig(f, format="png")
     finally:
         plt.close(fig)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``eval.py plot OUT_DIR... --png FILE [--labels ...] [--title T]``."""
-    p = argparse.ArgumentParser(prog="eval.py plot", description="Boundary P-R curves.")
-    p.add_argument("out_dirs", nargs="+", help="benchmark output folders (eval_bdry*.txt)")
-    p.add_argument("--png", required=True, help="output PNG file")
-    p.add_argument("--labels", nargs="+", default=None, help="legend names, one per folder")
-    p.add_argument("--title", default=None)
-    args = p.parse_args(argv)
-    plot_pr(args.out_dirs, args.png, labels=args.labels, title=args.title)
-    print(f"wrote {args.png}")
-    return 0

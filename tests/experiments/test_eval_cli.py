@@ -283,7 +283,7 @@ def test_plot(eval_py, ucm_run, tmp_path, monkeypatch):
 
 def test_dispatch(eval_py, monkeypatch):
     calls = []
-    for name in ("jaxseg.cli.eval_dsc", "jaxseg.experiments.wang2020"):
+    for name in ("jaxseg.cli.eval_dsc", "jaxseg.cli.eval_wang2020"):
         fake = types.ModuleType(name)
         fake.main = lambda argv, name=name: calls.append((name, argv)) or 0
         monkeypatch.setitem(sys.modules, name, fake)
@@ -291,7 +291,7 @@ def test_dispatch(eval_py, monkeypatch):
     assert eval_py.main(["--config", "c.py", "--workdir", "w"]) == 0
     assert calls == [
         ("jaxseg.cli.eval_dsc", ["--x", "1"]),
-        ("jaxseg.experiments.wang2020", ["--config", "c.py", "--workdir", "w"]),
+        ("jaxseg.cli.eval_wang2020", ["--config", "c.py", "--workdir", "w"]),
     ]
     monkeypatch.setitem(sys.modules, "jaxseg.cli.eval_dsc", None)  # makes the import fail
     with pytest.raises(SystemExit, match="jaxseg.cli.eval_dsc is not available"):

@@ -8,6 +8,7 @@ import scipy.io
 from PIL import Image
 
 from jaxseg import pipeline
+from jaxseg.cli import eval_wang2020
 from jaxseg.experiments import wang2020 as evaluation
 from jaxseg.metrics.boundary import seg2bdry, thin
 from jaxseg.metrics.region import ucm2_to_segmentation
@@ -210,7 +211,7 @@ def test_main_slic_on_two_real_images(bsds_root, tmp_path, fast_compile):
     argv = ["--method", "slic", "--limit", "2", "--nthresh", "3", "--select_nthresh", "3",
             "--n_segments", "100", "--workers", "2", "--data_dir", str(bsds_root),
             "--out", str(out)]  # fmt: skip
-    assert evaluation.main(argv) == 0
+    assert eval_wang2020.main(argv) == 0
     report = json.loads((out / "results.json").read_text())
     _check_report(report, [100])
     assert report["selection"]["n_images"] == 2
@@ -294,11 +295,13 @@ def test_bad_inputs(tiny_bsds, tmp_path):
     with pytest.raises(ValueError, match=r"unknown evaluation settings \['nthres'\]"):
         evaluation.load_config(bad)
     with pytest.raises(SystemExit):
-        evaluation.main(["--method", "meanshift"])
-    with pytest.raises(SystemExit, match="--n_segments"):
-        evaluation.main(["--method", "slic", "--n_segments", "a,b", "--data_dir", str(tiny_bsds)])
-    with pytest.raises(SystemExit, match=r"--seg_n_candidates='100,x': give counts like"):
-        evaluation.main(["--method", "slic", "--seg_n_candidates", "100,x"])
+        eval_wang2020.main(["--method", "meanshift"])
+    with pytest.raises(SystemExit, match="--n-segments"):
+        eval_wang2020.main(
+            ["--method", "slic", "--n_segments", "a,b", "--data_dir", str(tiny_bsds)]
+        )
+    with pytest.raises(SystemExit, match=r"--seg-n-candidates='100,x': give counts like"):
+        eval_wang2020.main(["--method", "slic", "--seg_n_candidates", "100,x"])
     cfg = evaluation.default_config()
     cfg.update(dict(method="slic", seg_n_candidates=(100, 0)))
     with pytest.raises(ValueError, match="seg_n_candidates must be positive"):
@@ -357,4 +360,4 @@ def test_source_errors(tmp_path):
         evaluation.evaluate(cfg)
     args = ["--method", "slic", "--source", "tfds", "--tfds_dir", str(tmp_path / "none")]
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "none")):
-        evaluation.main(args + ["--out", str(tmp_path / "out")])
+        eval_wang2020.main(args + ["--out", str(tmp_path / "out")])

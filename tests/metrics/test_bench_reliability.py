@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from jaxseg.cli import bench as bench_cli
 from jaxseg.metrics import bench
 from jaxseg.metrics.bench import evaluate_image, run_bench
 from jaxseg.metrics.boundary import seg2bdry
@@ -230,13 +231,13 @@ def test_ctrl_c_in_process_stops_cleanly(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "o"
     args = ["bench", "--results", str(res["A"]), "--gt", str(gt), "--out", str(out)]
     args += ["--nthresh", "3", "--no-progress"]
-    assert bench.main(args[1:]) == 130
+    assert bench_cli.main(args[1:]) == 130
     cap = capsys.readouterr()
     assert cap.err.strip().count("\n") == 0 and "interrupted" in cap.err
     assert "finished images are kept" in cap.err
     assert not (out / "eval_summary.json").exists()  # no figures of a partial run
     monkeypatch.undo()
-    assert bench.main(args[1:]) == 0
+    assert bench_cli.main(args[1:]) == 0
     assert "3 images (2 evaluated, 1 reused)" in capsys.readouterr().out
 
 
