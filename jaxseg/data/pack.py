@@ -18,7 +18,6 @@ original files (tested).
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
@@ -123,9 +122,9 @@ _USAGE = "python -m jaxseg.data.pack BSDS500_ROOT OUT.npz"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m jaxseg.data.pack", description=__doc__.split("\n")[0]
-    )
+    from jaxseg.cli import ArgumentParser
+
+    p = ArgumentParser(prog="python -m jaxseg.data.pack", description=__doc__.split("\n")[0])
     p.add_argument("data_dir", help="BSDS500 root (or its data/ folder)")
     p.add_argument("out", help="the .npz pack to write")
     p.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)

@@ -17,8 +17,8 @@ Build once from a local BSDS500 tree, then read random-access with
 :func:`prepare` does the first two steps (``array_record`` by default); from a
 shell (no TensorFlow needed)::
 
-    python -m jaxseg.data.tfds_bsds500 --manual_dir /path/to/BSDS500 \
-        --data_dir ~/tensorflow_datasets
+    python -m jaxseg.data.tfds_bsds500 --manual-dir /path/to/BSDS500 \
+        --data-dir ~/tensorflow_datasets
 
 :func:`read_records` reads a prepared split back as the folder reader's
 :class:`~jaxseg.data.bsds500.ImageRecord` (ids in string order, the image decoded
@@ -47,7 +47,6 @@ imports TensorFlow; the tests check that ``tensorflow`` never enters
 
 from __future__ import annotations
 
-import argparse
 import os
 import zlib
 from collections.abc import Iterator, Sequence
@@ -191,8 +190,8 @@ def _default_dir() -> Path:
 
 def prepare_command(tfds_dir: str | os.PathLike | None = None) -> str:
     """The shell command that prepares the dataset in ``tfds_dir``."""
-    where = f" --data_dir {tfds_dir}" if tfds_dir else ""
-    return f"python -m jaxseg.data.tfds_bsds500 --manual_dir /path/to/BSDS500{where}"
+    where = f" --data-dir {tfds_dir}" if tfds_dir else ""
+    return f"python -m jaxseg.data.tfds_bsds500 --manual-dir /path/to/BSDS500{where}"
 
 
 def prepared_dir(tfds_dir: str | os.PathLike | None = None) -> Path:
@@ -289,18 +288,20 @@ def _decoded(source, order, ids, folder, split, progress, ground_truth):
 
 def main(argv: Sequence[str] | None = None) -> Path:
     """``python -m jaxseg.data.tfds_bsds500``: prepares the dataset; returns its folder."""
-    parser = argparse.ArgumentParser(
+    from jaxseg.cli import ArgumentParser
+
+    parser = ArgumentParser(
         prog="python -m jaxseg.data.tfds_bsds500",
         description="Builds the bsds500 TFDS dataset (array_record) from a BSDS500 folder. "
         "No TensorFlow needed; nothing is downloaded.",
     )
     parser.add_argument(
-        "--manual_dir",
+        "--manual-dir",
         default=None,
         help=f"BSDS500 root or its data/ folder (default: ${ENV_VAR}).",
     )
     parser.add_argument(
-        "--data_dir",
+        "--data-dir",
         default=None,
         help="TFDS data directory to write (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets).",
     )

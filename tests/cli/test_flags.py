@@ -8,6 +8,7 @@ import argparse
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,36 @@ def test_train_py_flags():
     # absl's --help exits with status 1.
     assert "--data-dir:" in proc.stdout and "--init-from:" in proc.stdout
     assert "--data_dir: Alias for --data-dir." in proc.stdout
+
+
+def _main_calls(monkeypatch, module, name, argv_sets):
+    """The arguments ``module.main`` passes to ``module.<name>`` for each argv."""
+    calls = []
+    monkeypatch.setattr(module, name, lambda *a, **kw: calls.append((a, kw)) or Path("x"))
+    for argv in argv_sets:
+        module.main(argv)
+    return calls
+
+
+def test_data_tool_flags(monkeypatch, tmp_path, capsys):
+    from jaxseg.data import pack, tfds_bsds500
+
+    monkeypatch.setattr(tfds_bsds500, "prepared_dir", lambda out: out)
+    monkeypatch.setattr(tfds_bsds500, "resolve_data_dir", lambda manual: manual)
+    dashed = ["--manual-dir", str(tmp_path), "--data-dir", str(tmp_path / "t")]
+    calls = _main_calls(
+        monkeypatch, tfds_bsds500, "prepare", [dashed, _underscored(dashed), ["--data-dir", "u"]]
+    )
+    assert calls[0] == calls[1] != calls[2]
+    assert calls[0][0][1] == tmp_path / "t"
+    monkeypatch.setattr(Path, "stat", lambda self: types.SimpleNamespace(st_size=0))
+    dashed = ["root", "o.npz", "--max-images", "3"]
+    calls = _main_calls(monkeypatch, pack, "pack_bsds500", [dashed, _underscored(dashed)])
+    assert calls[0] == calls[1] and calls[0][1]["max_images"] == 3
+    capsys.readouterr()
+    for module in (tfds_bsds500, pack):
+        with pytest.raises(SystemExit):
+            module.main(["--help"])
+        text = capsys.readouterr().out
+        assert "--data-dir" in text or "--max-images" in text
+        assert "--data_dir" not in text and "--manual_dir" not in text and "_images" not in text

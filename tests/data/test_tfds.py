@@ -153,7 +153,7 @@ def test_source_errors(built, tmp_path):
     empty = tmp_path / "not_prepared"
     expected = (
         rf"(?s){empty}.*holds no prepared bsds500.*python -m jaxseg\.data\.tfds_bsds500 "
-        rf"--manual_dir .* --data_dir {empty}"
+        rf"--manual-dir .* --data-dir {empty}"
     )
     with pytest.raises(FileNotFoundError, match=expected):
         data.load_split(None, "train", source="tfds", tfds_dir=empty)
