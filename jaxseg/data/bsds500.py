@@ -8,7 +8,7 @@ Layout (the January 2013 release)::
         groundTruth/{train,val,test}/<id>.mat
 
 Either the root or its ``data/`` folder is accepted everywhere. The folder
-comes from the ``--data_dir`` flag, else from ``$JAXSEG_DATA``.
+comes from the ``--data-dir`` flag, else from ``$JAXSEG_DATA``.
 
 Images are returned as ``(H, W, 3) uint8`` (decoded by :func:`jaxseg.io.decode_image`);
 ground truth as a :class:`GroundTruth` (:mod:`jaxseg.metrics.io`, read by
@@ -79,7 +79,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Finds the BSDS500 data folder (the one holding ``images/`` and ``groundTruth/``).
 
     Args:
-      data_dir: the ``--data_dir`` flag value; when None or empty,
+      data_dir: the ``--data-dir`` flag value; when None or empty,
         ``$JAXSEG_DATA`` is used. Either the BSDS500 root (holding
         ``data/images``) or its ``data/`` folder.
 
@@ -92,27 +92,27 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
         environment variable.
     """
     if data_dir:
-        source = f"--data_dir={data_dir}"
+        source = f"--data-dir={data_dir}"
         path = Path(data_dir)
     elif os.environ.get(ENV_VAR):
         source = f"${ENV_VAR}={os.environ[ENV_VAR]}"
         path = Path(os.environ[ENV_VAR])
     else:
         raise FileNotFoundError(
-            f"No BSDS500 directory given: pass --data_dir or set ${ENV_VAR} to the BSDS500 "
+            f"No BSDS500 directory given: pass --data-dir or set ${ENV_VAR} to the BSDS500 "
             "root (the folder holding data/images and data/groundTruth) or to its data/ folder."
         )
     path = path.expanduser()
     if not path.is_dir():
         raise FileNotFoundError(
-            f"BSDS500 directory {path} (from {source}) does not exist; fix --data_dir or "
+            f"BSDS500 directory {path} (from {source}) does not exist; fix --data-dir or "
             f"${ENV_VAR}."
         )
     folder = _data_folder(path)
     if folder is None:
         raise FileNotFoundError(
             f"{path} (from {source}) is not a BSDS500 directory: neither {path / 'data/images'} "
-            f"nor {path / 'images'} exists. Point --data_dir or ${ENV_VAR} at the BSDS500 root "
+            f"nor {path / 'images'} exists. Point --data-dir or ${ENV_VAR} at the BSDS500 root "
             "or its data/ folder."
         )
     return folder.resolve()

@@ -70,9 +70,9 @@ def test_resolve_data_dir_root_data_folder_and_env(fake, monkeypatch):
 
 def test_resolve_data_dir_errors(tmp_path, monkeypatch):
     monkeypatch.delenv("JAXSEG_DATA", raising=False)
-    with pytest.raises(FileNotFoundError, match=r"--data_dir.*\$JAXSEG_DATA"):
+    with pytest.raises(FileNotFoundError, match=r"--data-dir.*\$JAXSEG_DATA"):
         data.resolve_data_dir()
-    with pytest.raises(FileNotFoundError, match=r"does not exist.*--data_dir or \$JAXSEG_DATA"):
+    with pytest.raises(FileNotFoundError, match=r"does not exist.*--data-dir or \$JAXSEG_DATA"):
         data.resolve_data_dir(tmp_path / "missing")
     monkeypatch.setenv("JAXSEG_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"from \$JAXSEG_DATA=.*not a BSDS500 directory"):
