@@ -36,7 +36,6 @@ about 8 runnable jobs per core): 200 images, ``--workers 2``: 2370 s wall (39.5 
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
@@ -50,6 +49,7 @@ import skimage.io
 import skimage.segmentation
 from tqdm import tqdm
 
+from jaxseg.cli import ArgumentParser
 from jaxseg.metrics.bench import run_bench
 from jaxseg.metrics.io import list_image_ids, save_npz_result
 from jaxseg.regions.labels import region_means
@@ -107,7 +107,7 @@ def _cpu_seconds() -> float:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--data", default=os.environ.get("JAXSEG_DATA", REPO.parent / "shared/data/BSDS500")
     )

@@ -48,6 +48,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from jaxseg.cli import ArgumentParser
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -89,7 +91,7 @@ class _Tee:
 
 
 def _parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="BSDS500 pack (python -m jaxseg.data.pack)")
     p.add_argument("--out", required=True, help="output folder ($OUT on the device machine)")
     p.add_argument("--budget-s", type=float, default=510.0, help="wall-clock budget in s")

@@ -1,8 +1,8 @@
 """DSC seconds per image: per-image loop against one vmapped batch of B images.
 
-    .venv/bin/python benchmarks/dsc_speed.py --data_dir ../shared/data/BSDS500 \
+    .venv/bin/python benchmarks/dsc_speed.py --data-dir ../shared/data/BSDS500 \
         [--superae workdirs/superae_cpu_model] [--batch 4] [--scale 0.5] \
-        [--num_iters 128] [--train_encoder] [--json out.json]
+        [--num-iters 128] [--train-encoder] [--json out.json]
 
 Takes the first ``--batch`` landscape BSDS500 ``--split`` images (same size, as
 ``dsc_optimize_batch`` needs), rescaled by ``--scale``, with ~100 EGB
@@ -14,7 +14,6 @@ Without ``--superae`` a randomly initialised SuperAE is used (same cost).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -24,6 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxseg.cli import ArgumentParser
 from jaxseg.fileio import write_text_atomic
 
 
@@ -46,15 +46,15 @@ def _load(data_dir, split, batch, scale):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data_dir", default=None)
+    p = ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default=None)
     p.add_argument("--split", default="test")
     p.add_argument("--superae", default=None, help="SuperAE workdir/model folder")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--scale", type=float, default=0.5)
-    p.add_argument("--num_iters", type=int, default=128)
-    p.add_argument("--num_classes", type=int, default=32)
-    p.add_argument("--train_encoder", action="store_true")
+    p.add_argument("--num-iters", type=int, default=128)
+    p.add_argument("--num-classes", type=int, default=32)
+    p.add_argument("--train-encoder", action="store_true")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)

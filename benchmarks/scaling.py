@@ -38,7 +38,6 @@ linear fits) and, with ``--json``, the raw numbers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -46,6 +45,7 @@ import time
 
 import numpy as np
 
+from jaxseg.cli import ArgumentParser
 from jaxseg.fileio import atomic_write, write_text_atomic
 
 
@@ -131,7 +131,7 @@ def linear_fit(pixels, seconds) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=("cpu", "gpu", "tpu"), default="cpu")
     parser.add_argument("--sizes", type=_parse_floats, default=[0.25, 1, 4, 16])
     parser.add_argument(

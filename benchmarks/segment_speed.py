@@ -1,6 +1,6 @@
 """Images/s of ``jaxseg segment`` (in process, after warm-up) against scikit-image.
 
-    .venv/bin/python benchmarks/segment_speed.py --data_dir ../shared/data/BSDS500 \
+    .venv/bin/python benchmarks/segment_speed.py --data-dir ../shared/data/BSDS500 \
         --num-images 20 [--methods slic felzenszwalb] [--batch-size 8] [--json out.json]
 
 On the same folder of BSDS500 images (the first ``--num-images`` of ``--split``, byte-sorted),
@@ -19,7 +19,6 @@ File reading and writing are not timed (images are decoded once beforehand).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxseg.cli import ArgumentParser
+
 
 def _images(data_dir: Path, split: str, num: int) -> list[np.ndarray]:
     from jaxseg.io import read_image
@@ -35,7 +36,7 @@ def _images(data_dir: Path, split: str, num: int) -> list[np.ndarray]:
     root = data_dir / "data" / "images" if (data_dir / "data").is_dir() else data_dir / "images"
     files = sorted((root / split).glob("*.jpg"), key=lambda p: p.name.encode())[:num]
     if not files:
-        raise SystemExit(f"no .jpg images in {root / split}; pass --data_dir (BSDS500 root)")
+        raise SystemExit(f"no .jpg images in {root / split}; pass --data-dir (BSDS500 root)")
     return [read_image(f).image for f in files]
 
 
@@ -54,8 +55,8 @@ def _time(fn, repeats: int) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data_dir", type=Path, default=os.environ.get("JAXSEG_DATA"))
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", type=Path, default=os.environ.get("JAXSEG_DATA"))
     p.add_argument("--split", default="val")
     p.add_argument("--num-images", type=int, default=20)
     p.add_argument("--n-segments", type=int, default=200)
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args(argv)
     if args.data_dir is None:
-        raise SystemExit("pass --data_dir (the BSDS500 root) or set JAXSEG_DATA")
+        raise SystemExit("pass --data-dir (the BSDS500 root) or set JAXSEG_DATA")
 
     import jax
     from skimage.segmentation import felzenszwalb, slic

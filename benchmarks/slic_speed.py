@@ -2,7 +2,7 @@
 
 Run (from the project root):
 
-    .venv/bin/python benchmarks/slic_speed.py [--data_dir D] [--num-images 20]
+    .venv/bin/python benchmarks/slic_speed.py [--data-dir D] [--num-images 20]
 
 For each requested superpixel count, both methods run on the same images in the
 same process with the same settings (n_segments, compactness, 10 iterations,
@@ -18,7 +18,6 @@ grid, used by jaxseg, vs `jax.ops.segment_sum`), and (b) one SSN
 forward+backward pass on learned-size features (30 + 5 channels).
 """
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from skimage.segmentation import slic as sk_slic
 from tqdm import tqdm
 
+from jaxseg.cli import ArgumentParser
 from jaxseg.data import bsds500
 from jaxseg.metrics.superpixel import boundary_recall, undersegmentation_error
 from jaxseg.ops import slic as jslic
@@ -146,8 +146,8 @@ def bench_ssn(shape, n: int, num_iters: int, repeats: int) -> tuple[float, float
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data_dir", default=_default_data_dir())
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=_default_data_dir())
     parser.add_argument("--split", default="val")
     parser.add_argument("--num-images", type=int, default=20)
     parser.add_argument("--n-segments", type=int, nargs="+", default=[100, 300, 600])

@@ -33,13 +33,14 @@ Ratios are against ``f32`` measured in the same run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from jaxseg.cli import ArgumentParser
 
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
 
@@ -68,7 +69,7 @@ def _memory(compiled) -> dict[str, float]:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=("cpu", "gpu", "tpu"), default="cpu")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant")
     parser.add_argument("--batch", type=_parse_ints, default=[1], help="batch sizes")

@@ -330,7 +330,7 @@ def _load_init_model(config: ml_collections.ConfigDict, source) -> nnx.Module:
     source_task = checkpointing.load_config(source).task
     if source_task != config.task:
         raise checkpointing.CheckpointError(
-            f"--init_from {source} holds a {source_task!r} model, but the config trains "
+            f"--init-from {source} holds a {source_task!r} model, but the config trains "
             f"{config.task!r}; use a {config.task} model or another config"
         )
     task = importlib.import_module(f"jaxseg.train.tasks.{config.task}")
@@ -339,7 +339,7 @@ def _load_init_model(config: ml_collections.ConfigDict, source) -> nnx.Module:
         checkpointing.load_weights(model, source, which="best")
     except checkpointing.CheckpointError as e:
         raise checkpointing.CheckpointError(
-            f"--init_from {source}: its model does not fit the config's model ({e}); use the "
+            f"--init-from {source}: its model does not fit the config's model ({e}); use the "
             "config it was trained with (its config.json) for the model fields"
         ) from e
     return model

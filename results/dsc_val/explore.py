@@ -1,7 +1,7 @@
 """Val exploration for docs/dsc.md: per-level metrics and region counts of img/rec/dsc.
 
     python results/dsc_val/explore.py --superae workdirs/superae_cpu --limit 10 \
-        --gen_kw '{"min_size_frac": 0.25}' --dsc '[{}]'
+        --gen-kw '{"min_size_frac": 0.25}' --dsc '[{}]'
 
 Run from the repository root. Caches the superpixels in workdirs/dsc_explore/ and
 appends one line per variant to workdirs/dsc_explore/log.txt (copied to log.txt here):
@@ -10,7 +10,6 @@ per level. DSC runs with max_segments=128 (the run in the log before that change
 the automatic padding; results are the same up to float rounding).
 """
 
-import argparse
 import json
 import pickle
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxseg.cli import ArgumentParser
 from jaxseg.data import bsds500
 from jaxseg.metrics.bench import collect, evaluate_image
 from jaxseg.metrics.io import GroundTruth
@@ -28,13 +28,13 @@ from jaxseg.regions.generators import generate
 from jaxseg.regions.labels import upsample_labels
 from jaxseg.train import checkpointing
 
-p = argparse.ArgumentParser()
+p = ArgumentParser()
 p.add_argument("--superae", default="workdirs/superae_cpu_model")
 p.add_argument("--which", default="best")
 p.add_argument("--split", default="val")
 p.add_argument("--limit", type=int, default=10)
 p.add_argument("--generator", default="felzenszwalb")
-p.add_argument("--gen_kw", default="{}")
+p.add_argument("--gen-kw", default="{}")
 p.add_argument("--counts", default="100,50,20,10")
 p.add_argument("--dsc", default="[]", help="json list of dicts: dsc settings (+source)")
 p.add_argument("--tag", default="")
