@@ -381,10 +381,16 @@ def _optimize_jit(enc_state, head, image, labels, radius, **kw) -> DSCOutput:
     return _optimize_one(enc_state, head, image, labels, radius, **kw)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _optimize_batch_jit(enc_state, heads, images, labels, radii, **kw) -> DSCOutput:
+@functools.partial(jax.jit, static_argnames=(*_STATIC, "vectorize"))
+def _optimize_batch_jit(
+    enc_state, heads, images, labels, radii, *, vectorize: bool = True, **kw
+) -> DSCOutput:
     one = functools.partial(_optimize_one, **kw)
-    return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(enc_state, heads, images, labels, radii)
+    if vectorize:
+        return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(enc_state, heads, images, labels, radii)
+    # One image at a time inside the compiled call: every image runs the same compiled
+    # body whatever the batch size, so its labels do not depend on its batch.
+    return jax.lax.map(lambda x: one(enc_state, *x), (heads, images, labels, radii))
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC_SWEEP)
@@ -531,14 +537,22 @@ def dsc_optimize_batch(
     max_segments: int | None = None,
     radius: float | None = None,
     bn_batch_stats: bool = False,
+    vectorize: bool = True,
     **options,
 ) -> DSCOutput:
-    """Optimises ``B`` images of the same size at once under ``jax.vmap``.
+    """Optimises ``B`` images of the same size in one compiled call.
 
     Same arguments as :func:`dsc_optimize` with a leading batch axis:
     ``images (B, H, W, 3)``, ``superpixels (B, H, W)``, ``keys (B, ...)``;
     superpixel counts are padded to one ``max_segments``. Equal to calling
-    :func:`dsc_optimize` on each image with the same ``max_segments`` and key.
+    :func:`dsc_optimize` on each image with the same ``max_segments`` and key, up to
+    float rounding.
+
+    ``vectorize=True`` runs the images side by side under ``jax.vmap`` (the throughput
+    an accelerator needs); the float rounding then depends on the batch size, and the
+    128-step optimisation can turn those last-bit differences into different labels for
+    some images. ``vectorize=False`` runs them one after another inside the call
+    (``jax.lax.map``): an image's result is then the same in any batch.
     """
     opts = _options(options)
     images = np.asarray(images, np.float32)
@@ -564,6 +578,7 @@ def dsc_optimize_batch(
         jnp.asarray(radii, jnp.float32),
         graphdef=graphdef,
         num_segments=m,
+        vectorize=bool(vectorize),
         **opts,
     )
 

@@ -122,6 +122,12 @@ def _check(settings: dict) -> dict:
     s["num_classes"] = _positive_int("num_classes", s["num_classes"], 2)
     s["num_iters"] = _positive_int("num_iters", s["num_iters"])
     s["seed"] = _positive_int("seed", s["seed"], 0)
+    if not isinstance(s["vectorize"], bool):
+        raise ValueError(
+            f"dsc setting vectorize={s['vectorize']!r}: expected true or false (true: images "
+            "side by side under jax.vmap, faster on accelerators, labels equal up to float "
+            "rounding)."
+        )
     if s["max_segments"] is not None:
         s["max_segments"] = _positive_int("max_segments", s["max_segments"])
     for name in ("beta", "sigma"):
@@ -179,7 +185,12 @@ class Dsc(Method):
     (superpixel counts, one DSC run and one segmentation each), ``num_classes`` (K),
     ``num_iters``, ``beta``, ``sigma``, ``scale`` (None: the SuperAE's ``image_scale``),
     ``train_encoder``, ``logit_norm``, ``max_segments`` (padded superpixel count; None:
-    automatic), ``seed`` and ``segs_level`` (index into ``counts`` of the default cut).
+    automatic), ``seed``, ``segs_level`` (index into ``counts`` of the default cut) and
+    ``vectorize`` (False: the images of a batch are optimised one after another inside one
+    compiled call, so an image's labels are the same in any batch and equal those of
+    ``eval.py dsc``; True: side by side under ``jax.vmap``, the throughput an accelerator
+    needs, with labels that can differ between batch sizes, see
+    :func:`jaxseg.nn.dsc.dsc_optimize_batch`).
 
     Raises:
       ValueError: an unknown setting (the message lists them), a bad value, or a
@@ -208,6 +219,7 @@ class Dsc(Method):
                 )
             recorded["scale"] = None
         base = {"checkpoint": None, "which": "best", "gen_kw": {}, "max_segments": None}
+        base["vectorize"] = False  # exact: an image's labels do not depend on its batch
         return base | {name: recorded[name] for name in _NAMES if name in recorded}
 
     def check(self, settings: dict) -> None:
@@ -297,6 +309,7 @@ class Dsc(Method):
                     np.stack([sps[b][level] for b in members]),
                     keys=keys,
                     max_segments=pad,
+                    vectorize=s["vectorize"],
                     **dsc_kw,
                 )
                 for b, res in zip(members, results, strict=True):
