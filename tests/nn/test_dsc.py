@@ -146,6 +146,24 @@ def test_vmapped_batch_equals_per_image_loop(train_encoder):
     assert bool(jnp.all(jnp.isfinite(batch.losses)))
 
 
+def test_unvectorized_batch_gives_each_image_the_same_bits_in_any_batch():
+    """vectorize=False (lax.map): an image's optimisation is bit for bit the same alone
+    and in a batch, so the 128-step DSC cannot drift with the batch it lands in. (Under
+    vectorize=True the same bitwise check fails: losses differ by ~1e-6.)"""
+    model, images, sps = _tiny_problem()
+    keys = jax.random.split(jax.random.key(3), 2)
+    kw = dict(num_classes=6, max_segments=16, num_iters=6, vectorize=False)
+    pair = dsc.dsc_optimize_batch(model, images, sps, keys=keys, **kw)
+    for i in range(2):
+        alone = dsc.dsc_optimize_batch(
+            model, images[i : i + 1], sps[i : i + 1], keys=keys[i : i + 1], **kw
+        )
+        np.testing.assert_array_equal(pair.sp_features[i], alone.sp_features[0])
+        np.testing.assert_array_equal(pair.losses[i], alone.losses[0])
+    vmapped = dsc.dsc_optimize_batch(model, images, sps, keys=keys, **(kw | {"vectorize": True}))
+    np.testing.assert_allclose(vmapped.losses, pair.losses, rtol=2e-4, atol=2e-5)
+
+
 def test_segment_connected_and_merge_to_counts():
     model, images, sps = _tiny_problem(b=1)
     res = dsc.dsc_segment(
