@@ -19,6 +19,7 @@ evaluations; :mod:`jaxseg.cli` argument parsing.
 
 import importlib.abc
 import sys
+from pathlib import Path
 
 from jaxseg.ops.color import rgb_to_lab
 from jaxseg.ops.pooling import (
@@ -41,6 +42,10 @@ from jaxseg.ops.slic import (
 )
 
 __version__ = "0.2.0"
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""The models shipped with jaxseg, one folder each (``config.json``, ``model.npz``,
+``settings.json``)."""
 
 _PIPELINE_NAMES = ("METHODS", "Segmentation", "Segmenter", "segment")
 

@@ -8,8 +8,10 @@ with that reason instead, so a machine without the data cannot pass by skipping.
 import contextlib
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import NoReturn
 
@@ -203,3 +205,17 @@ def _xla_settings_unchanged(request):
     left = jax.config.read(FAST_FLAG)
     if left != found:
         pytest.fail(f"{where} left {FAST_FLAG}={left} (found {found}); {fix}")
+
+
+def write_png16_rgb(path, array):
+    """Minimal 16-bit RGB PNG encoder (Pillow cannot write 48-bit PNGs)."""
+    h, w, _ = array.shape
+    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+    path.write_bytes(png + chunk(b"IEND", b""))

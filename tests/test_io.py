@@ -1,11 +1,9 @@
 """jaxseg.io: every kind of input file decodes to upright float RGB, bad ones fail clearly."""
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 import tifffile
+from conftest import write_png16_rgb
 from PIL import Image
 
 from jaxseg import io, overlay
@@ -13,20 +11,6 @@ from jaxseg import io, overlay
 
 def _rgb(h=20, w=30, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def write_png16_rgb(path, array):
-    """Minimal 16-bit RGB PNG encoder (Pillow cannot write 48-bit PNGs)."""
-    h, w, _ = array.shape
-    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(h))
-
-    def chunk(kind, data):
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
-    path.write_bytes(png + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".ppm", ".webp"])

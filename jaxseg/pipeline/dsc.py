@@ -43,11 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from jaxseg import WEIGHTS_DIR
 from jaxseg.pipeline import Hierarchy, Method, register
 
 __all__ = ["PACKAGED_MODEL", "SETTINGS_FILE", "Dsc", "padding"]
 
-PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "superae_cpu"
+PACKAGED_MODEL = WEIGHTS_DIR / "superae_cpu"
 """The shipped SuperAE: the model and settings used when no ``checkpoint`` is given."""
 SETTINGS_FILE = "settings.json"
 

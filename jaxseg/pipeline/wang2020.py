@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxseg import WEIGHTS_DIR
 from jaxseg.pipeline import (
     TRACE_COUNT,
     Hierarchy,
@@ -37,7 +38,7 @@ from jaxseg.pipeline import (
 
 __all__ = ["BUILTIN_DEFAULTS", "PACKAGED", "SETTINGS_FILE", "Wang2020", "recorded_settings"]
 
-PACKAGED = Path(__file__).resolve().parents[1] / "weights" / "wang2020_cpu_long"
+PACKAGED = WEIGHTS_DIR / "wang2020_cpu_long"
 """The packaged trained model (the default ``checkpoint``)."""
 SETTINGS_FILE = "settings.json"
 BUILTIN_DEFAULTS = {

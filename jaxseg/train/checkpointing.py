@@ -28,6 +28,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from jaxseg import WEIGHTS_DIR
 from jaxseg.fileio import write_bytes_atomic, write_text_atomic
 
 __all__ = [
@@ -409,7 +410,7 @@ def export_model(
 
 def pretrained_path(name: str = "wang2020_cpu_long") -> Path:
     """Folder of a model shipped in ``jaxseg/weights/``, e.g. ``"superae_cpu"``."""
-    path = Path(__file__).resolve().parents[1] / "weights" / name
+    path = WEIGHTS_DIR / name
     if not (path / MODEL_FILE).is_file():
         have = sorted(p.name for p in path.parent.glob("*") if (p / MODEL_FILE).is_file())
         raise FileNotFoundError(f"no shipped model {name!r} in {path.parent}; available: {have}")

@@ -2,15 +2,14 @@
 
 import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from conftest import write_png16_rgb
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
@@ -29,20 +28,6 @@ pytestmark = pytest.mark.usefixtures("fast_compile")
 
 def segment(*args: str) -> int:
     return cli.main(["segment", *args])
-
-
-def write_png16_rgb(path, array):
-    """Minimal 16-bit RGB PNG encoder (Pillow cannot write 48-bit PNGs)."""
-    h, w, _ = array.shape
-    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(h))
-
-    def chunk(kind, data):
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
-    path.write_bytes(png + chunk(b"IEND", b""))
 
 
 def _scene(h=H, w=W, seed=0):
