@@ -302,7 +302,7 @@ class Dsc(Method):
             groups: dict[int, list[int]] = {}
             for b in range(len(images)):
                 groups.setdefault(padding(sps[b][level], s["max_segments"]), []).append(b)
-            for pad, members in groups.items():  # one vmapped call per padded count
+            for pad, members in groups.items():  # one compiled call per padded count
                 keys = jax.random.wrap_key_data(np.broadcast_to(key, (len(members), *key.shape)))
                 results = dsc_segment_batch(
                     self.model,
