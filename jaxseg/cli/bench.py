@@ -1,7 +1,14 @@
-"""``eval.py bench``: the command line of the BSDS500 benchmark
+"""``jaxseg bench`` (and ``eval.py bench``): the command line of the BSDS500 benchmark
 (:func:`jaxseg.metrics.bench.run_bench`).
 
-    python eval.py bench --results DIR --gt DIR --out DIR [--nthresh N] [--workers N]
+    jaxseg bench RESULTS --gt GT --out OUT [--split test] [--nthresh N] [--workers N]
+    python eval.py bench --results RESULTS --gt GT --out OUT [...]      (the same command)
+
+``RESULTS`` holds one file per image: ucm2 or segs ``.mat``, jaxseg's ``.npz``, or PNGs
+(boundary maps, or label images with ``--png-kind labels``). ``--gt`` is a folder of
+ground-truth ``<id>.mat`` files or a BSDS500 root (``data/groundTruth/<--split>`` is used).
+Writes the official files, ``eval_summary.json``, ``eval_summary.md`` (a markdown table)
+and ``eval_pr.png`` (the boundary P-R curve; boundary benchmark only) into ``OUT``.
 
 Exit codes: 0 every image evaluated or reused; 1 some result files were skipped (listed on
 stderr and in ``eval_summary.json``); 2 bad settings, a missing file or a broken ground
@@ -10,24 +17,53 @@ truth; 130 Ctrl-C (the finished images are kept; the same command continues).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from jaxseg.cli import ArgumentParser
 from jaxseg.metrics import bench, boundary
+from jaxseg.metrics.io import PNG_KINDS
 
-__all__ = ["build_parser", "main"]
+__all__ = ["REPORT_FILES", "add_arguments", "build_parser", "main", "resolve_gt", "run"]
+
+SPLITS = ("train", "val", "test")
+REPORT_FILES = ("eval_summary.md", "eval_pr.png")
+"""Written by the command after :func:`~jaxseg.metrics.bench.run_bench`'s files."""
 
 
-def build_parser() -> ArgumentParser:
-    """The ``eval.py bench`` options."""
-    p = ArgumentParser(
-        prog="eval.py bench",
-        description="BSDS500 benchmark (boundary P/R, covering, PRI, VOI) of a folder of results.",
+def add_arguments(p: argparse.ArgumentParser, *, positional_results: bool) -> None:
+    """The benchmark's options on ``p``: ``RESULTS`` positional (``jaxseg bench``) or
+    ``--results`` (``eval.py bench``)."""
+    results_help = (
+        "folder of results, one file per image: <id>.mat (ucm2 or segs), <id>.npz (jaxseg) "
+        "or <id>.png (boundary map, or label image with --png-kind labels)"
     )
-    p.add_argument("--results", required=True, help="folder of <id>.mat (ucm2/segs), .npz or .png")
-    p.add_argument("--gt", required=True, help="folder of ground-truth <id>.mat files")
-    p.add_argument("--out", required=True, help="output folder (per-image and eval_*.txt files)")
+    if positional_results:
+        p.add_argument("results", metavar="RESULTS", help=results_help)
+    else:
+        p.add_argument("--results", required=True, help=results_help)
+    p.add_argument(
+        "--gt",
+        required=True,
+        help="ground truth: a folder of <id>.mat files, or a BSDS500 root (its "
+        "data/groundTruth/<split> is used)",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="with a BSDS500 root as --gt: which split's ground truth (default test)",
+    )
+    p.add_argument("--out", required=True, help="output folder (per-image and eval_* files)")
+    p.add_argument(
+        "--png-kind",
+        choices=PNG_KINDS,
+        default="boundary",
+        help="how <id>.png results are read: grayscale boundary maps (value/255, 16-bit "
+        "value/65535; boundary benchmark only) or 8/16-bit label images (default boundary)",
+    )
     p.add_argument("--nthresh", type=int, default=99, help="thresholds for ucm2/png (default 99)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--images", default=None, help="take image ids from <id>.jpg in this folder")
@@ -37,7 +73,49 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--max-dist", type=float, default=boundary.MAX_DIST, help="matching tolerance")
     p.add_argument("--no-thin", action="store_true", help="do not thin machine boundary maps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> ArgumentParser:
+    """The ``eval.py bench`` options (``jaxseg bench`` has the same, RESULTS positional)."""
+    p = ArgumentParser(
+        prog="eval.py bench",
+        description="BSDS500 benchmark (boundary P/R, covering, PRI, VOI) of a folder of results.",
+    )
+    add_arguments(p, positional_results=False)
     return p
+
+
+def resolve_gt(gt: str | Path, split: str = "test") -> Path:
+    """The folder of ground-truth ``<id>.mat`` files that ``--gt`` names.
+
+    Args:
+        gt: a folder holding ``<id>.mat`` files, or a BSDS500 root (or its ``data/``
+            folder), whose ``groundTruth/<split>`` is then used.
+        split: the BSDS500 split for a root.
+
+    Returns:
+        The folder.
+
+    Raises:
+        FileNotFoundError: ``gt`` is missing, or neither holds ``.mat`` files nor is a
+            BSDS500 folder with that split; the message names both places it looked.
+    """
+    path = Path(gt).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"--gt {gt}: no such folder")
+    if any(path.glob("*.mat")):
+        return path
+    for data in (path / "data", path):
+        folder = data / "groundTruth" / split
+        if folder.is_dir():
+            if not any(folder.glob("*.mat")):
+                raise FileNotFoundError(f"--gt {gt}: {folder} holds no <id>.mat files")
+            return folder
+    raise FileNotFoundError(
+        f"--gt {gt}: neither a folder of ground-truth <id>.mat files nor a BSDS500 root "
+        f"(no {path / 'data' / 'groundTruth' / split}); pass the BSDS500 root or its "
+        "data/groundTruth/<split> folder"
+    )
 
 
 def _print_summary(collected: dict) -> None:
@@ -58,19 +136,27 @@ def _print_summary(collected: dict) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs ``eval.py bench`` with ``argv``; returns the exit status.
+def _write_reports(out: Path, collected: dict) -> None:
+    """``eval_summary.md`` and, with the boundary benchmark, ``eval_pr.png``."""
+    from jaxseg.fileio import write_text_atomic
+    from jaxseg.metrics.plot import markdown_table, plot_pr
 
-    0: every image evaluated or reused; 1: some result files were skipped (listed on
-    stderr and in ``eval_summary.json``); 2: bad settings, a missing file or a broken
-    ground truth; 130: Ctrl-C.
-    """
-    args = build_parser().parse_args(argv)
+    write_text_atomic(out / "eval_summary.md", markdown_table([out], labels=[out.name]))
+    if "boundary" in collected:
+        plot_pr([out], out / "eval_pr.png", labels=[out.name])
+
+
+def run(args: argparse.Namespace, prog: str) -> int:
+    """Runs the benchmark with parsed ``args``; returns the exit status (see module doc)."""
+    out = Path(args.out)
     try:
+        gt = resolve_gt(args.gt, args.split)
+        for name in REPORT_FILES:  # never left beside other inputs' figures
+            (out / name).unlink(missing_ok=True)
         collected = bench.run_bench(
             args.results,
-            args.gt,
-            args.out,
+            gt,
+            out,
             nthresh=args.nthresh,
             bench=args.bench,
             workers=args.workers,
@@ -78,16 +164,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_dist=args.max_dist,
             thin_maps=not args.no_thin,
             progress=not args.no_progress,
+            png=args.png_kind,
         )
+        _write_reports(out, collected)
     except KeyboardInterrupt:
         print(
-            "eval.py bench: interrupted; finished images are kept in "
+            f"{prog}: interrupted; finished images are kept in "
             f"{args.out}, the same command continues",
             file=sys.stderr,
         )
         return 130
     except (OSError, ValueError) as e:
-        print(f"eval.py bench: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     print(
         f"{collected['n_images']} images ({collected['n_evaluated']} evaluated, "
@@ -97,10 +185,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = collected["skipped"]
     if skipped:
         print(
-            f"eval.py bench: {len(skipped)} result files skipped (not in the figures above):",
+            f"{prog}: {len(skipped)} result files skipped (not in the figures above):",
             file=sys.stderr,
         )
         for s in skipped:
             print(f"  {s['error']}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``eval.py bench`` with ``argv``; returns the exit status.
+
+    0: every image evaluated or reused; 1: some result files were skipped (listed on
+    stderr and in ``eval_summary.json``); 2: bad settings, a missing file or a broken
+    ground truth; 130: Ctrl-C.
+    """
+    return run(build_parser().parse_args(argv), "eval.py bench")

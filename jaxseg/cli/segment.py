@@ -227,11 +227,35 @@ def _build_parser() -> ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_segment)
+
+    from jaxseg.cli import bench, plot
+
+    b = sub.add_parser(
+        "bench",
+        help="BSDS500 benchmark of a folder of results (any method's)",
+        description=(
+            "BSDS500 benchmark (boundary P/R/F, covering, PRI, VI) of a folder of results: "
+            "ucm2/segs .mat, jaxseg .npz, boundary-map or label PNGs. Writes the official "
+            "eval_*.txt files, eval_summary.json, eval_summary.md and eval_pr.png into OUT. "
+            "Exit code 1 when result files were skipped, 2 on bad options or missing files."
+        ),
+    )
+    bench.add_arguments(b, positional_results=True)
+    b.set_defaults(func=lambda args: bench.run(args, "jaxseg bench"))
+    q = sub.add_parser(
+        "plot",
+        help="P-R curves (and a table) of benchmark output folders",
+        description="Boundary P-R curves with ODS/OIS points over iso-F curves, of folders "
+        "written by jaxseg bench or the official benchmark; --md adds a markdown table.",
+    )
+    plot.add_arguments(q)
+    q.set_defaults(func=lambda args: plot.run(args, "jaxseg plot"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``jaxseg`` console script; returns the exit code."""
+    """Entry point of the ``jaxseg`` console script (``segment``, ``bench``, ``plot``);
+    returns the exit code."""
     args = _build_parser().parse_args(argv)
     try:
         return args.func(args)

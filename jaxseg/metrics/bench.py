@@ -70,6 +70,7 @@ from tqdm import tqdm
 from jaxseg.fileio import remove_stale_temps, write_text_atomic
 from jaxseg.metrics import boundary, region
 from jaxseg.metrics.io import (
+    PNG_KINDS,
     GroundTruth,
     Result,
     as_result,
@@ -220,12 +221,14 @@ def _eval_worker(args) -> tuple[str, ImageEval | None, str | None]:
     in-memory result, stops the run.
     """
     image_id, result, gt, kwargs = args
+    kwargs = dict(kwargs)
+    png = kwargs.pop("png", "boundary")
     if isinstance(gt, str | Path):
         gt = load_groundtruth(gt)
     if not isinstance(result, str | Path):
         return image_id, evaluate_image(result, gt, **kwargs), None
     try:
-        return image_id, evaluate_image(load_result(result), gt, **kwargs), None
+        return image_id, evaluate_image(load_result(result, png=png), gt, **kwargs), None
     except (OSError, ValueError) as e:
         reason = str(e)
         return image_id, None, reason if str(result) in reason else f"{result}: {reason}"
@@ -508,6 +511,7 @@ def run_bench(
     max_dist: float = boundary.MAX_DIST,
     thin_maps: bool = True,
     progress: bool = True,
+    png: str = "boundary",
 ) -> dict:
     """Benchmarks a folder of results and writes the official files (resumable).
 
@@ -528,6 +532,8 @@ def run_bench(
             does) instead of from ``results_dir``.
         max_dist, thin_maps: as in :func:`evaluate_image`.
         progress: show a tqdm bar.
+        png: how ``.png`` results are read (:func:`~jaxseg.metrics.io.load_result`):
+            ``"boundary"`` maps or ``"labels"`` images.
 
     Returns:
         The :func:`collect` dict plus ``images`` (those in the figures), ``n_evaluated``,
@@ -566,12 +572,15 @@ def run_bench(
             f"no ground truth <id>.mat in {gt_dir} for {len(missing_gt)} images, "
             f"e.g. {missing_gt[:5]}"
         )
+    if png not in PNG_KINDS:
+        raise ValueError(f"png must be one of {PNG_KINDS}, got {png!r}")
     pngs = [result_files[i].name for i in ids if result_files[i].suffix.lower() == ".png"]
-    if pngs and bench != "boundary":
+    if pngs and bench != "boundary" and png == "boundary":
         raise ValueError(
             f"{results_dir} holds {len(pngs)} PNG boundary maps (e.g. {pngs[0]}); a boundary "
             "map can only be evaluated with bench='boundary' (--bench boundary): the region "
-            "benchmark needs a ucm2 or segs (.mat/.npz)"
+            "benchmark needs a ucm2 or segs (.mat/.npz), or label images (png='labels', "
+            "--png-kind labels)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out_dir)
@@ -579,6 +588,8 @@ def run_bench(
         (out_dir / name).unlink(missing_ok=True)
 
     settings = dict(bench=bench, nthresh=nthresh, max_dist=float(max_dist), thin=bool(thin_maps))
+    if pngs and png != "boundary":
+        settings["png"] = png
     skipped, inputs = [], {}
     for i in ids:
         try:
@@ -590,6 +601,8 @@ def run_bench(
         inputs[i].update(settings)
     todo = [i for i in inputs if not _is_reusable(out_dir, i, bench, inputs[i])]
     kwargs = dict(nthresh=nthresh, bench=bench, max_dist=max_dist, thin_maps=thin_maps)
+    if png != "boundary":
+        kwargs["png"] = png
     tasks = [(i, result_files[i], gt_dir / f"{i}.mat", kwargs) for i in todo]
     with contextlib.closing(_map_images(tasks, workers, progress, "bench")) as answers:
         for image_id, ev, error in answers:

@@ -6,8 +6,11 @@ Result formats (one file per image, named ``<image_id>.<ext>``):
   layout, ``(2H+1, 2W+1)`` float in ``[0, 1]`` (pixel ``(r, c)`` at ``[2r+1, 2c+1]``).
 * ``.mat`` with a variable ``segs``: a ``1 x n`` cell of ``(H, W)`` integer label
   images with labels ``>= 1``, one per scale.
-* ``.png``: an 8-bit grayscale boundary map, ``pb = value / 255`` (boundary
-  benchmark only).
+* ``.png``, read as :data:`PNG_KINDS` says (``png=`` of :func:`load_result`):
+  ``"boundary"`` (the default): a grayscale boundary map, ``pb = value / 255`` (8-bit) or
+  ``value / 65535`` (16-bit), boundary benchmark only; ``"labels"``: a grayscale 8- or
+  16-bit label image, one segmentation (``segs`` with ``n = 1``; any label values, 0
+  included: they are renumbered ``1..k``, which changes no measure).
 * ``.npz`` (jaxseg's own format, written by :func:`save_npz_result`): key ``ucm2``
   holding a ``(2H+1, 2W+1)`` float array in ``[0, 1]`` and/or key ``segs`` holding an
   ``(n, H, W)`` integer array with labels ``>= 1``.  When both are present the
@@ -36,6 +39,8 @@ import scipy.io
 from jaxseg.fileio import write_bytes_atomic
 
 RESULT_EXTENSIONS = (".mat", ".npz", ".png")
+PNG_KINDS = ("boundary", "labels")
+"""How a ``.png`` result is read: a boundary map or a label image."""
 
 
 @dataclass(frozen=True)
@@ -192,11 +197,14 @@ def _cell_to_list(cell: np.ndarray, name: str, path: Path) -> list[np.ndarray]:
     return [np.asarray(c) for c in cell.ravel()]
 
 
-def load_result(path: str | os.PathLike) -> Result:
+def load_result(path: str | os.PathLike, *, png: str = "boundary") -> Result:
     """Reads one machine result file (``.mat``, ``.npz`` or ``.png``).
 
     Args:
         path: the file.
+        png: how a ``.png`` is read (:data:`PNG_KINDS`): ``"boundary"``, a grayscale
+            boundary map (8-bit ``/ 255``, 16-bit ``/ 65535``), or ``"labels"``, a grayscale
+            8- or 16-bit label image (renumbered ``1..k``).
 
     Returns:
         A :class:`Result` (``ucm2`` preferred over ``segs`` when a file holds both),
@@ -208,14 +216,16 @@ def load_result(path: str | os.PathLike) -> Result:
             values are bad (see :func:`as_result`); the message names the file.
     """
     path = Path(path)
-    kind, data = _read_result(path)
+    if png not in PNG_KINDS:
+        raise ValueError(f"png must be one of {PNG_KINDS}, got {png!r}")
+    kind, data = _read_result(path, png)
     try:
         return as_result(data, kind=kind)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
 
 
-def _read_result(path: Path) -> tuple[str, np.ndarray]:
+def _read_result(path: Path, png: str = "boundary") -> tuple[str, np.ndarray]:
     """``(kind, array)`` as stored in the file, not yet checked."""
     ext = path.suffix.lower()
     if ext == ".mat":
@@ -249,17 +259,30 @@ def _read_result(path: Path) -> tuple[str, np.ndarray]:
     if ext == ".png":
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
-        import skimage.io
+        from PIL import Image
 
         try:
-            img = skimage.io.imread(str(path))
-        except Exception as e:  # noqa: BLE001
+            with Image.open(path) as im:
+                if im.mode == "P" and png == "boundary":  # palette indices are no levels
+                    im = im.convert("RGB")
+                img = np.asarray(im)
+        except Exception as e:  # noqa: BLE001 - Pillow raises many types for broken files
             raise ValueError(f"cannot read {path} as a PNG image ({e})") from e
+        if img.ndim == 2 and img.dtype == np.int32 and img.size and img.min() >= 0:
+            if img.max() <= np.iinfo(np.uint16).max:  # Pillow opens some 16-bit PNGs as "I"
+                img = img.astype(np.uint16)
+        what = "boundary map" if png == "boundary" else "label image"
         if img.ndim != 2:
-            raise ValueError(f"{path}: expected a grayscale boundary map, got shape {img.shape}")
-        if img.dtype != np.uint8:
-            raise ValueError(f"{path}: expected an 8-bit PNG, got dtype {img.dtype}")
-        return "pb", img.astype(np.float64) / 255.0
+            raise ValueError(
+                f"{path}: expected a grayscale (one-channel) {what}, got shape {img.shape}; "
+                "save it as an 8- or 16-bit grayscale PNG"
+            )
+        if img.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"{path}: expected an 8- or 16-bit PNG, got dtype {img.dtype}")
+        if png == "labels":
+            _, labels = np.unique(img, return_inverse=True)
+            return "segs", labels.reshape(1, *img.shape) + 1
+        return "pb", img.astype(np.float64) / float(np.iinfo(img.dtype).max)
     raise ValueError(f"unsupported result file {path}; use one of {RESULT_EXTENSIONS}")
 
 
