@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import html
 import json
 import os
 import sys
 import time
-import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -626,33 +624,10 @@ def _finished_names(out: Path) -> list[str]:
 
 
 def _write_index(out: Path) -> None:
-    """``OUT/index.html``: input, superpixel and segment overlays side by side, one row per
-    finished image in ``out``."""
+    """``OUT/index.html`` and each image's ``page.js``: the gallery of every finished image
+    in ``out`` and the hierarchy viewer (:mod:`jaxseg.cli.page`)."""
+    from jaxseg.cli import page
     from jaxseg.fileio import remove_stale_temps
 
     remove_stale_temps(out, INDEX_FILE)
-
-    def cell(name: str, file: str, alt: str) -> str:
-        if not (out / name / file).exists():
-            return "<td>(not written)</td>"
-        src = urllib.parse.quote(f"{name}/{file}")
-        return f'<td><a href="{src}"><img src="{src}" alt="{html.escape(alt)}"></a></td>'
-
-    rows = []
-    for name in _finished_names(out):
-        rows.append(
-            f"<tr><th>{html.escape(name)}</th>"
-            + cell(name, "input.jpg", f"{name} input")
-            + cell(name, "overlay_superpixels.png", f"{name} superpixels")
-            + cell(name, "overlay_segments.png", f"{name} segments")
-            + cell(name, "ucm.png", f"{name} hierarchy")
-            + "</tr>"
-        )
-    page = (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>jaxseg segment</title>"
-        "<style>img{max-width:320px;height:auto}td,th{vertical-align:top;padding:4px}"
-        "</style></head><body>\n<table>\n<tr><th>image</th><th>input</th><th>superpixels</th>"
-        "<th>segments</th><th>hierarchy (UCM)</th></tr>\n" + "\n".join(rows) + "\n</table>\n"
-        "</body></html>\n"
-    )
-    io.write_text(out / INDEX_FILE, page)
+    page.write_page(out, _finished_names(out), _bench_path)
