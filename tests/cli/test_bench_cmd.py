@@ -53,8 +53,8 @@ def test_installed_command_reproduces_official_test_1(bsds_bench_dir, tmp_path):
     table = (out / "eval_summary.md").read_text().splitlines()
     cover = read_table(official / "eval_cover.txt")[0]
     assert table[2].startswith("| out | 5 | ") and f"| {cover[1]:.3f} |" in table[2]
-    png = Image.open(out / "eval_pr.png")
-    assert png.size[0] > 300 and len(np.unique(np.asarray(png.convert("L")))) > 10
+    with Image.open(out / "eval_pr.png") as png:
+        assert png.size[0] > 300 and len(np.unique(np.asarray(png.convert("L")))) > 10
 
 
 def _label_png(path: Path, labels: np.ndarray, bits: int) -> None:
@@ -144,6 +144,7 @@ def test_plot_compares_folders(bsds_bench_dir, tmp_path, capsys):
     assert rows[0].startswith("| method | images | ODS F | OIS F | AP | Cover ODS")
     f_ucm = read_table(bsds_bench_dir / "test_1" / "eval_bdry.txt")[0, 3]
     assert rows[2].startswith(f"| ucm | 5 | {f_ucm:.3f} |") and rows[3].startswith("| segs | 5 |")
-    assert Image.open(png).size[0] > 300
+    with Image.open(png) as image:
+        assert image.size[0] > 300
     assert jaxseg("plot", dirs[0], "--png", str(png), "--labels", "a", "b") == 2
     assert "got 2 labels for 1 folders" in capsys.readouterr().err

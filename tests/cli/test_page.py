@@ -221,7 +221,8 @@ def test_screenshot(out, tmp_path):
         fragment = "img=four%20parts&level=0.15&sp=1"
     png = tmp_path / "page.png"
     _chromium(shown, fragment, "--window-size=1000,760", f"--screenshot={png}", tmp=tmp_path)
-    image = np.asarray(Image.open(png).convert("RGB"))
+    with Image.open(png) as shot:
+        image = np.asarray(shot.convert("RGB"))
     assert image.shape == (760, 1000, 3)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50  # not a blank page
     if target:
