@@ -248,7 +248,7 @@ max-height:62vh;image-rendering:pixelated}
 #note{color:#a00}
 table{border-collapse:collapse}
 td,th{vertical-align:top;padding:4px;text-align:left}
-td img{max-width:240px;height:auto}
+td img{max-width:200px;height:auto}
 button{font:inherit}
 """
 
@@ -258,7 +258,7 @@ PAGE_TEMPLATE = """<!DOCTYPE html>
 <title>jaxseg segment</title>
 <style>{css}</style></head>
 <body data-state="gallery">
-<h1>jaxseg segment: {count} images</h1>
+<h1>jaxseg segment ({count} finished)</h1>
 <section id="viewer" hidden>
 <div class="controls">
 <button id="prev" title="previous image (p)">&#8249;</button>
@@ -490,7 +490,6 @@ PAGE_JS = r"""
     else { photo.removeAttribute("src"); photo.hidden = true; }
     const show = () => {
       const d = cache.get(entry.name);
-      const fresh = !view || view.entry !== entry;
       view = { entry, data: d, level: 0, partition: null };
       for (const [key, id] of [["sp", "show-sp"], ["seg", "show-seg"], ["bd", "show-bd"]]) {
         if (p.has(key)) $(id).checked = p.get(key) === "1";
@@ -503,7 +502,6 @@ PAGE_JS = r"""
       if (!Number.isFinite(t)) { fail("level " + p.get("level") + " is not a number"); return; }
       setLevel(t);
       draw();
-      if (fresh) $("viewer").scrollIntoView({ block: "start" });
     };
     if (cache.has(entry.name)) { show(); return; }
     loading.set(entry.name, show);

@@ -216,7 +216,7 @@ def test_screenshot(out, tmp_path):
         shown = tmp_path / "astronaut"
         assert cli.main(["segment", "--sample", "astronaut", "--out", str(shown), "--html",
                          "-q"]) == 0  # fmt: skip
-        fragment = "img=astronaut&level=0.5&sp=1"
+        fragment = "img=astronaut&level=0.5&sp=0"
     else:
         fragment = "img=four%20parts&level=0.15&sp=1"
     png = tmp_path / "page.png"
