@@ -232,7 +232,7 @@ def test_result_io_errors(tmp_path):
         load_result(tmp_path / "x.txt")
 
 
-def test_plot(eval_py, ucm_run, tmp_path, monkeypatch):
+def test_plot(eval_py, ucm_run, tmp_path, monkeypatch, capsys):
     import matplotlib.colors
     import matplotlib.figure
     from PIL import Image
@@ -265,7 +265,11 @@ def test_plot(eval_py, ucm_run, tmp_path, monkeypatch):
     full_thr = read_table(ucm_run / "eval_bdry_thr.txt")
     f_full = read_table(ucm_run / "eval_bdry.txt")[0][3]
     # Legend order: best F first; each curve is its run's (R, P) over the thresholds.
-    assert [c.get_label() for c in curves] == [f"[F={f_full:.3f}] full", "[F=0.500] half"]
+    # Labelled as the official BSDS plots are: F without its leading zero.
+    assert [c.get_label() for c in curves] == [
+        f"[F={f_full:.3f}] full".replace("F=0.", "F=."),
+        "[F=.500] half",
+    ]
     for curve, run_thr in zip(curves, (full_thr, thr), strict=True):
         keep = run_thr[:, 1] >= 1e-3
         np.testing.assert_allclose(curve.get_xydata(), run_thr[keep][:, 1:3])
@@ -275,10 +279,14 @@ def test_plot(eval_py, ucm_run, tmp_path, monkeypatch):
         on = image[np.round(height - y).astype(int), np.round(x).astype(int)]
         assert np.mean(np.abs(on - rgb).max(axis=1) < 60) > 0.8
     assert not np.allclose(curves[0].get_color(), curves[1].get_color())
-    with pytest.raises(ValueError, match="got 1 labels for 2 folders"):
-        eval_py.main(["plot", str(ucm_run), str(ucm_run), "--png", str(png), "--labels", "a"])
-    with pytest.raises(FileNotFoundError, match="eval_bdry_thr.txt not found"):
-        eval_py.main(["plot", str(tmp_path), "--png", str(png)])
+    # Bad input: exit status 2 and the reason on stderr.
+    capsys.readouterr()
+    assert (
+        eval_py.main(["plot", str(ucm_run), str(ucm_run), "--png", str(png), "--labels", "a"]) == 2
+    )
+    assert "got 1 labels for 2 folders" in capsys.readouterr().err
+    assert eval_py.main(["plot", str(tmp_path), "--png", str(png)]) == 2
+    assert "eval_bdry_thr.txt not found" in capsys.readouterr().err
 
 
 def test_dispatch(eval_py, monkeypatch):
