@@ -43,13 +43,17 @@ __all__ = [
     "Agglomeration",
     "adjacent_pairs_np",
     "agglomerate",
+    "boundary_stats",
+    "combine_levels",
     "hierarchy_levels",
     "labels_to_ucm2",
     "merge_hierarchy",
     "merge_threshold",
     "merge_to_counts",
     "monotone_levels",
+    "project_levels",
     "similarity_np",
+    "ultrametric_levels",
 ]
 
 
@@ -109,6 +113,51 @@ def adjacent_pairs_np(labels) -> np.ndarray:
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     pairs = np.unique(np.stack([lo, hi], axis=1), axis=0)
     return pairs.reshape(-1, 2)
+
+
+def boundary_stats(labels, pairs, values=None) -> tuple[np.ndarray, np.ndarray]:
+    """Length of each pair's shared boundary and the mean of ``values`` along it.
+
+    A boundary is the set of 4-neighbour pixel pairs ``(p, q)`` with one pixel in each
+    region; its length is their count, and a pixel pair's value is
+    ``max(values[p], values[q])``.
+
+    Args:
+      labels: ``(H, W)`` int labels ``>= 0``.
+      pairs: ``(P, 2)`` int label pairs ``(i, j)``, ``i < j`` (:func:`adjacent_pairs_np`).
+      values: optional ``(H, W)`` float per-pixel values (e.g. an image gradient).
+
+    Returns:
+      ``(P,)`` float64 lengths (0 for pairs that do not touch) and ``(P,)`` float64 mean
+      values (0 without ``values`` or where the length is 0).
+    """
+    labels = _check_labels(labels)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != labels.shape:
+            raise ValueError(
+                f"values must have the labels' shape {labels.shape}, got {values.shape}."
+            )
+    num = int(max(labels.max(), pairs.max(initial=0))) + 1
+    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1, :].ravel()])
+    b = np.concatenate([labels[:, 1:].ravel(), labels[1:, :].ravel()])
+    keep = a != b
+    key = np.minimum(a, b)[keep] * num + np.maximum(a, b)[keep]
+    pair_keys = pairs.min(axis=1) * num + pairs.max(axis=1)
+    order = np.argsort(pair_keys)
+    pos = np.searchsorted(pair_keys[order], key)
+    pos = np.minimum(pos, len(order) - 1) if len(order) else pos
+    found = (pair_keys[order][pos] == key) if len(order) else np.zeros(len(key), bool)
+    idx = order[pos[found]]
+    lengths = np.bincount(idx, minlength=len(pairs)).astype(np.float64)
+    means = np.zeros(len(pairs))
+    if values is not None:
+        va = np.concatenate([values[:, :-1].ravel(), values[:-1, :].ravel()])[keep]
+        vb = np.concatenate([values[:, 1:].ravel(), values[1:, :].ravel()])[keep]
+        sums = np.bincount(idx, weights=np.maximum(va, vb)[found], minlength=len(pairs))
+        means = np.where(lengths > 0, sums / np.maximum(lengths, 1.0), 0.0)
+    return lengths, means
 
 
 def _split_components(labels: np.ndarray, min_size: int) -> np.ndarray:
@@ -282,7 +331,7 @@ DISTANCES = {
     ),
 }
 ORDERS = ("closest_pair", "smallest_region")
-LINKAGES = ("average", "single")
+LINKAGES = ("average", "single", "boundary", "upgma")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,6 +394,7 @@ def agglomerate(
     linkage: str = "average",
     target: int = 1,
     min_size: float = 0,
+    pair_distances=None,
 ) -> Agglomeration:
     """Greedy agglomeration of adjacent regions: THE merge routine of the package.
 
@@ -368,11 +418,20 @@ def agglomerate(
       features: ``(num, C)`` float feature row of each label (extra rows are ignored).
       order: ``"closest_pair"`` or ``"smallest_region"``.
       distance: a key of :data:`DISTANCES` (``"level"``, ``"squared"``, ``"ward"``).
-      linkage: ``"average"`` (distances of the merged regions' mean features) or
-        ``"single"`` (a region pair is as close as its closest initial label pair; the
-        initial distances stay fixed).
+      linkage: ``"average"`` (distances of the merged regions' mean features, a centroid
+        linkage), ``"single"`` (a region pair is as close as its closest initial label
+        pair; the initial distances stay fixed), ``"boundary"`` (the mean of the initial
+        pair distances along the regions' shared boundary, each initial pair weighted by
+        its boundary length, :func:`boundary_stats`) or ``"upgma"`` (the size-weighted
+        mean of the distances of every label pair, adjacent or not, one from each region:
+        ``sum n_i n_j d(i, j) / (N_A N_B)``). ``"boundary"`` and ``"upgma"`` are
+        reducible: a merge is never closer than the one before it, so their levels need
+        no monotone correction.
       target: stop at this many regions.
       min_size: with ``"smallest_region"``, also merge regions below this many pixels.
+      pair_distances: optional ``(P,)`` distance of each adjacent initial pair, in the
+        order of :func:`adjacent_pairs_np` ``(labels)``, in place of the feature distance
+        (``"single"`` and ``"boundary"`` linkages only).
 
     Returns:
       :class:`Agglomeration`.
@@ -395,7 +454,24 @@ def agglomerate(
     sums = feats * sizes[:, None]
     pairs = adjacent_pairs_np(labels)
     p0, p1 = pairs[:, 0], pairs[:, 1]
-    init = dist(feats[p0], feats[p1], sizes[p0], sizes[p1])
+    if pair_distances is None:
+        init = dist(feats[p0], feats[p1], sizes[p0], sizes[p1])
+    else:
+        if linkage not in ("single", "boundary"):
+            raise ValueError(
+                f"pair_distances needs linkage 'single' or 'boundary', got {linkage!r}."
+            )
+        init = np.asarray(pair_distances, dtype=np.float64).reshape(-1)
+        if init.shape != (len(pairs),) or not np.all(np.isfinite(init)):
+            raise ValueError(
+                f"pair_distances must be {len(pairs)} finite numbers (one per adjacent pair "
+                f"of adjacent_pairs_np(labels)), got shape {init.shape}."
+            )
+    if linkage == "boundary":
+        lengths, _ = boundary_stats(labels, pairs)
+        weighted = lengths * init
+    elif linkage == "upgma":  # dense distances of every label pair, updated per merge
+        full = dist(feats[:, None, :], feats[None, :, :], sizes[:, None], sizes[None, :])
     # neighbours[a][z]: indices of the initial pairs on the boundary between regions a and
     # z; the same list object is stored under neighbours[z][a].
     neighbours: list[dict[int, list[int]]] = [{} for _ in range(num)]
@@ -409,6 +485,12 @@ def agglomerate(
     def distances_to(a: int, zs: list[int]) -> np.ndarray:
         if linkage == "single":
             return np.array([init[neighbours[a][z]].min() for z in zs])
+        if linkage == "boundary":
+            return np.array(
+                [weighted[neighbours[a][z]].sum() / lengths[neighbours[a][z]].sum() for z in zs]
+            )
+        if linkage == "upgma":
+            return full[a, zs]
         zi = np.asarray(zs, dtype=np.int64)
         return dist(sums[a] / sizes[a], sums[zi] / sizes[zi, None], sizes[a], sizes[zi])
 
@@ -425,6 +507,10 @@ def agglomerate(
             else:
                 neighbours[survivor][z] = neighbours[z][survivor] = boundary
         neighbours[absorbed] = {}
+        if linkage == "upgma":  # Lance-Williams update of the average linkage
+            na, nb = sizes[survivor], sizes[absorbed]
+            full[survivor] = (na * full[survivor] + nb * full[absorbed]) / (na + nb)
+            full[:, survivor] = full[survivor]
         sums[survivor] += sums[absorbed]
         sizes[survivor] += sizes[absorbed]
         sizes[absorbed] = 0.0
@@ -472,7 +558,14 @@ def agglomerate(
     )
 
 
-def hierarchy_levels(labels, features, *, recompute: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def hierarchy_levels(
+    labels,
+    features,
+    *,
+    recompute: bool = True,
+    linkage: str | None = None,
+    pair_distances=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge adjacent regions agglomeratively; the level at which each superpixel pair joins.
 
     Starting from the superpixels, repeatedly merge the adjacent pair of regions with the
@@ -490,16 +583,108 @@ def hierarchy_levels(labels, features, *, recompute: bool = True) -> tuple[np.nd
       features: ``(m, C)`` float superpixel features ``v_i`` (rows of labels without pixels
         are ignored).
       recompute: recompute merged regions' features (True) or single linkage (False).
+      linkage: a linkage of :func:`agglomerate` (``"single"``, ``"average"``,
+        ``"boundary"``, ``"upgma"``) in place of ``recompute`` (None: from ``recompute``).
+      pair_distances: optional ``(P,)`` levels in ``[0, 1]`` of the adjacent superpixel
+        pairs in place of ``tanh(|v_i - v_j|_1 / 2)`` (see :func:`agglomerate`).
 
     Returns:
       ``pairs`` ``(P, 2)`` int64 adjacent superpixel pairs (``i < j``, as
       :func:`adjacent_pairs_np`) and ``levels`` ``(P,)`` float64 in ``[0, 1)``: the level of
       the merge that put ``i`` and ``j`` in one region.
     """
+    if linkage is None:
+        linkage = "average" if recompute else "single"
     agg = agglomerate(
-        labels, features, distance="level", linkage="average" if recompute else "single"
+        labels, features, distance="level", linkage=linkage, pair_distances=pair_distances
     )
     return agg.pairs, monotone_levels(agg)
+
+
+def ultrametric_levels(labels, pair_levels) -> np.ndarray:
+    """The largest ultrametric below per-pair levels (single linkage on them).
+
+    Args:
+      labels: ``(H, W)`` int labels ``0..m-1``.
+      pair_levels: ``(P,)`` float level of each pair of :func:`adjacent_pairs_np` ``(labels)``.
+
+    Returns:
+      ``(P,)`` float64: for each adjacent pair, the smallest ``t`` at which its two labels
+      are connected through pairs with level ``<= t`` (so thresholding the UCM at ``t``
+      gives exactly the connected components of the pairs with level ``<= t``).
+    """
+    labels = _check_labels(labels)
+    num = int(labels.max()) + 1
+    _, levels = hierarchy_levels(
+        labels, np.zeros((num, 1)), linkage="single", pair_distances=pair_levels
+    )
+    return levels
+
+
+def project_levels(fine, coarse, coarse_pairs, coarse_levels) -> np.ndarray:
+    """A coarser superpixel hierarchy carried onto the adjacency graph of finer superpixels.
+
+    Each fine superpixel takes the coarse superpixel covering most of it
+    (:func:`jaxseg.regions.labels.majority_label`), so every coarse boundary is moved onto
+    fine superpixel boundaries. Fine pairs inside one coarse superpixel get level 0, pairs
+    across two coarse superpixels that are adjacent the level of that coarse pair, other
+    pairs 1; the result is made an ultrametric (:func:`ultrametric_levels`), which gives
+    two fine superpixels the coarse hierarchy's level of their coarse superpixels.
+
+    Args:
+      fine: ``(H, W)`` int fine labels ``0..m-1``.
+      coarse: ``(H, W)`` int coarse labels of the same image.
+      coarse_pairs, coarse_levels: the coarse hierarchy (:func:`hierarchy_levels`).
+
+    Returns:
+      ``(P,)`` float64 level of each pair of :func:`adjacent_pairs_np` ``(fine)``.
+    """
+    from jaxseg.regions.labels import majority_label
+
+    fine = _check_labels(fine)
+    owner = majority_label(fine, coarse)
+    pairs = adjacent_pairs_np(fine)
+    a, b = owner[pairs[:, 0]], owner[pairs[:, 1]]
+    coarse_pairs = np.asarray(coarse_pairs, dtype=np.int64).reshape(-1, 2)
+    num = int(max(owner.max(initial=0), coarse_pairs.max(initial=0))) + 1
+    keys = coarse_pairs.min(axis=1) * num + coarse_pairs.max(axis=1)
+    order = np.argsort(keys)
+    sorted_keys = np.append(keys[order], np.iinfo(np.int64).max)
+    sorted_levels = np.append(np.asarray(coarse_levels, np.float64)[order], 1.0)
+    query = np.minimum(a, b) * num + np.maximum(a, b)
+    pos = np.searchsorted(sorted_keys, query)
+    levels = np.where(sorted_keys[pos] == query, sorted_levels[pos], 1.0)
+    return ultrametric_levels(fine, np.where(a == b, 0.0, levels))
+
+
+def combine_levels(fine, hierarchies) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of several superpixel hierarchies of one image, on the finest superpixels.
+
+    Each hierarchy is carried onto ``fine``'s adjacency graph (:func:`project_levels`;
+    ``fine``'s own is used as is), their levels are averaged pair by pair, and the mean is
+    made an ultrametric (:func:`ultrametric_levels`), so that the UCM and its cuts agree.
+
+    Args:
+      fine: ``(H, W)`` int labels ``0..m-1`` of the base superpixels.
+      hierarchies: ``(labels, pairs, levels)`` per scale; a scale whose labels are
+        ``fine`` itself must have ``pairs == adjacent_pairs_np(fine)``.
+
+    Returns:
+      ``pairs`` ``(P, 2)`` (:func:`adjacent_pairs_np` of ``fine``) and ``(P,)`` levels.
+    """
+    fine = _check_labels(fine)
+    pairs = adjacent_pairs_np(fine)
+    total = np.zeros(len(pairs))
+    for labels, hpairs, levels in hierarchies:
+        if labels is fine or np.array_equal(labels, fine):
+            if not np.array_equal(np.asarray(hpairs).reshape(-1, 2), pairs):
+                raise ValueError("the finest hierarchy's pairs must be adjacent_pairs_np(fine).")
+            total += np.asarray(levels, np.float64)
+        else:
+            total += project_levels(fine, labels, hpairs, levels)
+    if not hierarchies:
+        raise ValueError("combine_levels needs at least one hierarchy.")
+    return pairs, ultrametric_levels(fine, total / len(hierarchies))
 
 
 def monotone_levels(agg: Agglomeration) -> np.ndarray:
