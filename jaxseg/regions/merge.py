@@ -424,9 +424,9 @@ def agglomerate(
         pair distances along the regions' shared boundary, each initial pair weighted by
         its boundary length, :func:`boundary_stats`) or ``"upgma"`` (the size-weighted
         mean of the distances of every label pair, adjacent or not, one from each region:
-        ``sum n_i n_j d(i, j) / (N_A N_B)``). ``"boundary"`` and ``"upgma"`` are
-        reducible: a merge is never closer than the one before it, so their levels need
-        no monotone correction.
+        ``sum n_i n_j d(i, j) / (N_A N_B)``). ``"boundary"`` is reducible:
+        a merge is never closer than the one before it (the new boundaries' means are
+        means of boundaries that were not closer); the others can invert.
       target: stop at this many regions.
       min_size: with ``"smallest_region"``, also merge regions below this many pixels.
       pair_distances: optional ``(P,)`` distance of each adjacent initial pair, in the
