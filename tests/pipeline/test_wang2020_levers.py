@@ -1,0 +1,98 @@
+"""The wang2020 method's merging settings: ``scales``, ``linkage`` and ``edge_weights``."""
+
+import numpy as np
+import pytest
+
+from jaxseg import pipeline
+from jaxseg.pipeline import wang2020 as w2020
+from jaxseg.regions.merge import combine_levels, hierarchy_levels
+
+
+@pytest.fixture(scope="module")
+def image(bsds_root):
+    """A 96x128 crop of the first val image (small: the network runs on CPU)."""
+    from jaxseg.data import bsds500
+
+    image_id = bsds500.list_ids(bsds_root, "val")[0]
+    image = bsds500.read_image(bsds500.image_path(bsds_root, "val", image_id))
+    return np.asarray(image[:96, :128], np.float32)
+
+
+def run(image, **settings):
+    base = {"n_segments": 40, "scales": None, "linkage": None, "edge_weights": None}
+    method = w2020.Wang2020(**{**base, **settings})
+    return method, method(image[None])[0]
+
+
+def test_one_scale_is_the_plain_method(image, fast_compile):
+    _, plain = run(image)
+    _, one = run(image, scales=[40])
+    np.testing.assert_array_equal(one.superpixels, plain.superpixels)
+    np.testing.assert_array_equal(one.pairs, plain.pairs)
+    np.testing.assert_array_equal(one.levels, plain.levels)
+
+
+def test_scales_average_onto_the_finest_superpixels(image, fast_compile):
+    method, multi = run(image, n_segments=20, scales=[40, 20])
+    assert method.settings["scales"] == [20, 40]
+    _, coarse = run(image, n_segments=20)
+    _, fine = run(image, n_segments=40)
+    np.testing.assert_array_equal(multi.superpixels, fine.superpixels)
+    pairs, levels = combine_levels(
+        fine.superpixels,
+        [(h.superpixels, h.pairs, h.levels) for h in (coarse, fine)],
+    )
+    np.testing.assert_array_equal(multi.pairs, pairs)
+    np.testing.assert_array_equal(multi.levels, levels)
+    assert not np.allclose(multi.levels, fine.levels)
+
+
+def test_edge_weights_reorder_the_merges_as_designed(image, fast_compile):
+    method, plain = run(image)
+    # sigmoid(4 * level - 2) is increasing in the level: the same single-linkage order
+    _, same = run(image, edge_weights=[-2.0, 4.0, 0.0, 0.0])
+    levels = 0.5 * (1 + np.tanh(0.5 * (4 * plain.levels - 2)))
+    np.testing.assert_allclose(same.levels, levels, rtol=1e-12)
+    # gradient alone: the pairs' levels are their boundaries' mean gradient
+    ((labels, region),) = method.predictions(image[None])[0]
+    gradient = w2020._gradient(image)
+    pairs, evidence = w2020.edge_evidence(labels, region, gradient)
+    _, grad_only = run(image, edge_weights=[0.0, 0.0, 8.0, 0.0])
+    sig = 0.5 * (1 + np.tanh(0.5 * 8.0 * evidence[:, 2]))
+    _, expected = hierarchy_levels(labels, region, linkage="single", pair_distances=sig)
+    np.testing.assert_array_equal(grad_only.pairs, pairs)
+    np.testing.assert_allclose(grad_only.levels, expected)
+    assert np.corrcoef(grad_only.levels, plain.levels)[0, 1] < 0.99
+    # the boundary linkage on the same pair levels
+    _, boundary = run(image, edge_weights=[0.0, 0.0, 8.0, 0.0], linkage="boundary")
+    _, expected = hierarchy_levels(labels, region, linkage="boundary", pair_distances=sig)
+    np.testing.assert_allclose(boundary.levels, expected)
+
+
+def test_edge_evidence_columns(image, fast_compile):
+    method, _ = run(image)
+    ((labels, region),) = method.predictions(image[None])[0]
+    flat = np.full(image.shape[:2], 0.5)
+    pairs, evidence = w2020.edge_evidence(labels, region, flat)
+    assert evidence.shape == (len(pairs), len(w2020.EDGE_FEATURES))
+    np.testing.assert_array_equal(evidence[:, 0], 1.0)
+    _, levels = hierarchy_levels(labels, region, recompute=False)
+    dist = np.abs(region[pairs[:, 0]] - region[pairs[:, 1]]).sum(axis=1)
+    np.testing.assert_allclose(evidence[:, 1], np.tanh(dist / 2))
+    np.testing.assert_array_equal(evidence[:, 2], 0.5)
+    assert np.all(evidence[:, 3] >= 0) and evidence[:, 3].max() > np.log(4)
+
+
+def test_lever_settings_errors():
+    with pytest.raises(ValueError, match=r"n_segments=100 is not one of scales=\[300, 600\]"):
+        pipeline.Segmenter("wang2020", n_segments=100, scales=[300, 600])
+    with pytest.raises(ValueError, match="scales must be a non-empty list"):
+        pipeline.Segmenter("wang2020", scales=[])
+    with pytest.raises(ValueError, match="linkage must be one of"):
+        pipeline.Segmenter("wang2020", linkage="complete")
+    with pytest.raises(ValueError, match="conflicts with linkage='boundary'"):
+        pipeline.Segmenter("wang2020", recompute=True, linkage="boundary")
+    with pytest.raises(ValueError, match="edge_weights must be 4 finite numbers"):
+        pipeline.Segmenter("wang2020", edge_weights=[1, 2])
+    with pytest.raises(ValueError, match="do not use: pick linkage 'single' or 'boundary'"):
+        pipeline.Segmenter("wang2020", linkage="upgma", edge_weights=[0, 1, 0, 0])
