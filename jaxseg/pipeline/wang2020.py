@@ -349,7 +349,8 @@ def fit_edge_weights(
     from jaxseg.regions.labels import majority_label
     from jaxseg.regions.merge import boundary_stats
 
-    method = Wang2020(checkpoint=checkpoint, n_segments=n_segments, scales=None, edge_weights=None)
+    given = {} if checkpoint is None else {"checkpoint": checkpoint}
+    method = Wang2020(**given, n_segments=n_segments, scales=None, edge_weights=None)
     xs, ys, ws = [], [], []
     for image, gts in zip(images, ground_truths, strict=True):
         batch = np.asarray(image, np.float32)[None]
