@@ -293,6 +293,18 @@ def test_xylab_features():
 # ------------------------------------------------------------------------------- SLIC
 
 
+def test_slic_colour_conversion_matches_rgb_to_lab():
+    """SLIC's own fused conversion (table + Newton cube root) equals rgb_to_lab."""
+    rng = np.random.default_rng(6)
+    rgb8 = np.concatenate([rng.integers(0, 256, (500, 3)), np.arange(256)[:, None].repeat(3, 1)])
+    rgb8 = rgb8.astype(np.uint8)  # includes black, white and every grey
+    for rgb in (rgb8, rgb8.astype(np.float32) / 255.0):
+        ours = np.asarray(slic_module._lab_planes(jnp.asarray(rgb.T))).T
+        assert_allclose(ours, np.asarray(rgb_to_lab(rgb)), atol=2e-4)
+    t = np.geomspace(0.008, 2.0, 1000).astype(np.float32)
+    assert_allclose(np.asarray(slic_module._cbrt(jnp.asarray(t))), np.cbrt(t), rtol=3e-7)
+
+
 def test_slic_exact_blocks():
     image, truth = _blocks(2, 2, size=10)
     labels = slic(image, n_segments=4)
@@ -312,10 +324,18 @@ def test_slic_exact_blocks_odd_sizes():
     assert_array_equal(labels, truth)
 
 
-def _hard_slic_reference(lab, gh, gw, compactness, num_iters):
-    """Brute-force NumPy SLIC on the same grid and 9 candidates (no connectivity)."""
+def _hard_slic_reference(lab, gh, gw, compactness, num_iters, stride):
+    """Brute-force NumPy SLIC on the same grid and 9 candidates (no connectivity).
+
+    Update ``i`` assigns and pools the pixels of subsample ``r`` (raster index
+    inside their cell ``= r mod stride``): first the ``num_iters mod stride``
+    odd updates, then whole cycles ``r = 0..stride-1``; each pixel keeps its
+    last label (all are assigned at the end when there is no whole cycle).
+    """
     height, width, _ = lab.shape
     g = slic_module._grid(height, width, gh, gw)
+    p = g.mask.shape[-1]
+    sub = (g.slot % p) % stride  # (H * W,)
     s_xy = compactness * max(gh / height, gw / width)
     yy, xx = np.mgrid[:height, :width]
     f = np.concatenate([s_xy * yy[..., None], s_xy * xx[..., None], lab], -1).reshape(-1, 5)
@@ -324,27 +344,39 @@ def _hard_slic_reference(lab, gh, gw, compactness, num_iters):
     cell = g.cell.ravel()
     centres = np.stack([f[cell == i].mean(0) for i in range(gh * gw)])
 
-    def assign(centres):
-        d = ((f[:, None, :] - centres[cand]) ** 2).sum(-1)
-        return cand[np.arange(len(f)), np.argmin(np.where(valid, d, np.inf), 1)]
+    def assign(centres, pick):
+        d = ((f[pick, None, :] - centres[cand[pick]]) ** 2).sum(-1)
+        return cand[pick][np.arange(pick.sum()), np.argmin(np.where(valid[pick], d, np.inf), 1)]
 
-    for _ in range(num_iters):
-        labels = assign(centres)
+    labels = np.full(height * width, -1)
+    cycles, rest = divmod(num_iters, stride)
+    for r in list(range(rest)) + list(range(stride)) * cycles:
+        pick = sub == r
+        labels[pick] = assign(centres, pick)
         for i in range(gh * gw):
-            if np.any(labels == i):
-                centres[i] = f[labels == i].mean(0)
-    return assign(centres).reshape(height, width)
+            members = pick & (labels == i)
+            if np.any(members):
+                centres[i] = f[members].mean(0)
+    if cycles == 0:
+        labels = assign(centres, np.ones(height * width, bool))
+    return labels.reshape(height, width)
 
 
-def test_slic_matches_numpy_reference():
+@pytest.mark.parametrize("stride, num_iters", [(1, 4), (3, 7), (3, 2)])
+def test_slic_matches_numpy_reference(stride, num_iters):
     rng = np.random.default_rng(0)
     # Smooth random image so that clusters are meaningful but ties are unlikely.
     image = rng.uniform(size=(6, 8, 3)).repeat(4, 0).repeat(4, 1)[:23, :29].astype(np.float32)
-    labels = slic(image, n_segments=12, compactness=5.0, num_iters=4, enforce_connectivity=False)
-    gh, gw = grid_shape(23, 29, 12)
+    gh, gw = slic_module.slic_grid_shape(23, 29, 12)
+    labels = slic_module._slic_labels(
+        image, jnp.float32(5.0), n_segments=12, num_iters=num_iters, stride=stride
+    )
     lab = np.asarray(rgb_to_lab(image), np.float64)
-    expect = _hard_slic_reference(lab, gh, gw, 5.0, 4)
-    assert (labels == expect).mean() > 0.995
+    expect = _hard_slic_reference(lab, gh, gw, 5.0, num_iters, stride)
+    assert (np.asarray(labels) == expect).mean() > 0.995
+    if stride == slic_module._SLIC_STRIDE:  # slic's default
+        kw = dict(n_segments=12, compactness=5.0, num_iters=num_iters)
+        assert_array_equal(slic(image, enforce_connectivity=False, **kw), np.asarray(labels))
 
 
 def test_slic_connectivity_and_consecutive_labels():
