@@ -226,7 +226,7 @@ def test_result_io_errors(tmp_path):
     import skimage.io
 
     skimage.io.imsave(tmp_path / "rgb.png", np.zeros((4, 5, 3), np.uint8), check_contrast=False)
-    with pytest.raises(ValueError, match="expected a grayscale boundary map"):
+    with pytest.raises(ValueError, match=r"expected a grayscale \(one-channel\) boundary map"):
         load_result(tmp_path / "rgb.png")
     with pytest.raises(ValueError, match="unsupported result file"):
         load_result(tmp_path / "x.txt")
