@@ -30,7 +30,7 @@ is what the tables score for one image:
   SSN superpixels made connected (pieces smaller than ``min_size_factor * H*W / n``
   absorbed), learned region features, eq. 6 similarities. The val choice of
   ``seg_n_segments`` and ``t`` is what the packaged model's ``settings.json`` records.
-* ``slic``: jaxseg's SLIC superpixels (the Table 3 baseline; pieces below half a grid cell
+* ``slic``: jaxseg's SLIC superpixels (the Table 3 baseline; pieces below a quarter cell
   absorbed, as :func:`jaxseg.slic`); for the segmentation, the same merging on mean-CIELAB
   region features (:mod:`jaxseg.pipeline.classic`), a model-free stand-in that exercises
   the whole pipeline.

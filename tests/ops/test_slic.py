@@ -16,6 +16,7 @@ from jaxseg.ops import slic as slic_module
 from jaxseg.ops.color import rgb_to_lab
 from jaxseg.ops.slic import (
     SSNOutput,
+    connect_superpixels,
     grid_shape,
     slic,
     slic_batch,
@@ -367,7 +368,7 @@ def test_slic_matches_numpy_reference(stride, num_iters):
     rng = np.random.default_rng(0)
     # Smooth random image so that clusters are meaningful but ties are unlikely.
     image = rng.uniform(size=(6, 8, 3)).repeat(4, 0).repeat(4, 1)[:23, :29].astype(np.float32)
-    gh, gw = slic_module.slic_grid_shape(23, 29, 12)
+    gh, gw = grid_shape(23, 29, 12)
     labels = slic_module._slic_labels(
         image, jnp.float32(5.0), n_segments=12, num_iters=num_iters, stride=stride
     )
@@ -389,7 +390,7 @@ def test_slic_connectivity_and_consecutive_labels():
     assert comps.max() == k  # each label is exactly one 4-connected component
     sizes = np.bincount(labels.ravel())
     gh, gw = grid_shape(40, 50, 20)
-    assert sizes.min() >= int(0.5 * 40 * 50 / (gh * gw))
+    assert sizes.min() >= int(slic_module.MIN_SIZE_FACTOR * 40 * 50 / (gh * gw))
 
 
 def test_slic_grayscale_and_float_inputs():
@@ -457,12 +458,32 @@ def test_slic_quality_close_to_skimage(bsds_root):
             (sk_labels, theirs),
         ):
             br = superpixel.boundary_recall(labels, gts)
-            acc.append((br, superpixel.undersegmentation_error(labels, gts)))
-    (br, ue), (br_sk, ue_sk) = np.mean(ours, 0), np.mean(theirs, 0)
-    # Not worse than skimage by more than 0.01 (our grid gives slightly more
-    # superpixels, so we are usually a bit better), and not wildly different.
+            acc.append((br, superpixel.undersegmentation_error(labels, gts), labels.max() + 1))
+    (br, ue, count), (br_sk, ue_sk, _) = np.mean(ours, 0), np.mean(theirs, 0)
+    # The requested count is honoured: 96% of n on average over BSDS500 val
+    # (benchmarks/slic_speed.py), 93% or more on these three.
+    assert 0.9 * 300 <= count <= 1.1 * 300, count
+    # Not worse than skimage (which keeps fewer superpixels, ~75% of n), and not
+    # wildly different (measured: BR 0.847 vs 0.778, UE 0.061 vs 0.087).
     assert br >= br_sk - 0.01 and ue <= ue_sk + 0.01, (br, br_sk, ue, ue_sk)
-    assert abs(br - br_sk) < 0.06 and abs(ue - ue_sk) < 0.03, (br, br_sk, ue, ue_sk)
+    assert abs(br - br_sk) < 0.12 and abs(ue - ue_sk) < 0.05, (br, br_sk, ue, ue_sk)
+
+
+def test_connect_superpixels_min_size_and_errors():
+    rng = np.random.default_rng(7)
+    raw = rng.integers(0, 4, size=(30, 40)).repeat(2, 0)  # many small pieces
+    gh, gw = grid_shape(60, 40, 6)
+    for factor in (0.0, 0.25, 1.0):
+        out = connect_superpixels(raw, n_segments=6, min_size_factor=factor)
+        expect = enforce_connectivity(raw, min_size=int(factor * 60 * 40 / (gh * gw)))
+        assert_array_equal(out, expect)
+    assert connect_superpixels(raw, n_segments=6, min_size_factor=1.0).max() < 12
+    with pytest.raises(ValueError, match="min_size_factor must be >= 0; got -0.5"):
+        connect_superpixels(raw, n_segments=6, min_size_factor=-0.5)
+    with pytest.raises(ValueError, match=r"labels must have shape \(H, W\); got shape \(60,\)"):
+        connect_superpixels(raw[:, 0], n_segments=6)
+    with pytest.raises(ValueError, match="n_segments must be >= 1; got 0"):
+        connect_superpixels(raw, n_segments=0)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 1)])
@@ -485,13 +506,11 @@ def test_slic_batch_equals_slic_per_image():
     assert isinstance(labels, jax.Array)
     assert labels.shape == (3, 24, 30) and labels.dtype == jnp.int32
     labels = np.asarray(labels)
-    gh, gw = grid_shape(24, 30, 10)
-    min_size = int(0.5 * 24 * 30 / (gh * gw))
     for image, batched in zip(images, labels, strict=True):
         kw = dict(n_segments=10, compactness=5.0, num_iters=4)
         assert_array_equal(batched, slic(image, enforce_connectivity=False, **kw))
         # slic's default output is the batch labels made connected on the host.
-        assert_array_equal(enforce_connectivity(batched, min_size=min_size), slic(image, **kw))
+        assert_array_equal(connect_superpixels(batched, n_segments=10), slic(image, **kw))
     # uint8, a JAX array and a traced call (under jit) give the same labels.
     as_uint8 = (images * 255).round().astype(np.uint8)
     expect = np.stack([slic(im, n_segments=10, enforce_connectivity=False) for im in as_uint8])
