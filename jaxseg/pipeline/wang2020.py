@@ -353,7 +353,8 @@ def fit_edge_weights(
     method = Wang2020(**given, n_segments=n_segments, scales=None, edge_weights=None)
     xs, ys, ws = [], [], []
     for image, gts in zip(images, ground_truths, strict=True):
-        batch = np.asarray(image, np.float32)[None]
+        image = np.asarray(image, np.float32)  # as the method gets it
+        batch = image[None]
         ((labels, region),) = method.predictions(batch)[0]
         pairs, evidence = edge_evidence(labels, region, _gradient(image))
         lengths, _ = boundary_stats(labels, pairs)
