@@ -96,3 +96,24 @@ def test_lever_settings_errors():
         pipeline.Segmenter("wang2020", edge_weights=[1, 2])
     with pytest.raises(ValueError, match="do not use: pick linkage 'single' or 'boundary'"):
         pipeline.Segmenter("wang2020", linkage="upgma", edge_weights=[0, 1, 0, 0])
+
+
+def test_fit_edge_weights_separates_the_annotated_boundary(image, fast_compile):
+    """Two copies of the crop side by side, one darkened, annotated as two segments: the
+    fitted levels are higher across the seam than inside the halves."""
+    half = image[:, :64]
+    pair = np.concatenate([half, 0.3 * half], axis=1)  # 96x128, as the fixture
+    gt = np.ones(pair.shape[:2], np.int32)
+    gt[:, 64:] = 2
+    weights = w2020.fit_edge_weights([pair], [[gt]], n_segments=40, iters=20)
+    assert len(weights) == len(w2020.EDGE_FEATURES) and np.all(np.isfinite(weights))
+    method = w2020.Wang2020(n_segments=40, scales=None, edge_weights=None, linkage=None)
+    ((labels, region),) = method.predictions(pair[None])[0]
+    pairs, evidence = w2020.edge_evidence(labels, region, w2020._gradient(pair))
+    levels = w2020._weighted_levels(evidence, weights)
+    side = np.bincount(labels.ravel(), weights=(gt.ravel() == 2)) > 0.5 * np.bincount(
+        labels.ravel()
+    )
+    across = side[pairs[:, 0]] != side[pairs[:, 1]]
+    assert across.any() and (~across).any()
+    assert levels[across].mean() > levels[~across].mean() + 0.05
