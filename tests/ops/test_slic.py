@@ -328,10 +328,10 @@ def test_slic_exact_blocks_odd_sizes():
 def _hard_slic_reference(lab, gh, gw, compactness, num_iters, stride):
     """Brute-force NumPy SLIC on the same grid and 9 candidates (no connectivity).
 
-    Update ``i`` assigns and pools the pixels of subsample ``r`` (raster index
-    inside their cell ``= r mod stride``): first the ``num_iters mod stride``
-    odd updates, then whole cycles ``r = 0..stride-1``; each pixel keeps its
-    last label (all are assigned at the end when there is no whole cycle).
+    Step ``j`` assigns the pixels of subsample ``r = j mod stride`` (raster
+    index inside their cell ``= r mod stride``) and, but for the first
+    ``skip``, moves the centres to the means of those pixels; whole cycles
+    ``r = 0..stride-1`` (at least one), each pixel keeping its last label.
     """
     height, width, _ = lab.shape
     g = slic_module._grid(height, width, gh, gw)
@@ -350,20 +350,19 @@ def _hard_slic_reference(lab, gh, gw, compactness, num_iters, stride):
         return cand[pick][np.arange(pick.sum()), np.argmin(np.where(valid[pick], d, np.inf), 1)]
 
     labels = np.full(height * width, -1)
-    cycles, rest = divmod(num_iters, stride)
-    for r in list(range(rest)) + list(range(stride)) * cycles:
-        pick = sub == r
+    cycles = max(1, -(-num_iters // stride))
+    skip = cycles * stride - num_iters
+    for j in range(cycles * stride):
+        pick = sub == j % stride
         labels[pick] = assign(centres, pick)
         for i in range(gh * gw):
             members = pick & (labels == i)
-            if np.any(members):
+            if j >= skip and np.any(members):
                 centres[i] = f[members].mean(0)
-    if cycles == 0:
-        labels = assign(centres, np.ones(height * width, bool))
     return labels.reshape(height, width)
 
 
-@pytest.mark.parametrize("stride, num_iters", [(1, 4), (3, 7), (3, 2)])
+@pytest.mark.parametrize("stride, num_iters", [(1, 4), (1, 0), (3, 7), (3, 2)])
 def test_slic_matches_numpy_reference(stride, num_iters):
     rng = np.random.default_rng(0)
     # Smooth random image so that clusters are meaningful but ties are unlikely.
