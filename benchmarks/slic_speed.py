@@ -184,12 +184,15 @@ def main(argv=None):
         threads=args.fast_slic_threads,
     )
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"\n| n | method | median ms/image | speed vs {REFERENCE} | segments (/ n) | BR | UE |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for n, name, ms, speed, count, br, ue in rows:
+    print(
+        f"\n| n | method | median ms/image | speed vs {REFERENCE} | vs {SINGLE} "
+        "| segments (/ n) | BR | UE |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for n, name, ms, speed, single, count, br, ue in rows:
         print(
-            f"| {n} | {name} | {ms:.1f} | {speed:.2f}x | {count:.0f} ({count / n:.2f}) "
-            f"| {br:.4f} | {ue:.4f} |"
+            f"| {n} | {name} | {ms:.1f} | {speed:.2f}x | {single:.2f}x "
+            f"| {count:.0f} ({count / n:.2f}) | {br:.4f} | {ue:.4f} |"
         )
 
 
