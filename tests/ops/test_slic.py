@@ -67,10 +67,16 @@ def test_grid_shape_count_and_coverage(height, width, n):
     band_h = np.bincount(cells[:, 0] // gw, minlength=gh)
     band_w = np.bincount(cells[0, :] % gw, minlength=gw)
     assert band_h.max() - band_h.min() <= 1 and band_w.max() - band_w.min() <= 1
-    # The cell-major slots hold every pixel once (plus masked padding).
-    slots = g.gather.reshape(-1)[g.mask.reshape(-1) > 0]
-    assert_array_equal(np.sort(slots), np.arange(height * width))
-    assert_array_equal(g.gather[g.slot], np.arange(height * width))
+    # The cell-major slots hold every pixel once (plus masked padding), also in
+    # SLIC's subsampled layout, where subsample r of a cell is its raster pixels
+    # r, r + 3, ...
+    for stride in (1, 3):
+        g = slic_module._grid(height, width, gh, gw, stride)
+        slots = g.gather.reshape(-1)[g.mask.reshape(-1) > 0]
+        assert_array_equal(np.sort(slots), np.arange(height * width))
+        assert_array_equal(g.gather[g.slot], np.arange(height * width))
+    cell_of_slot = np.broadcast_to(np.arange(gh * gw).reshape(1, gh, gw, 1), g.mask.shape)
+    assert_array_equal(cell_of_slot.reshape(-1)[g.slot], cells.ravel())
 
 
 def test_grid_shape_follows_aspect():
