@@ -156,21 +156,27 @@ def test_slic_min_size_is_that_of_jaxseg_slic(val_pair, fast_compile):
 
 
 def test_recorded_settings_are_the_val_selection():
-    """settings.json holds the (n, t) that the evaluation chose on val."""
+    """settings.json holds the n that the evaluation chose on val, and the merging and
+    threshold chosen on val with ``jaxseg bench`` (its val files, beside the test results)."""
     from pathlib import Path
 
-    results = Path(__file__).resolve().parents[2] / "results" / "wang2020_eval_test200"
-    report = json.loads((results / "wang2020.json").read_text())
+    results = Path(__file__).resolve().parents[2] / "results"
+    report = json.loads((results / "wang2020_eval_test200" / "wang2020.json").read_text())
+    val_dir = results / "pipeline_test200" / "wang2020_boundary_evidence" / "val100"
+    val = json.loads((val_dir / "eval_summary.json").read_text())
     recorded = json.loads((wang2020_method.PACKAGED / "settings.json").read_text())
     assert recorded["method"] == "wang2020"
     sel = report["selection"]
-    assert sel["split"] == "val" and "--seg_n_candidates" in recorded["command"]
+    assert sel["split"] == "val" and "--split val" in recorded["command"]
+    assert val["n_images"] == 100 and "val100" in recorded["chosen_on"]
     assert recorded["settings"]["n_segments"] == sel["seg_n_segments"]
-    assert recorded["settings"]["threshold"] == sel["ods_t"]
-    assert 1.0 - recorded["settings"]["threshold"] == pytest.approx(sel["setting"])
+    assert recorded["settings"]["threshold"] == val["boundary"]["ods_t"]
+    assert val["boundary"]["ods_f"] > sel["score"]  # beats the single-linkage selection
     defaults = wang2020_method.Wang2020.defaults()
     assert defaults["n_segments"] == sel["seg_n_segments"]
-    assert defaults["threshold"] == sel["ods_t"]
+    assert defaults["threshold"] == val["boundary"]["ods_t"]
+    assert defaults["linkage"] == "boundary"
+    assert defaults["edge_weights"] == recorded["settings"]["edge_weights"]
 
 
 def test_settings_errors(tmp_path):
