@@ -8,7 +8,9 @@ the feature of the predicted superpixel covering most of it
 (:func:`jaxseg.regions.labels.majority_label`), and
 :func:`jaxseg.regions.merge.hierarchy_levels` merges them (single linkage on eq. 6
 similarities unless ``recompute``): thresholding that hierarchy at ``t`` is wang2020's
-Algorithm 1 at ``T = 1 - t``.
+Algorithm 1 at ``T = 1 - t``. The settings ``linkage``, ``edge_weights`` and ``scales``
+change that merging (:class:`Wang2020`); the packaged model records ``linkage="boundary"``
+with fitted ``edge_weights``.
 
 The model is the packaged one (:data:`PACKAGED`) unless a ``checkpoint`` folder is given.
 Its default settings are :data:`BUILTIN_DEFAULTS` overridden by the ``settings`` of the

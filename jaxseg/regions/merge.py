@@ -25,6 +25,15 @@ Two ways to turn superpixels and their pairwise similarities into a segmentation
     neighbour than the previous merge was, so the levels are made monotone (each merge gets
     at least the previous merge's level); this keeps the map ultrametric.
 
+  - ``linkage="boundary"`` / ``"upgma"`` (:func:`agglomerate`): the length-weighted mean
+    of the superpixel pairs' levels along the regions' shared boundary, or the
+    size-weighted mean level of all superpixel pairs across the two regions; the pair
+    levels may be given (``pair_distances``, e.g. weighted by boundary evidence,
+    :func:`boundary_stats`).
+
+Several hierarchies of one image (superpixels at several counts) are averaged on the
+finest superpixels by :func:`combine_levels`.
+
 Similarity and level: ``s = 2 / (1 + exp(d))`` with ``d = |v_i - v_j|_1``, so the level is
 ``1 - s = tanh(d / 2)`` in ``[0, 1)``.
 """
