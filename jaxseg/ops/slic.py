@@ -17,17 +17,26 @@ Layout. Internally pixels are stored cell-major, ``(C, gh, gw, P)`` with
 ``P = ch * cw``, ``ch = ceil(H/gh)``, ``cw = ceil(W/gw)`` (short bands padded and
 masked). The 9 candidate centres of a cell are then 9 shifted views of the
 padded ``(C, gh+2, gw+2)`` centre grid, so the association is one dense fused
-elementwise pass (no gathers). Centre update, whichever measured faster on CPU
-(``benchmarks/slic_speed.py``): for soft weights (`ssn`) a per-cell matrix
-product followed by 9 shifted adds of the zero-padded grid (several times
-faster than `jax.ops.segment_sum` over the 9n pairs, forward and backward); for
-hard labels (`slic`) one `jax.ops.segment_sum` over the pixels (about 5x faster
-than the dense form, which multiplies by 9 one-hot weights).
+elementwise pass (no gathers). Centre update, whichever measured faster on CPU:
+for soft weights (`ssn`) a per-cell matrix product followed by 9 shifted adds
+of the zero-padded grid (several times faster than `jax.ops.segment_sum` over
+the 9n pairs, forward and backward); for hard labels (`slic`) one scatter add
+of the pixel rows (about 5x faster than the dense form, which multiplies by 9
+one-hot weights).
 
-CPU notes (XLA, measured): the assignment is carried through the `lax.scan`
-so that it is materialised once per iteration rather than recomputed inside
-each consumer fusion; loop-invariant layouts (the scatter rows, the count
-channel) are built once outside the loop.
+SLIC's hard path (`_slic_labels`, `_cluster_hard`) differs from `ssn`'s in three
+ways, for speed on CPU (``benchmarks/slic_speed.py``): each cell's slots are
+laid out as 3 interleaved subsamples, ``(3, gh, gw, P / 3)``, and each update
+assigns and pools one of them in turn (as fast_slic's ``subsample_stride``);
+the colour conversion is its own (`_lab_planes`: a table, a Newton cube root
+and matrix products); the argmin tracks the winning cell index directly.
+
+CPU notes (XLA, measured): XLA drops `jax.lax.optimization_barrier` before
+fusing, so what must be computed once is made an operand of the `lax.scan`
+(loop-invariant features, the scatter rows, one array per subsample), a matrix
+product (the colour maps) or a loop output (the assignments, which are the
+labels); fused, these were re-evaluated in every consumer. Subsample indices
+are static: a dynamic slice inside a fusion measured ~5x slower.
 
 Candidate order: ``k = 3 * (dy + 1) + (dx + 1)`` for the cell offset
 ``(dy, dx)`` in ``{-1, 0, 1}^2``, i.e. row-major over the 3x3 neighbourhood;
