@@ -191,6 +191,8 @@ def _check_levers(settings: dict) -> None:
                 "set recompute=false"
             )
     weights = settings["edge_weights"]
+    if isinstance(weights, list | tuple) and len(weights) == 0:
+        weights = settings["edge_weights"] = None  # [] switches recorded weights off
     if weights is not None:
         try:
             values = [float(w) for w in weights]
@@ -257,10 +259,11 @@ class Wang2020(Method):
       of the superpixel pairs' levels along the shared boundary) or ``upgma`` (the
       size-weighted mean level of every superpixel pair across the two regions); see
       :func:`jaxseg.regions.merge.agglomerate`.
-    * ``edge_weights`` (4 numbers, :data:`EDGE_FEATURES`): each superpixel pair's level
-      becomes ``sigmoid(w0 + w1 * level + w2 * gradient + w3 * log(length))`` of its
-      eq. 6 level and the CIELAB gradient along and length of its boundary
-      (:func:`edge_evidence`; weights from :func:`fit_edge_weights`).
+    * ``edge_weights`` (4 numbers, :data:`EDGE_FEATURES`; ``[]`` or None: none): each
+      superpixel pair's level becomes
+      ``sigmoid(w0 + w1 * level + w2 * gradient + w3 * log(length))`` of its eq. 6 level
+      and the CIELAB gradient along and length of its boundary (:func:`edge_evidence`;
+      weights from :func:`fit_edge_weights`).
     """
 
     batched = True

@@ -83,6 +83,12 @@ def test_edge_evidence_columns(image, fast_compile):
     assert np.all(evidence[:, 3] >= 0) and evidence[:, 3].max() > np.log(4)
 
 
+def test_empty_edge_weights_switch_recorded_ones_off():
+    # the CLI drops null values (they mean "the default"), so [] is the way to say "none"
+    method = pipeline.Segmenter("wang2020", edge_weights=[], linkage="single")
+    assert method.settings["edge_weights"] is None
+
+
 def test_lever_settings_errors():
     with pytest.raises(ValueError, match=r"n_segments=100 is not one of scales=\[300, 600\]"):
         pipeline.Segmenter("wang2020", n_segments=100, scales=[300, 600])
