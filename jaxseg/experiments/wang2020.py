@@ -137,6 +137,12 @@ def default_config() -> ml_collections.ConfigDict:
     # recompute merged regions' features (docs/evaluation.md); the val threshold and the
     # fixed row then cut that hierarchy.
     c.recompute = False
+    # wang2020 merging options (jaxseg.pipeline.wang2020): None = the model folder's
+    # recorded settings (settings.json), else e.g. linkage "single" / "boundary" and
+    # edge_weights (4 numbers, or [] for none). recompute=True means linkage "average"
+    # without edge weights.
+    c.linkage = None
+    c.edge_weights = None
     c.nthresh = 99  # benchmark thresholds on the hierarchy
     c.select_nthresh = 25  # thresholds of the val sweep that picks T
     c.select_by = "bf"  # "bf" (boundary F) or "pri": ODS criterion that picks T on val
@@ -234,6 +240,13 @@ def method_settings(cfg: ml_collections.ConfigDict, n_segments: int, fixed=None)
     else:
         settings["min_size_factor"] = float(cfg.min_size_factor)
         settings["which"] = cfg.which
+        linkage, weights = cfg.get("linkage"), cfg.get("edge_weights")
+        if cfg.recompute and linkage is None:
+            linkage, weights = "average", ([] if weights is None else weights)
+        if linkage is not None:
+            settings["linkage"] = str(linkage)
+        if weights is not None:
+            settings["edge_weights"] = [float(w) for w in weights]
     return settings
 
 
@@ -668,12 +681,14 @@ def markdown_report(report: dict) -> str:
         "",
         "Settings: "
         + ", ".join(
-            f"{k}={report['settings'][k]}"
+            f"{k}={report['settings'].get(k)}"
             for k in (
                 "n_segments",
                 "seg_n_segments",
                 "num_iters",
                 "recompute",
+                "linkage",
+                "edge_weights",
                 "nthresh",
                 "br_tolerance",
                 "ue_variant",

@@ -361,3 +361,28 @@ def test_source_errors(tmp_path):
     args = ["--method", "slic", "--source", "tfds", "--tfds_dir", str(tmp_path / "none")]
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "none")):
         eval_wang2020.main(args + ["--out", str(tmp_path / "out")])
+
+
+def test_wang2020_merging_settings_reach_the_method():
+    """eval.py's linkage / edge_weights / recompute become the pipeline method's settings;
+    unset, the packaged model's recorded merging applies (its settings.json)."""
+    from jaxseg.pipeline.wang2020 import PACKAGED, recorded_settings
+
+    cfg = evaluation.default_config()
+    cfg.method = "wang2020"
+
+    def method(**overrides):
+        c = cfg.copy_and_resolve_references()
+        c.update(overrides)
+        seg = evaluation.segmenters(c, [100], workdir=PACKAGED)[100]
+        return seg.method.settings
+
+    recorded = recorded_settings(PACKAGED)
+    got = method()
+    assert got["linkage"] == recorded["linkage"] and got["edge_weights"] == recorded["edge_weights"]
+    got = method(linkage="single", edge_weights=[])
+    assert got["linkage"] == "single" and got["edge_weights"] is None
+    # recompute=True is the average linkage, without the recorded edge weights (which that
+    # linkage cannot use): no conflict with the recorded boundary linkage.
+    got = method(recompute=True)
+    assert got["linkage"] == "average" and got["edge_weights"] is None
