@@ -61,6 +61,12 @@ def pytest_configure(config: pytest.Config) -> None:
     data_required()  # a bad value stops the run before collection
     if getattr(config, "cache", None) is not None:  # None under `-p no:cacheprovider`
         _jax_cache_dir = config.cache.mkdir("jax-compilation-cache")
+    if _jax_cache_dir is not None and os.environ.get("JAXSEG_TEST_SHARED_CACHE", "1") == "1":
+        # Many tests compile the same graphs (the tiny wang2020 training step, the
+        # packaged models' inference): both xdist workers and every subprocess share one
+        # persistent compilation cache, so a graph compiled once loads from disk after.
+        jax.config.update("jax_compilation_cache_dir", str(_jax_cache_dir))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def cpu_devices_env(count: int) -> dict[str, str]:
