@@ -64,22 +64,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if _jax_cache_dir is not None and os.environ.get("JAXSEG_TEST_SHARED_CACHE", "1") == "1":
         # Many tests compile the same graphs (the tiny wang2020 training step, the
         # packaged models' inference): both xdist workers and every subprocess share one
-        # persistent compilation cache, so a graph compiled once loads from disk after.
-        jax.config.update("jax_compilation_cache_dir", str(_jax_cache_dir))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        # persistent compilation cache under pytest's cache folder (`--cache-clear`
+        # empties it; JAXSEG_TEST_SHARED_CACHE=0 turns it off), so a graph compiled once
+        # loads from disk after.
+        for name, value in (
+            ("jax_compilation_cache_dir", str(_jax_cache_dir)),
+            ("jax_persistent_cache_min_compile_time_secs", 0.5),
+        ):
+            jax.config.update(name, value)
+            os.environ.setdefault(name.upper(), str(value))  # for the subprocesses
 
 
 def cpu_devices_env(count: int) -> dict[str, str]:
     """Environment of a subprocess whose JAX sees ``count`` fake CPU devices.
 
-    The subprocess shares a persistent compilation cache under pytest's cache folder
-    (``pytest --cache-clear`` empties it), so a rerun does not compile its graphs again.
+    The subprocess shares the run's persistent compilation cache (see `pytest_configure`).
     """
     env = dict(os.environ)
     env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
-    if _jax_cache_dir is not None:
-        env.setdefault("JAX_COMPILATION_CACHE_DIR", str(_jax_cache_dir))
-        env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     return env
 
 
