@@ -63,9 +63,10 @@ def _runs(labels: np.ndarray) -> np.ndarray:
 def _pair_levels(superpixels: np.ndarray, ucm2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Adjacent superpixel pairs ``(P, 2)`` and the lowest ``ucm2`` boundary element
     between each pair ``(P,)`` (jaxseg's UCMs give one level per pair)."""
+    from jaxseg.regions.merge import neighbour_pixel_pairs
+
     sp = superpixels.astype(np.int64)
-    a = np.concatenate([sp[:, :-1].ravel(), sp[:-1, :].ravel()])
-    b = np.concatenate([sp[:, 1:].ravel(), sp[1:, :].ravel()])
+    a, b = neighbour_pixel_pairs(sp)  # horizontal pairs, then vertical: as `edge`
     edge = np.concatenate([ucm2[1:-1:2, 2:-1:2].ravel(), ucm2[2:-1:2, 1:-1:2].ravel()])
     keep = a != b
     lo, hi, edge = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep]), edge[keep]

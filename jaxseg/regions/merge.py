@@ -60,6 +60,7 @@ __all__ = [
     "merge_threshold",
     "merge_to_counts",
     "monotone_levels",
+    "neighbour_pixel_pairs",
     "project_levels",
     "similarity_np",
     "ultrametric_levels",
@@ -106,7 +107,7 @@ def _check_labels(labels) -> np.ndarray:
     return check_labels(labels, "labels").astype(np.int64)
 
 
-def _neighbour_pixels(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_pixel_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The two ends of every 4-neighbour pixel pair of ``(H, W)`` ``x``, flat: horizontal
     pairs, then vertical ones."""
     first = np.concatenate([x[:, :-1].ravel(), x[:-1, :].ravel()])
@@ -124,7 +125,7 @@ def adjacent_pairs_np(labels) -> np.ndarray:
       ``(P, 2)`` int64, rows ``(i, j)`` with ``i < j``, sorted, without repeats.
     """
     labels = _check_labels(labels)
-    a, b = _neighbour_pixels(labels)
+    a, b = neighbour_pixel_pairs(labels)
     keep = a != b
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     pairs = np.unique(np.stack([lo, hi], axis=1), axis=0)
@@ -156,7 +157,7 @@ def boundary_stats(labels, pairs, values=None) -> tuple[np.ndarray, np.ndarray]:
                 f"values must have the labels' shape {labels.shape}, got {values.shape}."
             )
     num = int(max(labels.max(), pairs.max(initial=0))) + 1
-    a, b = _neighbour_pixels(labels)
+    a, b = neighbour_pixel_pairs(labels)
     keep = a != b
     key = np.minimum(a, b)[keep] * num + np.maximum(a, b)[keep]
     pair_keys = pairs.min(axis=1) * num + pairs.max(axis=1)
@@ -168,7 +169,7 @@ def boundary_stats(labels, pairs, values=None) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.bincount(idx, minlength=len(pairs)).astype(np.float64)
     means = np.zeros(len(pairs))
     if values is not None:
-        va, vb = _neighbour_pixels(values)
+        va, vb = neighbour_pixel_pairs(values)
         pixel_values = np.maximum(va, vb)[keep][found]
         sums = np.bincount(idx, weights=pixel_values, minlength=len(pairs))
         means = np.where(lengths > 0, sums / np.maximum(lengths, 1.0), 0.0)
