@@ -295,8 +295,16 @@ def bench_process(bsds_bench_dir, tmp_path):
         for f in sorted((bsds_bench_dir / "ucm2").glob("*.mat")):
             (res / f"{k}{f.name}").symlink_to(f)
             (gt / f"{k}{f.name}").symlink_to(bsds_bench_dir / "groundTruth" / f.name)
-    cmd = [sys.executable, str(REPO / "eval.py"), "bench", "--results", str(res), "--gt"]
-    cmd += [str(gt), "--out", str(tmp_path / "out"), "--workers", "2", "--no-progress"]
+    # Started as a shell starts it: SIGINT raising KeyboardInterrupt. An xdist worker may
+    # ignore SIGINT, an ignored SIGINT is inherited, and Python then never turns it into
+    # Ctrl-C; the launcher puts it back. (Not preexec_fn: that forks a process running
+    # JAX's threads, and JAX's fork hook warns.)
+    launch = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
+        " sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    cmd = [sys.executable, "-c", launch, str(REPO / "eval.py"), "bench", "--results", str(res)]
+    cmd += ["--gt", str(gt), "--out", str(tmp_path / "out"), "--workers", "2", "--no-progress"]
     proc = subprocess.Popen(
         cmd,
         cwd=tmp_path,
@@ -305,9 +313,6 @@ def bench_process(bsds_bench_dir, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own group: a signal to it does not reach pytest
-        # As a shell starts it: SIGINT at its default. (An xdist worker may ignore SIGINT,
-        # and an ignored SIGINT is inherited: Python then never turns it into Ctrl-C.)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     helpers: set[int] = set()
     try:
