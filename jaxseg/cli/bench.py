@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxseg.cli import ArgumentParser
+from jaxseg.data import bsds500
 from jaxseg.metrics import bench, boundary
 from jaxseg.metrics.io import PNG_KINDS
 
@@ -105,12 +106,12 @@ def resolve_gt(gt: str | Path, split: str = "test") -> Path:
         raise FileNotFoundError(f"--gt {gt}: no such folder")
     if any(path.glob("*.mat")):
         return path
-    for data in (path / "data", path):
+    data = bsds500.find_data_folder(path, f"groundTruth/{split}")
+    if data is not None:
         folder = data / "groundTruth" / split
-        if folder.is_dir():
-            if not any(folder.glob("*.mat")):
-                raise FileNotFoundError(f"--gt {gt}: {folder} holds no <id>.mat files")
-            return folder
+        if not any(folder.glob("*.mat")):
+            raise FileNotFoundError(f"--gt {gt}: {folder} holds no <id>.mat files")
+        return folder
     raise FileNotFoundError(
         f"--gt {gt}: neither a folder of ground-truth <id>.mat files nor a BSDS500 root "
         f"(no {path / 'data' / 'groundTruth' / split}); pass the BSDS500 root or its "

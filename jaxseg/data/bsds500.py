@@ -67,10 +67,12 @@ SPLITS = ("train", "val", "test")
 SOURCES = ("folder", "tfds")
 
 
-def _data_folder(path: Path) -> Path | None:
-    """The folder holding ``images/`` under ``path`` (root or data folder), else None."""
+def find_data_folder(path: str | os.PathLike, holding: str = "images") -> Path | None:
+    """The BSDS500 data folder at ``path`` (the root or its ``data/`` folder) that holds
+    the subfolder ``holding`` (e.g. ``"images"`` or ``"groundTruth/test"``), else None."""
+    path = Path(path)
     for candidate in (path / "data", path):
-        if (candidate / "images").is_dir():
+        if (candidate / holding).is_dir():
             return candidate
     return None
 
@@ -108,7 +110,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
             f"BSDS500 directory {path} (from {source}) does not exist; fix --data-dir or "
             f"${ENV_VAR}."
         )
-    folder = _data_folder(path)
+    folder = find_data_folder(path)
     if folder is None:
         raise FileNotFoundError(
             f"{path} (from {source}) is not a BSDS500 directory: neither {path / 'data/images'} "
@@ -119,7 +121,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _folder(data_dir: str | os.PathLike) -> Path:
-    folder = _data_folder(Path(data_dir))
+    folder = find_data_folder(Path(data_dir))
     if folder is None:
         raise FileNotFoundError(
             f"{data_dir} is not a BSDS500 directory (no data/images or images folder); "
