@@ -31,6 +31,7 @@ import numpy as np
 import scipy.ndimage
 
 from jaxseg.metrics.io import Result, as_result, round_g
+from jaxseg.regions.labels import overlap_table
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -82,11 +83,10 @@ def contingency_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     na, nb = int(a.max()) + 1, int(b.max()) + 1
     if na * nb > 4 * a.size + 1_000_000:
-        # sparse label numbers: renumber (empty labels contribute nothing to any metric)
-        a = np.unique(a, return_inverse=True)[1].reshape(a.shape) + 1
-        b = np.unique(b, return_inverse=True)[1].reshape(b.shape) + 1
-        na, nb = int(a.max()) + 1, int(b.max()) + 1
-    return np.bincount((a * nb + b).ravel(), minlength=na * nb).reshape(na, nb)
+        # sparse label numbers: over the labels present, row/column 0 kept empty (empty
+        # labels contribute nothing to any metric)
+        return np.pad(overlap_table(a, b, compact=True), ((1, 0), (1, 0)))
+    return overlap_table(a, b)
 
 
 def _ri_from_table(n: np.ndarray) -> float:

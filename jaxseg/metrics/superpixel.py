@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 from skimage.morphology import thin
 
-from jaxseg.regions.labels import region_means
+from jaxseg.regions.labels import overlap_table, region_means
 
 __all__ = [
     "achievable_segmentation_accuracy",
@@ -312,10 +312,7 @@ def contingency(labels: ArrayLike, gt: ArrayLike) -> np.ndarray:
     g = _as_labels(gt, "gt")
     if g.shape != seg.shape:
         raise ValueError(f"gt shape {g.shape} differs from labels shape {seg.shape}.")
-    _, s_idx = np.unique(seg.ravel(), return_inverse=True)
-    _, g_idx = np.unique(g.ravel(), return_inverse=True)
-    ns, ng = int(s_idx.max()) + 1, int(g_idx.max()) + 1
-    return np.bincount(g_idx * ns + s_idx, minlength=ng * ns).reshape(ng, ns)
+    return overlap_table(g, seg, compact=True)
 
 
 def _ue_one(n: np.ndarray, variant: str, achanta_overlap: float) -> float:

@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["check_labels", "majority_label", "raster_order", "region_means", "upsample_labels"]
+__all__ = [
+    "check_labels",
+    "majority_label",
+    "overlap_table",
+    "raster_order",
+    "region_means",
+    "upsample_labels",
+]
 
 
 def check_labels(labels: ArrayLike, name: str, *, nonnegative: bool = True) -> np.ndarray:
@@ -102,6 +109,28 @@ def region_means(labels: ArrayLike, values: ArrayLike, num: int | None = None) -
     return sums / np.maximum(counts, 1.0)[:, None]
 
 
+def overlap_table(a: np.ndarray, b: np.ndarray, *, compact: bool = False) -> np.ndarray:
+    """``n[i, j]`` = number of pixels with ``a == i`` and ``b == j``: THE overlap
+    (contingency) table of the region metrics, the superpixel metrics and
+    :func:`majority_label`.
+
+    Args:
+      a, b: int label arrays ``>= 0`` of one shape (not checked: callers check).
+      compact: count over the labels present only (rows and columns in increasing label
+        order, none empty) instead of ``0..max``.
+
+    Returns:
+      ``(max a + 1, max b + 1)`` int64 table, or ``(#labels of a, #labels of b)`` when
+      ``compact``.
+    """
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    if compact:
+        a = np.unique(a, return_inverse=True)[1].ravel()
+        b = np.unique(b, return_inverse=True)[1].ravel()
+    na, nb = int(a.max()) + 1, int(b.max()) + 1
+    return np.bincount(a.astype(np.int64) * nb + b, minlength=na * nb).reshape(na, nb)
+
+
 def majority_label(connected: ArrayLike, raw: ArrayLike) -> np.ndarray:
     """For each label of ``connected``, the label of ``raw`` covering most of its pixels.
 
@@ -123,10 +152,7 @@ def majority_label(connected: ArrayLike, raw: ArrayLike) -> np.ndarray:
             f"majority_label: raw has shape {raw.shape} but connected has {connected.shape}; "
             "pass two label images of one image."
         )
-    k, m = int(connected.max()) + 1, int(raw.max()) + 1
-    flat = connected.ravel().astype(np.int64) * m + raw.ravel()
-    table = np.bincount(flat, minlength=k * m).reshape(k, m)
-    return np.argmax(table, axis=1)
+    return np.argmax(overlap_table(connected, raw), axis=1)
 
 
 def upsample_labels(labels: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
