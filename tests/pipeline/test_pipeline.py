@@ -21,11 +21,10 @@ from jaxseg.regions.labels import raster_order
 
 @pytest.fixture(scope="session")
 def val_pair(bsds_root, tmp_path_factory):
-    """``(folder, ids, images)``: 192x256 crops of the first two val images written into
-    ``folder`` as PNG (the input of ``jaxseg segment``; crops keep the suite fast, the
+    """``(folder, ids, images)``: 96x128 crops of the first two val images written into
+    ``folder`` as PNG (the input of ``jaxseg segment``; small crops keep the suite fast, the
     comparisons do not depend on the size) and read as the evaluation reads them (float32
-    in ``[0, 1]``). Other pipeline test modules import it (``from test_pipeline import
-    val_pair``)."""
+    in ``[0, 1]``)."""
     from jaxseg.data import bsds500
     from jaxseg.io import write_png
 
@@ -35,9 +34,9 @@ def val_pair(bsds_root, tmp_path_factory):
     for image_id in ids:
         image = bsds500.read_image(bsds500.image_path(bsds_root, "val", image_id))
         paths.append(folder / f"{image_id}.png")
-        write_png(paths[-1], image[:192, :256])
+        write_png(paths[-1], image[:96, :128])
     images = [evaluation.read_image(path) for path in paths]
-    assert all(im.shape == (192, 256, 3) for im in images)
+    assert all(im.shape == (96, 128, 3) for im in images)
     assert all(im.dtype == np.float32 and im.shape[-1] == 3 for im in images)
     return folder, ids, images
 
@@ -81,10 +80,16 @@ def eval_config(method: str, settings: dict) -> tuple[ml_collections.ConfigDict,
 
 
 # (method, options of `jaxseg segment`): every method's recorded settings (no options), and
-# slic with options. The dsc case lives in test_pipeline_dsc.py (same helpers).
+# slic with options. The dsc case lives in test_pipeline_dsc.py (same helpers). Without
+# options the command runs the two images as one batch and the evaluation one at a time (a
+# result does not depend on its batch); slic with options runs one image per batch, which
+# compiles the graph of the evaluation only.
 CASES = [
     ("slic", []),
-    ("slic", ["--n-segments", "300", "--threshold", "0.4", "--compactness", "20"]),
+    (
+        "slic",
+        ["--n-segments", "300", "--threshold", "0.4", "--compactness", "20", "--batch-size", "1"],
+    ),
     ("felzenszwalb", []),
     ("wang2020", []),
 ]
@@ -133,9 +138,10 @@ def test_segment_command_equals_evaluation(method, args, val_pair, tmp_path, fas
 @pytest.mark.parametrize("threshold", [0.15, 0.272727, 0.5])
 def test_ucm_cut_is_algorithm_1(val_pair, threshold, fast_compile):
     """Components of the pairs with single-linkage level <= t are wang2020's Algorithm 1
-    (merge_threshold) at T = 1 - t on the same superpixels and features."""
+    (merge_threshold) at T = 1 - t on the same superpixels and features. SLIC at the
+    settings of test_segment_command_equals_evaluation[slic-args0] (one compiled graph)."""
     _, _, images = val_pair
-    method = classic.Slic(n_segments=200)
+    method = classic.Slic(n_segments=100)
     for image in images:
         labels = method.superpixels(image[None])[0]
         feats = classic.lab_features(image, labels)
@@ -210,7 +216,8 @@ def test_felzenszwalb_n_segments(bsds_root, tmp_path):
     """``n_segments`` searches EGB's scale per image: one level near the count. Measured on
     the first 6 val images: within 8.5% at 200 and 500 regions (min_size 100); a coarse
     target can miss by more (up to 30% at 50: the count jumps past it as the scale grows).
-    Whole images (the measured case; EGB runs on the host, no compile)."""
+    Whole images (the measured case; EGB runs on the host, no compile). The command line
+    gets the first one only (the same search as the library's, whose count it must match)."""
     import shutil
 
     from jaxseg.data import bsds500
@@ -221,23 +228,24 @@ def test_felzenszwalb_n_segments(bsds_root, tmp_path):
     images = []
     for image_id in ids:
         path = bsds500.image_path(bsds_root, "val", image_id)
-        shutil.copy(path, folder / path.name)
         images.append(evaluation.read_image(path))
-    counts = []
-    for image in images:
-        res = jaxseg.segment(image, method="felzenszwalb", n_segments=200)
+    path = bsds500.image_path(bsds_root, "val", ids[0])
+    shutil.copy(path, folder / path.name)
+    results = [jaxseg.segment(image, method="felzenszwalb", n_segments=200) for image in images]
+    counts = [int(res.segments.max()) + 1 for res in results]
+    for image, res in zip(images, results, strict=True):
         assert res.settings["n_segments"] == 200 and res.segs.shape == (1, *image.shape[:2])
         np.testing.assert_array_equal(res.segments, res.superpixels)
         np.testing.assert_array_equal(res.segs[0], res.segments)
-        counts.append(int(res.segments.max()) + 1)
-        assert abs(counts[-1] - 200) <= 0.1 * 200, counts
-    # The default is still the recorded stack of scales.
-    stack = jaxseg.segment(images[0], method="felzenszwalb")
+        assert abs(int(res.segments.max()) + 1 - 200) <= 0.1 * 200, counts
+    # The default is still the recorded stack of scales (on a crop: the size does not matter).
+    stack = jaxseg.segment(images[0][:48, :64], method="felzenszwalb")
     assert stack.settings["n_segments"] is None
     assert len(stack.segs) == len(classic.FELZENSZWALB_DEFAULTS["scales"])
     # The command line takes --n-segments as the library does (the same labels).
     got = cli_outputs(folder, tmp_path / "out", ["--method", "felzenszwalb", "--n-segments", "200"])
-    assert [got[i]["info"]["n_segments"] for i in ids] == counts
+    assert list(got) == [ids[0]] and got[ids[0]]["info"]["n_segments"] == counts[0]
+    np.testing.assert_array_equal(got[ids[0]]["segments"], results[0].segments)
     assert got[ids[0]]["info"]["settings"]["n_segments"] == 200
     # n_segments searches the scale: giving a scale too is an error naming both.
     with pytest.raises(ValueError, match=r"n_segments=200 searches the scale.*scale"):
