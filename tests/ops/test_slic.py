@@ -1,14 +1,12 @@
 """Tests for jaxseg.ops.slic: grid, SSN (soft) and SLIC (hard) clustering."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import skimage.io
 import skimage.measure
-from jax.test_util import check_grads
+from jax.test_util import check_jvp, check_vjp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from jaxseg.metrics import superpixel
@@ -43,7 +41,58 @@ def _blocks(rows=2, cols=2, size=10, seed=0):
 
 
 def _random_features(shape=(12, 14, 4), seed=0):
-    return jax.random.normal(jax.random.key(seed), shape, jnp.float32)
+    # NumPy, not jax.random: each new shape of a JAX random op is one more compile.
+    return np.random.default_rng(seed).standard_normal(shape, np.float32)
+
+
+def _ssn_default(features):
+    """`ssn` at the settings most tests share (one compile per feature shape)."""
+    return ssn(features, n_segments=6, num_iters=3)
+
+
+def _check_grads(f, args, *, order=1, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
+    """`jax.test_util.check_grads(f, args, order, modes, atol, rtol, eps)`, its checks and
+    tolerances, with each derivative compiled once as one program: check_grads differentiates
+    `f` op by op or, for a jitted `f`, compiles it, its linearisation and its transpose
+    separately. The primal values it compares come from the same programs."""
+    eps = eps or 1e-4  # check_grads' default step
+
+    @jax.jit
+    def jvp(primals, tangents):
+        return jax.jvp(f, primals, tangents)
+
+    @jax.jit
+    def vjp(primals, cotangent):
+        out, pullback = jax.vjp(f, *primals)
+        return out, pullback(cotangent)
+
+    if "fwd" in modes:
+        zeros = jax.tree.map(np.zeros_like, args)
+        check_jvp(lambda *p: jvp(p, zeros)[0], jvp, args, atol=atol, rtol=rtol, eps=eps)
+        if order > 1:
+            _check_grads(
+                lambda p, t: jax.jvp(f, p, t),
+                (args, args),
+                order=order - 1,
+                modes=modes,
+                atol=atol,
+                rtol=rtol,
+                eps=eps,
+            )
+    if "rev" in modes:
+        zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
+
+        def f_vjp(*primals):
+            return vjp(primals, zeros)[0], lambda ct: vjp(primals, ct)[1]
+
+        check_vjp(lambda *p: vjp(p, zeros)[0], f_vjp, args, atol=atol, rtol=rtol, eps=eps)
+        if order > 1:
+
+            def f_vjp2(*primals):  # as check_grads: the VJP of the primal output
+                out, pullback = jax.vjp(f, *primals)
+                return pullback(out)
+
+            _check_grads(f_vjp2, args, order=order - 1, modes=modes, atol=atol, rtol=rtol, eps=eps)
 
 
 # ------------------------------------------------------------------------------- grid
@@ -99,7 +148,7 @@ def test_grid_shape_rejects_bad_values():
 
 def test_ssn_output_contract():
     feats = _random_features()
-    out = ssn(feats, n_segments=6, num_iters=3)
+    out = _ssn_default(feats)
     assert isinstance(out, SSNOutput)
     gh, gw = grid_shape(12, 14, 6)
     m = gh * gw
@@ -121,14 +170,14 @@ def test_ssn_output_contract():
 
 def test_ssn_matches_numpy_reference():
     """A dense NumPy SSN on the same grid (explicit candidate lists) gives the same result."""
-    feats = np.asarray(_random_features((9, 11, 3), seed=3), np.float64)
+    feats = np.asarray(_random_features(seed=3), np.float64)  # (12, 14, 4)
     num_iters = 3
-    out = ssn(feats.astype(np.float32), n_segments=6, num_iters=num_iters)
-    gh, gw = grid_shape(9, 11, 6)
-    g = slic_module._grid(9, 11, gh, gw)
+    out = _ssn_default(feats.astype(np.float32))
+    gh, gw = grid_shape(12, 14, 6)
+    g = slic_module._grid(12, 14, gh, gw)
     cand = np.moveaxis(g.cand_index.reshape(9, -1)[:, g.cell], 0, -1).reshape(-1, 9)
     valid = np.moveaxis(g.cand_valid.reshape(9, -1)[:, g.cell], 0, -1).reshape(-1, 9)
-    f = feats.reshape(-1, 3)
+    f = feats.reshape(-1, 4)
     cell = g.cell.ravel()
     centres = np.stack([f[cell == i].mean(0) for i in range(gh * gw)])
 
@@ -175,96 +224,74 @@ def test_ssn_plain_vs_jit_and_no_retrace():
 
 def test_ssn_vmap_equals_loop():
     batch = _random_features((3, 12, 14, 4), seed=5)
-    fn = functools.partial(ssn, n_segments=6, num_iters=3)  # the loop reuses a compiled shape
-    batched = jax.vmap(fn)(batch)
+    batched = jax.device_get(jax.vmap(_ssn_default)(batch))  # indexed on the host
     for i in range(3):
-        single = fn(batch[i])
+        single = _ssn_default(batch[i])  # the shared compiled shape
         for x, y in zip(batched, single, strict=True):
-            assert_allclose(np.asarray(x[i]), np.asarray(y), atol=1e-5)
+            assert_allclose(x[i], np.asarray(y), atol=1e-5)
 
 
 @pytest.mark.parametrize("channels", [2, 12])  # explicit differences / matrix-product distances
 def test_ssn_gradients(channels):
+    rng = np.random.default_rng(channels)
+    feats = rng.standard_normal((5, 6, channels))  # float64
+    weights = rng.standard_normal((5, 6, 9))
     with jax.enable_x64(True):
-        feats = jax.random.normal(jax.random.key(1), (5, 6, channels), jnp.float64)
-        weights = jax.random.normal(jax.random.key(2), (5, 6, 9), jnp.float64)
 
         def loss(f):
             out = ssn(f, n_segments=4, num_iters=2)
             return jnp.sum(out.assoc * weights) + jnp.sum(out.centres**2)
 
-        assert ssn(feats, n_segments=4, num_iters=2).assoc.dtype == jnp.float64
-        check_grads(jax.jit(loss), (feats,), order=1, modes=["rev"], atol=1e-5, rtol=1e-5)
-
-
-def test_ssn_distance_forms_agree(monkeypatch):
-    """Many channels use |x|^2 - 2x.c + |c|^2; it must match the explicit form."""
-    x = jax.random.normal(jax.random.key(12), (12, 3, 4, 20))  # (C, gh, gw, P)
-    centres = jax.random.normal(jax.random.key(13), (12, 3, 4))
-    dot = slic_module._distances(x, centres)
-    monkeypatch.setattr(slic_module, "_DIRECT_MAX_CHANNELS", 64)
-    direct = slic_module._distances(x, centres)
-    assert len(dot) == len(direct) == 9
-    # Equal up to a per-pixel constant (|x|^2), which softmax and argmin ignore.
-    for a, b in zip(dot, direct, strict=True):
-        assert_allclose(np.asarray(a - dot[4]), np.asarray(b - direct[4]), rtol=1e-5, atol=1e-4)
-    assert_allclose(np.asarray(direct[4] - dot[4]), np.asarray(jnp.sum(x**2, 0)), rtol=1e-5)
-    # End to end through the (cached) jitted SSN, recompiled under each setting.
-    feats = _random_features((10, 12, 12), seed=11)
-    try:
-        slic_module._ssn.clear_cache()
-        out_direct = ssn(feats, n_segments=6, num_iters=3)
-        monkeypatch.undo()
-        slic_module._ssn.clear_cache()
-        out_dot = ssn(feats, n_segments=6, num_iters=3)
-    finally:
-        slic_module._ssn.clear_cache()
-    assert_allclose(np.asarray(out_dot.assoc), np.asarray(out_direct.assoc), atol=1e-4)
-    assert_allclose(np.asarray(out_dot.centres), np.asarray(out_direct.centres), atol=1e-4)
+        shapes = jax.eval_shape(lambda f: ssn(f, n_segments=4, num_iters=2), feats)
+        assert shapes.assoc.dtype == jnp.float64 and shapes.centres.dtype == jnp.float64
+        _check_grads(loss, (feats,), modes=["rev"], atol=1e-5, rtol=1e-5)
 
 
 def test_soft_pool_and_unpool_match_dense():
-    feats = _random_features((8, 9, 3), seed=7)
-    out = ssn(feats, n_segments=6, num_iters=2)
+    feats = _random_features(seed=7)  # (12, 14, 4): the shared compiled shape
+    out = _ssn_default(feats)
     m = out.centres.shape[0]
-    values = np.asarray(jax.random.uniform(jax.random.key(8), (8, 9, 2)))
+    rng = np.random.default_rng(8)
+    values = rng.uniform(size=(12, 14, 2)).astype(np.float32)
     assoc, cand = np.asarray(out.assoc, np.float64), np.asarray(out.candidates)
-    dense = np.zeros((72, m))
-    rows = np.arange(72)[:, None].repeat(9, 1)
+    n = 12 * 14
+    dense = np.zeros((n, m))
+    rows = np.arange(n)[:, None].repeat(9, 1)
     np.add.at(dense, (rows, cand.reshape(-1, 9)), assoc.reshape(-1, 9))
     expect_pool = (dense / dense.sum(0)).T @ values.reshape(-1, 2)
     pooled = soft_pool(values, out.assoc, out.candidates, m)
     assert_allclose(np.asarray(pooled), expect_pool, atol=1e-5)
-    sp = np.asarray(jax.random.normal(jax.random.key(9), (m, 2)))
+    sp = rng.standard_normal((m, 2)).astype(np.float32)
     unpooled = soft_unpool(sp, out.assoc, out.candidates)
     assert_allclose(np.asarray(unpooled).reshape(-1, 2), dense @ sp, atol=1e-5)
     # Reconstruction of a constant map is exact.
-    ones = jnp.ones((8, 9, 1))
+    ones = jnp.ones((12, 14, 1))
     recon = soft_unpool(soft_pool(ones, out.assoc, out.candidates, m), out.assoc, out.candidates)
     assert_allclose(np.asarray(recon), 1.0, atol=1e-5)
 
 
 def test_soft_pool_gradients():
+    # An association from the shared compiled SSN (float32), in float64 for the check.
+    out = _ssn_default(_random_features(seed=3))
+    m = out.centres.shape[0]
+    assoc = np.asarray(out.assoc, np.float64)
+    candidates = np.asarray(out.candidates)
+    values = np.random.default_rng(4).uniform(size=(12, 14, 2))
     with jax.enable_x64(True):
-        feats = jax.random.normal(jax.random.key(3), (6, 7, 3), jnp.float64)
-        out = ssn(feats, n_segments=4, num_iters=1)
-        m = out.centres.shape[0]
-        values = jax.random.uniform(jax.random.key(4), (6, 7, 2), jnp.float64)
 
         def f(v, q):
-            return soft_pool(v, q, out.candidates, m)
+            return soft_pool(v, q, candidates, m)
 
-        check_grads(f, (values, out.assoc), order=1, modes=["rev", "fwd"], atol=1e-5, rtol=1e-5)
-        check_grads(
-            lambda sp, q: soft_unpool(sp, q, out.candidates),
-            (jnp.ones((m, 2)), out.assoc),
-            order=1,
+        _check_grads(f, (values, assoc), modes=["rev", "fwd"], atol=1e-5, rtol=1e-5)
+        _check_grads(
+            lambda sp, q: soft_unpool(sp, q, candidates),
+            (np.ones((m, 2)), assoc),
             modes=["rev"],
         )
 
 
 def test_soft_pool_bad_inputs():
-    out = ssn(_random_features(), n_segments=6, num_iters=1)
+    out = _ssn_default(_random_features())
     with pytest.raises(ValueError, match=r"shape \(H, W, 9\) = \(12, 13, 9\); got \(12, 14"):
         soft_pool(jnp.ones((12, 13, 2)), out.assoc, out.candidates, 6)
     with pytest.raises(TypeError, match="candidates must be integer"):
@@ -284,15 +311,46 @@ def test_ssn_bad_inputs():
         ssn(jnp.ones((4, 4, 3)), n_segments=2, num_iters=-1)
 
 
+# Clears the jitted SSN's cache: after the other SSN tests, which share compiled shapes.
+def test_ssn_distance_forms_agree(monkeypatch):
+    """Many channels use |x|^2 - 2x.c + |c|^2; it must match the explicit form."""
+    x = _random_features((12, 3, 4, 20), seed=12)  # (C, gh, gw, P)
+    centres = _random_features((12, 3, 4), seed=13)
+    # Each form as one compiled program (a new function: traced under its own setting).
+    dot = jax.device_get(jax.jit(lambda a, b: slic_module._distances(a, b))(x, centres))
+    monkeypatch.setattr(slic_module, "_DIRECT_MAX_CHANNELS", 64)
+    direct = jax.device_get(jax.jit(lambda a, b: slic_module._distances(a, b))(x, centres))
+    assert len(dot) == len(direct) == 9
+    # Equal up to a per-pixel constant (|x|^2), which softmax and argmin ignore.
+    for a, b in zip(dot, direct, strict=True):
+        assert_allclose(a - dot[4], b - direct[4], rtol=1e-5, atol=1e-4)
+    assert_allclose(direct[4] - dot[4], np.sum(x**2, 0), rtol=1e-5)
+    # End to end through the (cached) jitted SSN, recompiled under each setting.
+    feats = _random_features((10, 12, 12), seed=11)
+    try:
+        slic_module._ssn.clear_cache()
+        out_direct = ssn(feats, n_segments=6, num_iters=3)
+        monkeypatch.undo()
+        slic_module._ssn.clear_cache()
+        out_dot = ssn(feats, n_segments=6, num_iters=3)
+    finally:
+        slic_module._ssn.clear_cache()
+    assert_allclose(np.asarray(out_dot.assoc), np.asarray(out_direct.assoc), atol=1e-4)
+    assert_allclose(np.asarray(out_dot.centres), np.asarray(out_direct.centres), atol=1e-4)
+
+
 def test_xylab_features():
     image = np.random.default_rng(0).uniform(size=(20, 30, 3)).astype(np.float32)
-    f = np.asarray(xylab_features(image, n_segments=6, pos_scale=2.0, color_scale=0.5))
+    features = jax.jit(  # one compiled program (op by op, each operation compiles)
+        lambda im: xylab_features(im, n_segments=6, pos_scale=2.0, color_scale=0.5)
+    )
+    f = np.asarray(features(image))
     gh, gw = grid_shape(20, 30, 6)
     s_xy = 2.0 * max(gh / 20, gw / 30)
     assert f.shape == (20, 30, 5) and f.dtype == np.float32
     assert_allclose(f[..., 0], s_xy * np.arange(20)[:, None].repeat(30, 1), rtol=1e-6)
     assert_allclose(f[..., 1], s_xy * np.arange(30)[None, :].repeat(20, 0), rtol=1e-6)
-    assert_allclose(f[..., 2:], 0.5 * np.asarray(rgb_to_lab(image)), atol=1e-4)
+    assert_allclose(f[..., 2:], 0.5 * np.asarray(jax.jit(rgb_to_lab)(image)), atol=1e-4)
     with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\)"):
         xylab_features(np.ones((4, 4)), n_segments=2)
 
@@ -305,11 +363,13 @@ def test_slic_colour_conversion_matches_rgb_to_lab():
     rng = np.random.default_rng(6)
     rgb8 = np.concatenate([rng.integers(0, 256, (500, 3)), np.arange(256)[:, None].repeat(3, 1)])
     rgb8 = rgb8.astype(np.uint8)  # includes black, white and every grey
+    # Jitted, as SLIC runs them (one program per dtype, not one per operation).
+    both = jax.jit(lambda rgb: (slic_module._lab_planes(rgb.T).T, rgb_to_lab(rgb)))
     for rgb in (rgb8, rgb8.astype(np.float32) / 255.0):
-        ours = np.asarray(slic_module._lab_planes(jnp.asarray(rgb.T))).T
-        assert_allclose(ours, np.asarray(rgb_to_lab(rgb)), atol=2e-4)
+        ours, theirs = jax.device_get(both(rgb))
+        assert_allclose(ours, theirs, atol=2e-4)
     t = np.geomspace(0.008, 2.0, 1000).astype(np.float32)
-    assert_allclose(np.asarray(slic_module._cbrt(jnp.asarray(t))), np.cbrt(t), rtol=3e-7)
+    assert_allclose(np.asarray(jax.jit(slic_module._cbrt)(t)), np.cbrt(t), rtol=3e-7)
 
 
 def test_slic_exact_blocks():
@@ -317,9 +377,11 @@ def test_slic_exact_blocks():
     labels = slic(image, n_segments=4)
     assert labels.dtype == np.int32
     assert_array_equal(labels, truth)
-    # Same through SSN with sharp colour features.
-    out = ssn(xylab_features(image, n_segments=4, color_scale=1.0), n_segments=4, num_iters=5)
-    assert_array_equal(np.asarray(out.labels), truth)
+    # Same through SSN with sharp colour features (features and SSN as one program).
+    ssn_labels = jax.jit(
+        lambda im: ssn(xylab_features(im, n_segments=4, color_scale=1.0), n_segments=4, num_iters=5)
+    )
+    assert_array_equal(np.asarray(ssn_labels(image).labels), truth)
 
 
 def test_slic_exact_blocks_odd_sizes():
@@ -374,10 +436,13 @@ def test_slic_matches_numpy_reference(stride, num_iters):
     # Smooth random image so that clusters are meaningful but ties are unlikely.
     image = rng.uniform(size=(6, 8, 3)).repeat(4, 0).repeat(4, 1)[:23, :29].astype(np.float32)
     gh, gw = grid_shape(23, 29, 12)
+    # slic's default stride as slic passes it (left out), so that slic below reuses
+    # this compiled program.
+    kw_stride = {} if stride == slic_module._SLIC_STRIDE else {"stride": stride}
     labels = slic_module._slic_labels(
-        image, jnp.float32(5.0), n_segments=12, num_iters=num_iters, stride=stride
+        image, jnp.float32(5.0), n_segments=12, num_iters=num_iters, **kw_stride
     )
-    lab = np.asarray(rgb_to_lab(image), np.float64)
+    lab = np.asarray(jax.jit(rgb_to_lab)(image), np.float64)  # one program, not one per op
     expect = _hard_slic_reference(lab, gh, gw, 5.0, num_iters, stride)
     assert (np.asarray(labels) == expect).mean() > 0.995
     if stride == slic_module._SLIC_STRIDE:  # slic's default
@@ -387,19 +452,21 @@ def test_slic_matches_numpy_reference(stride, num_iters):
 
 def test_slic_connectivity_and_consecutive_labels():
     rng = np.random.default_rng(1)
-    image = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
-    labels = slic(image, n_segments=20, compactness=5.0)
+    # The shape, dtype and settings of test_slic_batch_equals_slic_per_image's uint8
+    # images: one compiled program for both.
+    image = rng.integers(0, 256, size=(24, 30, 3), dtype=np.uint8)
+    labels = slic(image, n_segments=10, compactness=5.0)
     k = labels.max() + 1
     assert_array_equal(np.unique(labels), np.arange(k))
     comps = skimage.measure.label(labels + 1, background=0, connectivity=1)
     assert comps.max() == k  # each label is exactly one 4-connected component
     sizes = np.bincount(labels.ravel())
-    gh, gw = grid_shape(40, 50, 20)
-    assert sizes.min() >= int(slic_module.MIN_SIZE_FACTOR * 40 * 50 / (gh * gw))
+    gh, gw = grid_shape(24, 30, 10)
+    assert sizes.min() >= int(slic_module.MIN_SIZE_FACTOR * 24 * 30 / (gh * gw))
 
 
 def test_slic_grayscale_and_float_inputs():
-    image, truth = _blocks(2, 2, size=8)
+    image, truth = _blocks(2, 2, size=10)  # test_slic_exact_blocks' compiled program
     gray = np.array([0.1, 0.4, 0.7, 1.0], np.float32)[truth]
     labels = slic(gray, n_segments=4)
     assert_array_equal(labels, truth)
@@ -410,11 +477,12 @@ def test_slic_no_recompile_on_same_shape():
     rng = np.random.default_rng(2)
     a = rng.uniform(size=(24, 30, 3)).astype(np.float32)
     b = rng.uniform(size=(24, 30, 3)).astype(np.float32)
-    slic(a, n_segments=10)
+    kw = dict(n_segments=10, num_iters=4)  # as test_slic_batch_equals_slic_per_image
+    slic(a, **kw)
     before = slic_module._slic_labels._cache_size()
-    slic(b, n_segments=10, compactness=3.0)  # compactness is traced, not static
+    slic(b, compactness=3.0, **kw)  # compactness is traced, not static
     assert slic_module._slic_labels._cache_size() == before
-    slic(rng.uniform(size=(25, 30, 3)).astype(np.float32), n_segments=10)
+    slic(rng.uniform(size=(25, 30, 3)).astype(np.float32), **kw)
     assert slic_module._slic_labels._cache_size() == before + 1
 
 
@@ -497,7 +565,10 @@ def test_degenerate_image_sizes(shape):
     labels = slic(image, n_segments=100)
     assert labels.shape == shape
     assert_array_equal(np.unique(labels), np.arange(labels.max() + 1))
-    out = ssn(xylab_features(image, n_segments=100), n_segments=100, num_iters=2)
+    # Features and SSN as one compiled program.
+    out = jax.jit(lambda im: ssn(xylab_features(im, n_segments=100), n_segments=100, num_iters=2))(
+        image
+    )
     assert out.centres.shape == (shape[0] * shape[1], 5)  # one cell per pixel
     assert_allclose(np.asarray(out.assoc).sum(-1), 1.0, atol=1e-6)
     assert_array_equal(np.asarray(out.labels).ravel(), np.arange(shape[0] * shape[1]))
