@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
+from jax.test_util import check_jvp, check_vjp
 
 from jaxseg.ops import pooling
 
@@ -23,6 +23,54 @@ HAND = np.array(
     [[0, 0, 1, 1, 1], [0, 0, 1, 3, 3], [2, 2, 2, 3, 3], [2, 2, 2, 3, 3]], dtype=np.int32
 )
 HAND_PAIRS = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
+
+# One compiled program per call (op by op, every operation compiles for every shape).
+_adjacency = jax.jit(pooling.adjacency, static_argnums=1)
+
+
+def _check_grads(f, args, *, order=1, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
+    """`jax.test_util.check_grads(f, args, order, modes, atol, rtol, eps)`, its checks and
+    tolerances, with each derivative compiled once as one program: check_grads differentiates
+    `f` op by op or, for a jitted `f`, compiles it, its linearisation and its transpose
+    separately. The primal values it compares come from the same programs."""
+    eps = eps or 1e-4  # check_grads' default step
+
+    @jax.jit
+    def jvp(primals, tangents):
+        return jax.jvp(f, primals, tangents)
+
+    @jax.jit
+    def vjp(primals, cotangent):
+        out, pullback = jax.vjp(f, *primals)
+        return out, pullback(cotangent)
+
+    if "fwd" in modes:
+        zeros = jax.tree.map(np.zeros_like, args)
+        check_jvp(lambda *p: jvp(p, zeros)[0], jvp, args, atol=atol, rtol=rtol, eps=eps)
+        if order > 1:
+            _check_grads(
+                lambda p, t: jax.jvp(f, p, t),
+                (args, args),
+                order=order - 1,
+                modes=modes,
+                atol=atol,
+                rtol=rtol,
+                eps=eps,
+            )
+    if "rev" in modes:
+        zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
+
+        def f_vjp(*primals):
+            return vjp(primals, zeros)[0], lambda ct: vjp(primals, ct)[1]
+
+        check_vjp(lambda *p: vjp(p, zeros)[0], f_vjp, args, atol=atol, rtol=rtol, eps=eps)
+        if order > 1:
+
+            def f_vjp2(*primals):  # as check_grads: the VJP of the primal output
+                out, pullback = jax.vjp(f, *primals)
+                return pullback(out)
+
+            _check_grads(f_vjp2, args, order=order - 1, modes=modes, atol=atol, rtol=rtol, eps=eps)
 
 
 def _random_case(seed, h=7, w=9, c=3, m=6):
@@ -100,26 +148,26 @@ def test_segment_mean_gradients():
     pool_jac = np.einsum("ip,cd->icpd", average, eye).reshape(m, c, h, w, c)
     unpool_jac = np.einsum("ip,cd->pcid", member, eye).reshape(h, w, c, m, c)
     region = np.random.default_rng(3).normal(size=(m, c)).astype(np.float32)
-    for jacobian in (jax.jacfwd, jax.jacrev):
+    for jacobian in (jax.jacfwd, jax.jacrev):  # each Jacobian one compiled program
+        pool = jax.jit(jacobian(lambda x: pooling.segment_mean(x, labels, m)))
         for x in (feats, 3.0 * feats - 1.0):
-            got = jacobian(lambda x: pooling.segment_mean(x, labels, m))(x)
-            np.testing.assert_allclose(got, pool_jac, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(pool(x), pool_jac, rtol=1e-6, atol=1e-7)
+        spread = jax.jit(jacobian(lambda v: pooling.unpool(v, labels)))
         for v in (region, -2.0 * region):
-            got = jacobian(lambda v: pooling.unpool(v, labels))(v)
-            np.testing.assert_array_equal(got, unpool_jac)
+            np.testing.assert_array_equal(spread(v), unpool_jac)
 
 
 def test_segment_mean_vmap_equals_loop():
     cases = [_random_case(s) for s in range(3)]
     feats = np.stack([c[0] for c in cases])
     labels = np.stack([c[1] for c in cases])
-    out = jax.vmap(lambda x, lab: pooling.segment_mean(x, lab, 6))(feats, labels)
-    for k in range(3):
+    out = jax.jit(jax.vmap(lambda x, lab: pooling.segment_mean(x, lab, 6)))(feats, labels)
+    for k in range(3):  # op by op, as test_segment_mean_and_counts_match_numpy (same shapes)
         np.testing.assert_allclose(out[k], pooling.segment_mean(feats[k], labels[k], 6), rtol=1e-6)
 
 
 def test_adjacency_hand_made():
-    adj = np.asarray(pooling.adjacency(HAND, 4))
+    adj = np.asarray(_adjacency(HAND, 4))
     expected = np.zeros((4, 4), bool)
     for i, j in HAND_PAIRS:
         expected[i, j] = expected[j, i] = True
@@ -130,7 +178,7 @@ def test_adjacency_hand_made():
 def test_adjacency_random_matches_numpy_and_vmap():
     cases = [_random_case(s, m=7) for s in range(3)]
     labels = np.stack([c[1] for c in cases])
-    batched = jax.vmap(lambda lab: pooling.adjacency(lab, 7))(labels)
+    batched = jax.jit(jax.vmap(lambda lab: pooling.adjacency(lab, 7)))(labels)
     for k in range(3):
         np.testing.assert_array_equal(batched[k], _np_adjacency(labels[k], 7))
 
@@ -148,7 +196,7 @@ def test_adjacent_pairs_hand_made_and_padding():
 
 
 def test_adjacent_pairs_truncates_when_too_small():
-    pairs, valid = pooling.adjacent_pairs(HAND, 4, max_pairs=3)
+    pairs, valid = jax.jit(lambda lab: pooling.adjacent_pairs(lab, 4, max_pairs=3))(HAND)
     assert bool(valid.all())
     assert [tuple(p) for p in np.asarray(pairs)] == HAND_PAIRS[:3]
 
@@ -158,23 +206,28 @@ def test_pair_similarity_reference_and_extremes():
     v = rng.normal(size=(5, 4)).astype(np.float32)
     pairs = np.array([[0, 1], [1, 2], [3, 4], [2, 2]], np.int32)
     d = np.abs(v[pairs[:, 0]] - v[pairs[:, 1]]).sum(-1).astype(np.float64)
-    np.testing.assert_allclose(pooling.pair_similarity(v, pairs), 2 / (1 + np.exp(d)), rtol=1e-5)
-    assert float(pooling.pair_similarity(v, pairs)[-1]) == 1.0
+    similarity = jax.jit(pooling.pair_similarity)  # one program per shape
+    got = np.asarray(similarity(v, pairs))
+    np.testing.assert_allclose(got, 2 / (1 + np.exp(d)), rtol=1e-5)
+    assert float(got[-1]) == 1.0
     far = np.array([[0.0], [1e4]], np.float32)
-    s = pooling.pair_similarity(far, np.array([[0, 1]]))
+    s = similarity(far, np.array([[0, 1]], np.int32))
     assert np.isfinite(s).all() and float(s[0]) == 0.0
 
 
 def test_log_helpers_match_direct_formula_and_clip():
     d = np.array([1e-3, 0.1, 1.0, 5.0, 30.0], np.float64)
     s = 2 / (1 + np.exp(d))
-    np.testing.assert_allclose(pooling.log_similarity(d, eps=0.0), np.log(s), rtol=1e-5)
-    np.testing.assert_allclose(pooling.log1m_similarity(d, eps=1e-6), np.log1p(-s), rtol=1e-4)
-    big = pooling.log_similarity(np.float32(1e4), eps=1e-6)
+    # One compiled program per function and eps (op by op, each operation compiles).
+    log_s = jax.jit(pooling.log_similarity, static_argnames="eps")
+    log_1ms = jax.jit(pooling.log1m_similarity, static_argnames="eps")
+    np.testing.assert_allclose(log_s(d, eps=0.0), np.log(s), rtol=1e-5)
+    np.testing.assert_allclose(log_1ms(d, eps=1e-6), np.log1p(-s), rtol=1e-4)
+    big = log_s(np.float32(1e4), eps=1e-6)
     np.testing.assert_allclose(big, np.log(1e-6), rtol=1e-5)
-    at0 = pooling.log1m_similarity(np.float32(0.0), eps=1e-6)
+    at0 = log_1ms(np.float32(0.0), eps=1e-6)
     np.testing.assert_allclose(at0, np.log(1e-6), rtol=1e-4)
-    g = jax.grad(lambda x: pooling.log1m_similarity(x, eps=1e-6))(0.0)
+    g = jax.jit(jax.grad(lambda x: pooling.log1m_similarity(x, eps=1e-6)))(0.0)
     assert np.isfinite(g)
 
 
@@ -182,15 +235,15 @@ def test_similarity_gradients():
     rng = np.random.default_rng(4)
     v = rng.normal(size=(4, 3))
     pairs = np.array([[0, 1], [1, 2], [2, 3]], np.int32)
-    check_grads(jax.jit(lambda x: pooling.pair_similarity(x, pairs)), (v,), order=2, modes=["rev"])
+    _check_grads(lambda x: pooling.pair_similarity(x, pairs), (v,), order=2, modes=["rev"])
     d = np.array([0.3, 1.7, 4.0])
-    check_grads(jax.jit(lambda x: pooling.log_similarity(x, eps=0.0)), (d,), order=1)
-    check_grads(jax.jit(lambda x: pooling.log1m_similarity(x, eps=1e-6)), (d,), order=1)
+    _check_grads(lambda x: pooling.log_similarity(x, eps=0.0), (d,), order=1)
+    _check_grads(lambda x: pooling.log1m_similarity(x, eps=1e-6), (d,), order=1)
 
 
 def test_segment_majority():
     gt = np.array([[0, 0, 1, 1, 1], [0, 1, 1, 1, 1], [2, 2, 2, 2, 2], [2, 2, 2, -1, -1]], np.int32)
-    maj = pooling.segment_majority(HAND, gt, 4, 3)
+    maj = jax.jit(pooling.segment_majority, static_argnums=(2, 3))(HAND, gt, 4, 3)
     # seg 0: {0,0,0,1} -> 0; seg 1: all 1; seg 2: all 2; seg 3: {1,1,2,2,-1,-1} -> tie 1 vs 2 -> 1
     np.testing.assert_array_equal(maj, [0, 1, 2, 1])
 
@@ -216,7 +269,7 @@ def test_out_of_range_labels_are_dropped_not_aliased():
     # label 4 is outside [0, 4): it must not count for any segment or create a pair
     labels = HAND.copy()
     labels[3, 4] = 4
-    counts = np.asarray(pooling.segment_counts(labels, 4))
+    counts = np.asarray(jax.jit(pooling.segment_counts, static_argnums=1)(labels, 4))
     np.testing.assert_array_equal(counts, np.bincount(HAND.ravel(), minlength=4) - [0, 0, 0, 1])
-    adj = np.asarray(pooling.adjacency(labels, 4))
-    np.testing.assert_array_equal(adj, np.asarray(pooling.adjacency(HAND, 4)))
+    adj = np.asarray(_adjacency(labels, 4))
+    np.testing.assert_array_equal(adj, np.asarray(_adjacency(HAND, 4)))
