@@ -125,7 +125,8 @@ def _check_outputs(out: Path, name: str, shape: tuple[int, int], display: np.nda
 def test_every_input_kind(tmp_path, capsys):
     expected = _make_inputs(tmp_path / "in")
     out = tmp_path / "out"
-    rc = segment(str(tmp_path / "in"), "--out", str(out), *FAST)
+    # One image per batch: the graph of the single-image tests (batching has its own tests).
+    rc = segment(str(tmp_path / "in"), "--out", str(out), *FAST, "--batch-size", "1")
     err = capsys.readouterr().err
     assert rc == 1  # three bad files
     assert f"error: {tmp_path / 'in' / 'corrupt.jpg'}: corrupt or truncated image data" in err
@@ -206,7 +207,8 @@ def test_batching_does_not_recompile(tmp_path):
 
 
 def test_batch_equals_loop():
-    images = [_scene(20, 28, seed=i).astype(np.float32) / 255 for i in range(3)]
+    # The shape and batch sizes (4, 1) of test_batching_does_not_recompile: its graphs.
+    images = [_scene(18, 26, seed=i).astype(np.float32) / 255 for i in range(3)]
     segmenter = pipeline.Segmenter("slic", n_segments=12)
     batched = segmenter.map(images, batch_size=4)
     for image, res in zip(images, batched, strict=True):
@@ -217,19 +219,19 @@ def test_batch_equals_loop():
 
 
 def test_levels_on_a_two_region_image():
-    image = np.zeros((20, 28, 3), np.float32)
-    image[:, 14:] = 1.0
+    image = np.zeros((H, W, 3), np.float32)  # the common shape: its compiled graph
+    image[:, W // 2 :] = 1.0
     fine, coarse, one = (
         jaxseg.segment(image, "slic", n_segments=12, threshold=t) for t in (0.3, 0.7, 1.0)
     )
-    expected = np.zeros((20, 28), int)
-    expected[:, 14:] = 1
+    expected = np.zeros((H, W), int)
+    expected[:, W // 2 :] = 1
     np.testing.assert_array_equal(fine.segments, expected)
     np.testing.assert_array_equal(coarse.segments, expected)
     assert one.segments.max() == 0  # every level is < 1: one region at t = 1
     # The ucm2 is 0 inside the halves and high on the cut between them.
-    assert fine.ucm2[1::2, 1:27].max() == 0.0
-    assert fine.ucm2[1::2, 28].min() > 0.9
+    assert fine.ucm2[1::2, 1 : W - 1].max() == 0.0
+    assert fine.ucm2[1::2, W].min() > 0.9
 
 
 def test_levels_are_nested(tmp_path):
@@ -290,30 +292,31 @@ def test_felzenszwalb(tmp_path):
 
 
 def test_recursive_and_name_collisions(tmp_path, capsys):
+    fast = [*FAST, "--batch-size", "1"]  # the graph the single-image tests compiled
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     Image.fromarray(_scene()).save(folder / "a.png")
     Image.fromarray(_scene()).save(folder / "a.jpg")
     Image.fromarray(_scene()).save(folder / "sub" / "b.png")
     out = tmp_path / "out"
-    assert segment(str(folder), "--out", str(out), *FAST) == 0
+    assert segment(str(folder), "--out", str(out), *fast) == 0
     assert "1 subfolder(s) not searched (use --recursive)" in capsys.readouterr().err
     assert {p.name for p in out.iterdir()} == {"a_png", "a_jpg", "bench"}
-    assert segment(str(folder), "--out", str(out), "--recursive", *FAST) == 0
+    assert segment(str(folder), "--out", str(out), "--recursive", *fast) == 0
     assert (out / "sub" / "b" / "result.json").is_file()
     assert (out / "bench" / "sub__b.npz").is_file()
     # Output folder inside the input folder: its PNGs are not taken as inputs next time.
     inner = folder / "seg"
-    assert segment(str(folder), "--out", str(inner), "--recursive", *FAST) == 0
+    assert segment(str(folder), "--out", str(inner), "--recursive", *fast) == 0
     capsys.readouterr()
-    assert segment(str(folder), "--out", str(inner), "--recursive", *FAST) == 0
+    assert segment(str(folder), "--out", str(inner), "--recursive", *fast) == 0
     assert "0 segmented, 3 skipped (exist), 0 failed" in capsys.readouterr().err
     # The same relative name in two folders: numbered.
     other = tmp_path / "other"
     other.mkdir()
     Image.fromarray(_scene()).save(other / "b.png")
     out2 = tmp_path / "out2"
-    assert segment(str(folder / "sub"), str(other), "--out", str(out2), *FAST) == 0
+    assert segment(str(folder / "sub"), str(other), "--out", str(out2), *fast) == 0
     assert {p.name for p in out2.iterdir()} == {"b", "b_2", "bench"}
 
 
@@ -349,14 +352,16 @@ def test_python_dash_m(tmp_path):
     Image.fromarray(_scene()).save(tmp_path / "a.png")
     out = tmp_path / "out"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    # A host method (nothing to compile in the new process): the entry point is the test.
+    method = ["--method", "felzenszwalb", "--set", "scales=[1, 500]", "--set", "scale=500"]
     proc = subprocess.run(
         [sys.executable, "-m", "jaxseg", "segment", str(tmp_path / "a.png"), "--out", str(out),
-         "--device", "cpu", *FAST],
+         "--device", "cpu", *method, "-q"],
         capture_output=True, text=True, env=env, timeout=600,  # only a guard against a hang
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "1 segmented, 0 skipped (exist), 0 failed" in proc.stderr
-    _check_outputs(out, "a", (H, W), _scene())
+    assert _check_outputs(out, "a", (H, W), _scene())["method"] == "felzenszwalb"
 
 
 def _export_tiny(task: str, folder: Path) -> Path:
@@ -373,7 +378,9 @@ def _export_tiny(task: str, folder: Path) -> Path:
     finally:
         sys.path.pop(0)
     module = importlib.import_module(f"jaxseg.train.tasks.{task}")
-    return export_model(module.create_model(config, nnx.Rngs(0)), config, folder)
+    # Random initialisation as one jitted program (eagerly, one compile per array shape).
+    model = nnx.jit(lambda: module.create_model(config, nnx.Rngs(0)))()
+    return export_model(model, config, folder)
 
 
 @pytest.fixture(scope="module")
@@ -391,7 +398,7 @@ def test_wang2020_checkpoint(tmp_path, tiny_wang2020):
         Image.fromarray(_scene(seed=i)).save(tmp_path / f"im{i}.png")
     out = tmp_path / "out"
     before = pipeline.TRACE_COUNT["wang2020"]
-    args = ["--method", "wang2020", "--checkpoint", str(tiny_wang2020), "--n-segments", "9"]
+    args = ["--method", "wang2020", "--checkpoint", str(tiny_wang2020), "--n-segments", "12"]
     rc = segment(*(str(tmp_path / f"im{i}.png") for i in range(3)), "--out", str(out), *args, "-q")
     assert rc == 0
     assert pipeline.TRACE_COUNT["wang2020"] == before + 1  # 3 images, one padded batch of 4
@@ -412,17 +419,21 @@ def test_wang2020_missing_checkpoint(tmp_path, capsys):
 
 
 def test_default_method_follows_packaged_checkpoint(tmp_path, tiny_wang2020, monkeypatch):
-    Image.fromarray(_scene()).save(tmp_path / "a.png")
+    # wang2020 gets the 3 images of test_wang2020_checkpoint (its compiled batch of 4),
+    # slic one image (the graph of the single-image tests).
+    for i in range(3):
+        Image.fromarray(_scene(seed=i)).save(tmp_path / f"im{i}.png")
 
-    def run_without_method(packaged: Path) -> dict:
+    def run_without_method(packaged: Path, count: int = 1) -> dict:
         monkeypatch.setattr(pipeline.wang2020, "PACKAGED", packaged)
         out = tmp_path / f"out_{packaged.name}"
-        assert segment(str(tmp_path / "a.png"), "--out", str(out), "--n-segments", "12", "-q") == 0
-        return json.loads((out / "a" / "result.json").read_text())
+        images = [str(tmp_path / f"im{i}.png") for i in range(count)]
+        assert segment(*images, "--out", str(out), "--n-segments", "12", "-q") == 0
+        return json.loads((out / "im0" / "result.json").read_text())
 
     # Installed (config.json and model.npz): `jaxseg segment` without --method runs wang2020
     # on the packaged weights.
-    info = run_without_method(tiny_wang2020)
+    info = run_without_method(tiny_wang2020, count=3)
     assert pipeline.default_method() == "wang2020"
     assert info["method"] == "wang2020"
     assert info["settings"]["checkpoint"] == str(tiny_wang2020)
