@@ -7,6 +7,11 @@ import pytest
 
 from jaxseg.ops import losses, slic
 
+# Each check as one compiled program: op by op, every operation compiles for every shape.
+_pair_loss = jax.jit(losses.pair_loss, static_argnames=("alpha", "eps"))
+_reconstruction_loss = jax.jit(losses.reconstruction_loss, static_argnames="num_segments")
+_compactness_loss = jax.jit(losses.compactness_loss, static_argnames="num_segments")
+
 # ------------------------------------------------------------------------- pair loss
 
 
@@ -31,39 +36,42 @@ def pair_data(p=40, seed=0):
 @pytest.mark.parametrize("alpha", [None, 0.3])
 def test_pair_loss_matches_numpy(alpha):
     d, same, valid = pair_data()
-    got = jax.jit(lambda *a: losses.pair_loss(*a, alpha=alpha))(d, same, valid)
+    got = _pair_loss(d, same, valid, alpha=alpha)
     np.testing.assert_allclose(got, pair_loss_ref(d, same, valid, alpha), rtol=1e-5)
 
 
 def test_pair_loss_ignores_padding_and_default_alpha_is_positive_fraction():
     d, same, valid = pair_data()
-    base = losses.pair_loss(d, same, valid)
+    base = _pair_loss(d, same, valid)
     d2 = d.copy()
     d2[~valid] = 1e3  # garbage in padded rows changes nothing
-    assert float(losses.pair_loss(d2, ~same, valid)) != float(base)  # labels matter...
-    np.testing.assert_allclose(losses.pair_loss(d2, same, valid), base, rtol=1e-6)
-    frac = same[valid].mean()
-    np.testing.assert_allclose(base, losses.pair_loss(d, same, valid, alpha=frac), rtol=1e-6)
-    assert float(losses.pair_loss(d, same, np.zeros_like(valid))) == 0.0
+    assert float(_pair_loss(d2, ~same, valid)) != float(base)  # labels matter...
+    np.testing.assert_allclose(_pair_loss(d2, same, valid), base, rtol=1e-6)
+    frac = float(same[valid].mean())
+    np.testing.assert_allclose(base, _pair_loss(d, same, valid, alpha=frac), rtol=1e-6)
+    assert float(_pair_loss(d, same, np.zeros_like(valid))) == 0.0
 
 
 def test_pair_loss_clips_identical_negative_pair_and_stays_finite():
+    # One compiled program: the loss (eps = 1e-6, the default) and its gradient.
+    two = np.array([True, True])
+    loss_and_grad = jax.jit(
+        jax.value_and_grad(lambda d, same: losses.pair_loss(d, same, two, eps=1e-6))
+    )
     # s = 1 for a negative pair: log(1 - s) = -inf without the clip.
-    got = losses.pair_loss(jnp.zeros(2), jnp.array([0, 1]), jnp.array([True, True]), eps=1e-6)
+    got, g = loss_and_grad(np.zeros(2, np.float32), np.array([0, 1]))
     assert np.isfinite(float(got))
     np.testing.assert_allclose(got, -0.5 * np.log(1e-6) / 2, rtol=1e-3)
-    g = jax.grad(lambda d: losses.pair_loss(d, jnp.array([0, 1]), jnp.array([True, True])))
-    assert bool(jnp.all(jnp.isfinite(g(jnp.zeros(2)))))
+    assert np.all(np.isfinite(np.asarray(g)))
     # A very dissimilar positive pair still gets a gradient (log s is not clipped);
     # with alpha = 1/2 its weight is 1/2, d(-log s)/dd = sigmoid(d) ~ 1, over 2 pairs.
-    two = jnp.array([True, True])
-    gpos = jax.grad(lambda d: losses.pair_loss(d, jnp.array([1, 0]), two))(jnp.array([40.0, 1.0]))
+    _, gpos = loss_and_grad(np.array([40.0, 1.0], np.float32), np.array([1, 0]))
     np.testing.assert_allclose(gpos[0], 0.25, rtol=1e-4)
 
 
 def test_pair_loss_gradient_matches_numpy_derivative():
     d, same, valid = pair_data(seed=1)
-    got = jax.grad(losses.pair_loss)(d, same, valid)
+    got = jax.jit(jax.grad(losses.pair_loss))(d, same, valid)
     h = 1e-4
     num = np.array(
         [
@@ -93,9 +101,26 @@ H, W, N_SEG = 12, 16, 6
 
 @pytest.fixture(scope="module")
 def ssn_out():
-    rng = np.random.default_rng(0)
-    feats = rng.normal(size=(H, W, 5)).astype(np.float32)
-    return slic.ssn(feats, n_segments=N_SEG, num_iters=2)
+    """A soft association in the form of `slic.ssn`'s output on the ``(H, W)`` grid for
+    N_SEG: a softmax of random logits over each pixel's in-grid candidates (the others
+    0), hard labels at its argmax. Made in NumPy: compiling the SSN itself (tested in
+    test_slic) cost more here than all the losses, and the losses take any association."""
+    gh, gw = slic.grid_shape(H, W, N_SEG)
+    g = slic._grid(H, W, gh, gw)
+    candidates = slic._candidate_image(g)  # (H, W, 9)
+    in_grid = np.moveaxis(g.cand_valid.reshape(9, -1)[:, g.cell], 0, -1)  # (H, W, 9)
+    logits = np.random.default_rng(0).normal(scale=2.0, size=(H, W, 9))
+    q = np.where(in_grid, np.exp(logits), 0.0)
+    assoc = (q / q.sum(-1, keepdims=True)).astype(np.float32)
+    labels = np.take_along_axis(candidates, assoc.argmax(-1)[..., None], -1)[..., 0]
+    return slic.SSNOutput(assoc, np.zeros((gh * gw, 5), np.float32), labels, candidates)
+
+
+@pytest.fixture(scope="module")
+def positions():
+    """``(H, W, 2) float32``: the position channels of the SSN features."""
+    features = jax.jit(lambda im: slic.xylab_features(im, n_segments=N_SEG))  # one program
+    return np.asarray(features(np.zeros((H, W, 3), np.float32)))[..., :2]
 
 
 def dense_q(assoc, candidates, m):
@@ -121,28 +146,27 @@ def gt_onehot(k=4, ignore=True):
     gt = np.repeat(np.repeat(rng.integers(0, k, (3, 4)), 4, 0), 4, 1)  # (12, 16) blocks
     if ignore:
         gt[0, :5] = -1  # ignored pixels
-    return gt, np.asarray(jax.nn.one_hot(gt, k))
+    return gt, (gt[..., None] == np.arange(k)).astype(np.float32)  # -1: a zero row
 
 
 def test_reconstruction_loss_matches_dense_numpy(ssn_out):
     m = ssn_out.centres.shape[0]
     _, onehot = gt_onehot()
-    got = jax.jit(losses.reconstruction_loss, static_argnames="num_segments")(
-        onehot, ssn_out.assoc, ssn_out.candidates, num_segments=m
-    )
+    got = _reconstruction_loss(onehot, ssn_out.assoc, ssn_out.candidates, num_segments=m)
     np.testing.assert_allclose(
         got, recon_ref(onehot, ssn_out.assoc, ssn_out.candidates, m), rtol=1e-4
     )
 
 
-def test_reconstruction_loss_is_zero_for_pure_hard_superpixels():
+def test_reconstruction_loss_is_zero_for_pure_hard_superpixels(ssn_out):
     # Hard association to each pixel's own cell, ground truth constant per cell: exact.
-    out = slic.ssn(np.zeros((H, W, 2), np.float32), n_segments=N_SEG, num_iters=0)
+    # (The candidates depend on the grid only: those of the shared SSN output.)
+    m = len(ssn_out.centres)
     hard = np.zeros((H, W, 9), np.float32)
     hard[..., 4] = 1.0  # candidate 4 is the pixel's own cell
-    own = np.asarray(out.candidates)[..., 4]
-    onehot = np.asarray(jax.nn.one_hot(own, out.centres.shape[0]))
-    loss = losses.reconstruction_loss(onehot, hard, out.candidates, num_segments=len(out.centres))
+    own = np.asarray(ssn_out.candidates)[..., 4]
+    onehot = np.eye(m, dtype=np.float32)[own]
+    loss = _reconstruction_loss(onehot, hard, ssn_out.candidates, num_segments=m)
     assert abs(float(loss)) < 1e-6
 
 
@@ -153,12 +177,10 @@ def compact_ref(pos, assoc, candidates, labels, m):
     return ((x - centres[np.asarray(labels).ravel()]) ** 2).sum(1).mean()
 
 
-def test_compactness_loss_matches_dense_numpy(ssn_out):
+def test_compactness_loss_matches_dense_numpy(ssn_out, positions):
     m = ssn_out.centres.shape[0]
-    pos = np.asarray(slic.xylab_features(np.zeros((H, W, 3)), n_segments=N_SEG))[..., :2]
-    got = losses.compactness_loss(
-        pos, ssn_out.assoc, ssn_out.candidates, ssn_out.labels, num_segments=m
-    )
+    pos = positions
+    got = _compactness_loss(pos, ssn_out.assoc, ssn_out.candidates, ssn_out.labels, num_segments=m)
     want = compact_ref(pos, ssn_out.assoc, ssn_out.candidates, ssn_out.labels, m)
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
@@ -168,10 +190,10 @@ def directional_fd(f, grad, x, rng, h=1e-3):
     v = rng.normal(size=x.shape).astype(x.dtype)
     v /= np.linalg.norm(v)
     num = (float(f(x + h * v)) - float(f(x - h * v))) / (2 * h)
-    return num, float(jnp.vdot(grad, v))
+    return num, float(np.vdot(grad, v))
 
 
-def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile):
+def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile, positions):
     """Autodiff through SSN + both losses against finite differences, in float64
     (in float32 the central difference sits at the edge of the precision)."""
     rng = np.random.default_rng(3)
@@ -184,8 +206,7 @@ def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile):
             feats = rng.normal(size=(H, W, 4))  # float64
             _, onehot = gt_onehot()
             onehot = np.asarray(onehot, np.float64)
-            pos = np.asarray(slic.xylab_features(np.zeros((H, W, 3)), n_segments=N_SEG))[..., :2]
-            pos = pos.astype(np.float64)
+            pos = positions.astype(np.float64)
 
             def both(f):  # (2,): reconstruction and compactness loss
                 out = slic.ssn(jnp.concatenate([f, pos], -1), n_segments=N_SEG, num_iters=2)
@@ -196,15 +217,21 @@ def test_reconstruction_and_compactness_gradients_through_ssn(fast_compile):
                 )
                 return jnp.stack([rec, cmp])
 
-            # One compiled function: both losses and their gradients; the finite
-            # differences below run it again rather than compiling the losses alone.
-            losses_and_grads = jax.jit(lambda f: (both(f), jax.jacrev(both)(f)))
-            grads = losses_and_grads(feats)[1]  # (2, H, W, 4)
-            assert grads.dtype == jnp.float64
-            for i, g in enumerate(grads):
-                assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).max()) > 0
+            @jax.jit
+            def losses_and_grad(f, cotangent):
+                # One compiled function: both losses and the gradient of one of them (a
+                # one-hot cotangent), run once per loss; the finite differences below
+                # run it again rather than compiling the losses alone. (A Jacobian of
+                # both, one batched backward pass, compiled slower.)
+                values, pullback = jax.vjp(both, f)
+                return values, pullback(cotangent)[0]
+
+            for i, e in enumerate(np.eye(2)):
+                g = np.asarray(losses_and_grad(feats, e)[1])  # (H, W, 4)
+                assert g.dtype == np.float64
+                assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
                 num, ad = directional_fd(
-                    lambda x, i=i: losses_and_grads(x)[0][i], g, feats, rng, h=1e-5
+                    lambda x, i=i, e=e: losses_and_grad(x, e)[0][i], g, feats, rng, h=1e-5
                 )
                 np.testing.assert_allclose(ad, num, rtol=1e-5, atol=1e-9)
     finally:
