@@ -13,11 +13,15 @@ from jaxseg.nn.superae import SuperAE
 
 def test_constructors_restore_the_setting(optimised_compile):
     assert jax.config.read("jax_disable_most_optimizations") is False
-    models.SuperpixelSegNet(
-        width=8, num_groups=2, spix_channels=4, seg_hidden=8, seg_channels=4, rngs=nnx.Rngs(3)
-    )
-    SuperAE(rngs=nnx.Rngs(3))
-    assert jax.config.read("jax_disable_most_optimizations") is False
+    # Traced (nnx.eval_shape): the constructors switch the setting and back all the same,
+    # without compiling and running their initialisers (dozens of small programs).
+    small = dict(width=8, num_groups=2, spix_channels=4, seg_hidden=8, seg_channels=4)
+    for build in (
+        lambda: models.SuperpixelSegNet(**small, rngs=nnx.Rngs(3)),
+        lambda: SuperAE(rngs=nnx.Rngs(3)),
+    ):
+        nnx.eval_shape(build)
+        assert jax.config.read("jax_disable_most_optimizations") is False
 
 
 def test_unoptimised_initialisation_gives_the_optimised_values(monkeypatch, optimised_compile):
