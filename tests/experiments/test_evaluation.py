@@ -206,13 +206,22 @@ def _check_report(report, n_segments):
     assert 0.0 <= report["segmentation"]["fixed"]["T"] <= 1.0
 
 
-def test_main_slic_on_two_real_images(bsds_root, tmp_path, fast_compile):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def slic_cli_run(bsds_tfds_pairs, tmp_path_factory, fast_compile_module):
+    """``eval.py --method slic`` on the first 2 val and 2 test images of BSDS500 (the folder
+    of `bsds_tfds_pairs`), metric work in this process: ``(report, out folder)``. Shared by
+    the command-line test and the folder-vs-TFDS test (one SLIC compile, no worker pool)."""
+    root, _ = bsds_tfds_pairs
+    out = tmp_path_factory.mktemp("slic_cli") / "out"
     argv = ["--method", "slic", "--limit", "2", "--nthresh", "3", "--select_nthresh", "3",
-            "--n_segments", "100", "--workers", "2", "--data_dir", str(bsds_root),
+            "--n_segments", "100", "--workers", "1", "--data_dir", str(root),
             "--out", str(out)]  # fmt: skip
     assert eval_wang2020.main(argv) == 0
-    report = json.loads((out / "results.json").read_text())
+    return json.loads((out / "results.json").read_text()), out
+
+
+def test_main_slic_on_two_real_images(slic_cli_run):
+    report, out = slic_cli_run
     _check_report(report, [100])
     assert report["selection"]["n_images"] == 2
     # The table shows the measured numbers (beside the paper's rows).
@@ -325,29 +334,30 @@ def test_region_features_of_connected_superpixels():
 
 
 @pytest.mark.slow
-def test_folder_and_tfds_sources_give_the_same_report(bsds_tfds_pairs, fast_compile):
-    """2 val + 2 test images read from the folder and from the prepared TFDS dataset: the
-    same report, superpixel and segmentation tables alike (the tfds run goes through the
-    worker processes, so the ground truth records sent to them are the ones scored)."""
+def test_folder_and_tfds_sources_give_the_same_report(bsds_tfds_pairs, slic_cli_run):
+    """2 val + 2 test images read from the folder (`slic_cli_run`) and from the prepared
+    TFDS dataset: the same report, superpixel and segmentation tables alike (the tfds run
+    goes through the worker processes, so the ground truth records sent to them are the
+    ones scored)."""
     root, tfds_dir = bsds_tfds_pairs
+    folder, _ = slic_cli_run
     cfg = evaluation.default_config()
     cfg.update(
-        dict(method="slic", n_segments=(40,), seg_n_segments=40, nthresh=3, select_nthresh=3,
-             limit=2, workers=1)
+        dict(method="slic", n_segments=(100,), seg_n_segments=100, nthresh=3,
+             select_nthresh=3, limit=2, source="tfds", tfds_dir=str(tfds_dir), workers=2)
     )  # fmt: skip
-    folder = evaluation.evaluate(cfg, data_dir=root)
-    cfg.update(dict(source="tfds", tfds_dir=str(tfds_dir), workers=2))
     tfds = evaluation.evaluate(cfg, data_dir=root / "not_read")
     assert tfds["settings"]["source"] == "tfds" and folder["settings"]["source"] == "folder"
+    assert tfds["settings"]["workers"] == 2 and folder["settings"]["workers"] == 1
     assert tfds["n_images"] == folder["n_images"] == 2
     assert tfds["images"] == folder["images"] and len(set(folder["images"])) == 2
     for key in ("selection", "superpixels", "segmentation"):
         a, b = ({k: v for k, v in r[key].items() if k != "seconds_inference"}
                 for r in (folder, tfds))  # fmt: skip
         assert a == b, key
-    _check_report(folder, [40])
+    _check_report(folder, [100])
     # Something was measured: the superpixels touch the humans' boundaries.
-    assert folder["superpixels"]["40"]["br"] > 0.2
+    assert folder["superpixels"]["100"]["br"] > 0.2
 
 
 def test_source_errors(tmp_path):
