@@ -42,7 +42,9 @@ def test_ssn_rejects_nan_features_naming_the_pixel():
         r"channel 2\); clean or mask them first \(e\.g\. np\.nan_to_num\(features\)\)",
     ):
         slic.ssn(_features_with_nan(), n_segments=4, num_iters=2)
-    inf = jnp.zeros((6, 8, 3)).at[5, 7, 0].set(-jnp.inf)  # a device array too
+    inf = np.zeros((6, 8, 3), np.float32)
+    inf[5, 7, 0] = -np.inf
+    inf = jnp.asarray(inf)  # a device array too
     with pytest.raises(ValueError, match=r"first, -inf, at pixel \(5, 7\), channel 0"):
         slic.ssn(inf, n_segments=4, num_iters=1)
 
@@ -92,14 +94,12 @@ def test_xylab_features_rejects_0_255_floats_nan_and_bad_scales():
         ValueError, match=r"shape \(H, W, 3\); got shape \(12, 16, 4\).*\[\.\.\., :3\]"
     ):
         slic.xylab_features(np.concatenate([image, image[..., :1]], -1), n_segments=4)
-    # uint8 is read as value / 255; under jit the value checks are skipped.
+    # uint8 is read as value / 255 (compared jitted: one program per dtype, not one per
+    # operation); under jit the value checks are skipped.
+    features = jax.jit(lambda x: slic.xylab_features(x, n_segments=4))
     u8 = (image * 255).astype(np.uint8)
-    np.testing.assert_allclose(
-        slic.xylab_features(u8, n_segments=4),
-        slic.xylab_features(u8 / np.float32(255), n_segments=4),
-        atol=1e-4,
-    )
-    traced = jax.jit(lambda x: slic.xylab_features(x, n_segments=4))(image * 255)
+    np.testing.assert_allclose(features(u8), features(u8 / np.float32(255)), atol=1e-4)
+    traced = features(image * 255)
     assert traced.shape == (12, 16, 5)
 
 
@@ -108,6 +108,12 @@ def test_xylab_features_rejects_0_255_floats_nan_and_bad_scales():
 
 # One compilation per case instead of one per operation.
 _jit_pairs = jax.jit(pooling.adjacent_pairs, static_argnums=1, static_argnames="max_pairs")
+
+
+@jax.jit(static_argnums=(1, 2))
+def _pairs_and_matrix(labels, m, p):
+    """`adjacent_pairs` and `adjacency` as one program."""
+    return pooling.adjacent_pairs(labels, m, max_pairs=p), pooling.adjacency(labels, m)
 
 
 def _matrix_pairs(labels, m, p):
@@ -140,11 +146,10 @@ def test_adjacent_pairs_equal_the_matrix_result(h, w, m, p):
     rng = np.random.default_rng(h * 100 + m)
     labels = rng.integers(-1, m + 2, size=(h, w)).astype(np.int32)  # some out of range
     want_pairs, want_valid = _matrix_pairs(labels, m, p)
-    pairs, valid = _jit_pairs(labels, m, max_pairs=p)
+    (pairs, valid), adj = jax.device_get(_pairs_and_matrix(labels, m, p))
     np.testing.assert_array_equal(pairs, want_pairs)
     np.testing.assert_array_equal(valid, want_valid)
     # The matrix itself, from the same pairs.
-    adj = np.asarray(jax.jit(pooling.adjacency, static_argnums=1)(labels, m))
     full, _ = _matrix_pairs(labels, m, m * m)
     expected = np.zeros((m, m), bool)
     expected[full[:, 0], full[:, 1]] = True
@@ -156,7 +161,7 @@ def test_adjacent_pairs_vmapped_equal_a_loop_in_both_regimes():
     labels = np.random.default_rng(1).integers(0, 50, size=(3, 6, 7)).astype(np.int32)
     for m in (8, 50):  # 64 <= 8 * 71 edges: dense; 2500 > 568: sorted
         batched = jax.jit(jax.vmap(lambda lab, m=m: _jit_pairs(lab, m, max_pairs=90)))
-        pairs, valid = batched(labels)
+        pairs, valid = jax.device_get(batched(labels))  # indexed on the host
         for k in range(3):
             want_pairs, want_valid = _matrix_pairs(labels[k], m, 90)
             np.testing.assert_array_equal(pairs[k], want_pairs)
