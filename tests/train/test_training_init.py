@@ -1,5 +1,7 @@
-"""train_and_evaluate's time limit and --init_from (continuing from a packaged model)."""
+"""train_and_evaluate on BSDS500: the tiny config end to end, its time limit, and --init_from
+(continuing from a packaged model)."""
 
+import json
 import subprocess
 import sys
 
@@ -61,22 +63,36 @@ def test_init_from_refuses_another_task_or_architecture(bsds_root, tmp_path):
         )
 
 
-@pytest.mark.slow
-def test_time_limit_stops_with_a_checkpoint_and_the_rerun_finishes(
+def test_tiny_bsds_stopped_by_a_time_limit_then_rerun_writes_everything(
     bsds_root, tmp_path, fast_compile
 ):
+    # The tiny config on BSDS500 (2 steps), stopped by a time limit after step 1 with a
+    # checkpoint, then rerun to the end.
     config = wang2020_tiny.get_config()
-    config.num_steps = 3
-    config.checkpoint_every = 100
-    config.eval_every = 100
-    first = train_and_evaluate(config, tmp_path / "w", data_dir=bsds_root, time_limit_s=0.0)
-    assert first["step"] == 1  # the limit is checked after each step
-    mngr = checkpointing.CheckpointManager(tmp_path / "w")
+    config.checkpoint_every = 100  # the first run's only save is the time limit's
+    work = tmp_path / "w"
+    first = train_and_evaluate(config, work, data_dir=bsds_root, time_limit_s=0.0)
+    assert first["step"] == 1 and first["eval"] == {}  # the limit is checked after each step
+    mngr = checkpointing.CheckpointManager(work)
     try:
         assert mngr.latest_step() == 1
     finally:
         mngr.close()
-    assert train_and_evaluate(config, tmp_path / "w", data_dir=bsds_root)["step"] == 3
+    result = train_and_evaluate(config, work, data_dir=bsds_root)
+    assert result["step"] == 2
+    assert np.isfinite(result["train"]["loss"])
+    assert {"recon", "compact", "pair", "pair_bacc"} <= set(result["train"])
+    assert 0.0 <= result["eval"]["score"] <= 1.0
+    saved = json.loads((work / "config.json").read_text())
+    assert saved["task"] == "wang2020" and saved["model"]["width"] == 16
+    rows = [json.loads(ln) for ln in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["split"]) for r in rows] == [(1, "train"), (2, "train"), (2, "eval")]
+    assert (work / "checkpoints" / "latest" / "2").is_dir()
+    assert (work / "checkpoints" / "best" / "2").is_dir()
+    best, cfg = checkpointing.restore_model(work, which="best")
+    latest, _ = checkpointing.restore_model(work, which="latest")
+    assert cfg.model.width == 16
+    assert _equal(_params(best), _params(latest))
 
 
 def test_train_py_init_from_flag_reaches_the_trainer(bsds_root, tmp_path):
