@@ -37,7 +37,16 @@ def _region_scores(seg, gts):
     return cover / len(gts), ri / len(gts), vi / len(gts)
 
 
-def test_eval_dsc_end_to_end_small(bsds_root, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def superae_dir(tmp_path_factory):
+    """An untrained SuperAE exported at scale 0.25 (read only: shared by the tests)."""
+    config = ml_collections.ConfigDict({"task": "superae", "image_scale": 0.25})
+    path = tmp_path_factory.mktemp("superae") / "model"
+    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, path)
+    return path
+
+
+def test_eval_dsc_end_to_end_small(bsds_root, tmp_path, monkeypatch, superae_dir):
 
     evaluated = []  # (segmentation stack, ground truth) of every evaluate_image call
     evaluate_image = bench.evaluate_image
@@ -47,9 +56,7 @@ def test_eval_dsc_end_to_end_small(bsds_root, tmp_path, monkeypatch):
         return evaluate_image(stack, gt, **kw)
 
     monkeypatch.setattr(bench, "evaluate_image", spy)
-    config = ml_collections.ConfigDict({"task": "superae", "image_scale": 0.25})
-    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
-    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
+    argv = ["--superae", str(superae_dir), "--data_dir", str(bsds_root), "--limit", "1"]
     argv += ["--out", str(tmp_path / "out"), "--variants", "img,kmeans_rgb,ncut_deep"]
     argv += ["--counts", "12,6", "--base_count", "12", "--partitions", "4,2"]
     assert eval_dsc.main(argv) == 0
@@ -82,7 +89,7 @@ def test_eval_dsc_bad_arguments():
         eval_dsc.build_parser().parse_args(["--superae", "x", "--out", "y", "--counts", "0"])
 
 
-def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path, monkeypatch):
+def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path, monkeypatch, superae_dir):
 
     written = []
     write = lin2021._write_results
@@ -94,9 +101,7 @@ def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path, monkeypatch
 
     monkeypatch.setattr(lin2021, "_write_results", spy)
 
-    config = ml_collections.ConfigDict({"task": "superae", "image_scale": 0.25})
-    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
-    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "2"]
+    argv = ["--superae", str(superae_dir), "--data_dir", str(bsds_root), "--limit", "2"]
     argv += ["--out", str(tmp_path / "out"), "--variants", "img", "--counts", "12,3"]
     argv += ["--gen_kw", '{"min_size_frac": 0.25}', "--write_every", "1"]
     assert eval_dsc.main(argv) == 0
@@ -114,7 +119,9 @@ def test_eval_dsc_levels_and_generator_settings(bsds_root, tmp_path, monkeypatch
         eval_dsc.build_parser().parse_args(["--superae", "x", "--out", "y", "--gen_kw", "[1]"])
 
 
-def test_eval_dsc_max_segments_is_shared_and_falls_back(bsds_root, tmp_path, monkeypatch):
+def test_eval_dsc_max_segments_is_shared_and_falls_back(
+    bsds_root, tmp_path, monkeypatch, superae_dir
+):
     """dsc_img pads every image to --max_segments unless it has more superpixels, then to
     its count rounded up to 64 (the dsc method's rule, decided per image)."""
     seen = []
@@ -124,9 +131,7 @@ def test_eval_dsc_max_segments_is_shared_and_falls_back(bsds_root, tmp_path, mon
         return dsc.DSCResult(superpixels, np.zeros((int(superpixels.max()) + 1, 2)), None)
 
     monkeypatch.setattr(dsc, "dsc_segment", fake_segment)
-    config = ml_collections.ConfigDict({"task": "superae", "image_scale": 0.25})
-    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
-    argv = ["--superae", str(tmp_path / "model"), "--data_dir", str(bsds_root), "--limit", "1"]
+    argv = ["--superae", str(superae_dir), "--data_dir", str(bsds_root), "--limit", "1"]
     argv += ["--out", str(tmp_path / "out"), "--variants", "dsc_img", "--counts", "40,5"]
     assert eval_dsc.main(argv + ["--max_segments", "16"]) == 0
     (m_fine, pad_fine), (m_coarse, pad_coarse) = seen
@@ -157,13 +162,13 @@ def test_ncut_reaches_counts_and_follows_colour():
     assert int(one.max()) == 0
 
 
-def test_eval_dsc_folder_and_tfds_sources_give_the_same_rows(bsds_tfds_pairs, tmp_path):
+def test_eval_dsc_folder_and_tfds_sources_give_the_same_rows(
+    bsds_tfds_pairs, tmp_path, superae_dir
+):
     """The cheapest variant (img) on 2 val images read from the folder and from the
     prepared TFDS dataset: the same rows and levels."""
     root, tfds_dir = bsds_tfds_pairs
-    config = ml_collections.ConfigDict({"task": "superae", "image_scale": 0.25})
-    checkpointing.export_model(SuperAE(rngs=nnx.Rngs(0)), config, tmp_path / "model")
-    argv = ["--superae", str(tmp_path / "model"), "--split", "val", "--limit", "2"]
+    argv = ["--superae", str(superae_dir), "--split", "val", "--limit", "2"]
     argv += ["--variants", "img", "--counts", "12,3"]
     results = {}
     for source, extra in (
