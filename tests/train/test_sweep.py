@@ -157,18 +157,19 @@ def test_predict_sweep_equals_predict():
     model = wang2020.create_model(config, nnx.Rngs(0))
     model.eval()
     image = np.random.default_rng(0).uniform(size=(20, 28, 3)).astype(np.float32)
-    pos, col = [0.5, 2.5, 8.0], [0.26, 0.1, 0.26]
+    # Both scales differ between the two entries and from the model's (2.5, 0.26).
+    pos, col = [0.5, 8.0], [0.1, 0.4]
     preds = sweep.predict_sweep(
         model, image, pos_scales=pos, color_scales=col, n_segments=6, num_iters=3
     )
-    assert preds.labels.shape == (3, 20, 28)
-    for k in range(3):
+    assert preds.labels.shape == (2, 20, 28)
+    for k in range(2):
         model.pos_scale, model.color_scale = pos[k], col[k]
         want = wang2020.predict(model, image, n_segments=6, num_iters=3)
         np.testing.assert_array_equal(preds.labels[k], want.labels)
         np.testing.assert_array_equal(preds.valid[k], want.valid)
         np.testing.assert_allclose(preds.similarity[k], want.similarity, rtol=1e-5, atol=1e-6)
-    assert not np.array_equal(preds.labels[0], preds.labels[2])
+    assert not np.array_equal(preds.labels[0], preds.labels[1])
     with pytest.raises(ValueError, match="color_scales has shape"):
         sweep.predict_sweep(model, image, pos_scales=pos, color_scales=[1.0])
     # Both entry points check the static counts the same way (wang2020.check_counts).
