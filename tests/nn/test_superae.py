@@ -40,7 +40,7 @@ def test_shapes_any_size_and_param_count():
     out, (e1, e2, e3) = nnx.jit(lambda m, x: (m(x), m.encode(x)))(model, x)
     assert out.shape == (2, 10, 14, 3)
     assert (e1.shape, e2.shape, e3.shape) == ((2, 12, 16, 64), (2, 6, 8, 128), (2, 3, 4, 256))
-    assert bool(jnp.all((out > 0) & (out < 1)))
+    assert np.all((np.asarray(out) > 0) & (np.asarray(out) < 1))
     params = nnx.state(model, nnx.Param)
     n = sum(p.size for p in jax.tree.leaves(params))
     # convs 3x3: 3*64 + 64*128 + 128*256 + 256*128 + 128*64 + 64*3 (+ biases, BN scale/bias)
@@ -56,7 +56,10 @@ def test_loss_matches_numpy(target, norm):
     x = rng.random((2, 12, 10, 3), dtype=np.float32)
     r = rng.random((2, 12, 10, 3), dtype=np.float32)
     lab = rng.integers(0, 7, (2, 12, 10)).astype(np.int32)
-    loss, m = superae_loss(
+    loss_fn = jax.jit(
+        superae_loss, static_argnames=("num_segments", "template_target", "template_norm")
+    )
+    loss, m = loss_fn(
         x, r, lab, num_segments=16, lam=0.7, template_target=target, template_norm=norm
     )
     ref, mse, t = _np_loss(x, r, lab, 0.7, target, norm)
@@ -69,10 +72,11 @@ def test_template_zero_on_piecewise_constant():
     lab = np.repeat(np.repeat(np.arange(6).reshape(2, 3), 5, 0), 4, 1)  # (10, 12)
     colours = np.random.default_rng(1).random((6, 3), dtype=np.float32)
     recon = colours[lab]
-    t = template_smoothness(recon, lab, num_segments=8)
+    smoothness = jax.jit(template_smoothness, static_argnames="num_segments")  # one compile
+    t = smoothness(recon, lab, num_segments=8)
     assert float(t) == pytest.approx(0.0, abs=1e-7)
     noisy = recon + 0.1 * np.random.default_rng(2).standard_normal(recon.shape).astype(np.float32)
-    assert float(template_smoothness(noisy, lab, num_segments=8)) > 1e-3
+    assert float(smoothness(noisy, lab, num_segments=8)) > 1e-3
 
 
 def test_loss_gradients_by_hand_and_bad_options():
@@ -91,7 +95,7 @@ def test_loss_gradients_by_hand_and_bad_options():
         return nnx.grad(f)(m), hidden, m(x)
 
     grads, hidden, recon = grads_and_features(model)
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
     # The output layer's gradient by hand (float64): recon = sigmoid(z), z = conv(hidden) + b;
     # dL/dr = 2/P ((r - x) + lam (r - mu)) with mu the superpixel mean of r (its own
     # derivative cancels: deviations from a mean sum to 0), dL/dz = dL/dr r (1 - r).
@@ -154,6 +158,7 @@ def test_train_tiny_resume_and_restore(bsds_root, tmp_path):
     config.num_steps = 2
     config.eval_every = 2
     config.checkpoint_every = 1
+    config.crop_size = 16  # the training steps cost in proportion to the crop's pixels
     straight = train_and_evaluate(config, tmp_path / "straight", data_dir=bsds_root)
     assert straight["step"] == 2 and np.isfinite(straight["eval"]["score"])
     # Interrupted after step 1, then rerun: the same run as the straight one.
@@ -199,12 +204,18 @@ def test_pad_to_multiple():
     np.testing.assert_array_equal(y[:, 7, :6], x[:, 4])
 
 
+# One image shape and one compiled eval-mode encoder for the two embedding tests: an
+# image size that is not a multiple of the stride (4), so both pad and crop.
+EMBED_SHAPE = (10, 13, 3)
+_encode = nnx.jit(lambda model, x: model.encode(x))
+
+
 def test_embed_is_image_and_upsampled_encoder_outputs():
     model = SuperAE(rngs=nnx.Rngs(0))
-    img = np.random.default_rng(1).random((10, 13, 3), dtype=np.float32)  # padded to 12 x 16
-    emb = superae.embed(model, img)
+    img = np.random.default_rng(1).random(EMBED_SHAPE, dtype=np.float32)  # padded to 12 x 16
+    emb = superae.embed(model, img)  # sets the model to eval mode
     assert emb.shape == (10, 13, 3 + 64 + 128 + 256) and emb.dtype == np.float32
-    e1, e2, e3 = (np.asarray(e[0]) for e in model.encode(jnp.asarray(img)[None]))
+    e1, e2, e3 = (np.asarray(e[0]) for e in _encode(model, img[None]))
     np.testing.assert_array_equal(emb[..., :3], img)
     np.testing.assert_allclose(emb[..., 3:67], e1[:10, :13], atol=1e-6)
     # e2 (stride 2) on the 12 x 16 grid: half-pixel bilinear, so the centre of output
@@ -213,7 +224,8 @@ def test_embed_is_image_and_upsampled_encoder_outputs():
     want = (9 * e2[r, c] + 3 * e2[r + 1, c] + 3 * e2[r, c + 1] + e2[r + 1, c + 1]) / 16.0
     np.testing.assert_allclose(emb[2 * r + 1, 2 * c + 1, 67:195], want, rtol=1e-5, atol=1e-5)
     # e3 (stride 4): the resize of e3 alone, cropped
-    up3 = np.asarray(jax.image.resize(e3, (12, 16, 256), "bilinear"))[:10, :13]
+    resize = jax.jit(jax.image.resize, static_argnums=(1, 2))
+    up3 = np.asarray(resize(e3, (12, 16, 256), "bilinear"))[:10, :13]
     np.testing.assert_allclose(emb[..., 195:], up3, atol=1e-6)
 
 
@@ -223,10 +235,10 @@ def test_dsc_head_on_embed_equals_the_per_resolution_head():
 
     model = SuperAE(rngs=nnx.Rngs(0))
     model.eval()
-    img = np.random.default_rng(2).random((9, 14, 3), dtype=np.float32)
+    img = np.random.default_rng(2).random(EMBED_SHAPE, dtype=np.float32)
     head = dsc.init_head(jax.random.key(0), 5)
-    feats = (e[0] for e in model.encode(jnp.asarray(img)[None]))
-    per_res = np.asarray(dsc._head_logits(head, jnp.asarray(img), *feats))
+    feats = (e[0] for e in _encode(model, img[None]))
+    per_res = np.asarray(jax.jit(dsc._head_logits)(head, jnp.asarray(img), *feats))
     full = superae.embed(model, img) @ np.asarray(head["w"]) + np.asarray(head["b"])
     np.testing.assert_allclose(per_res, full, rtol=1e-4, atol=1e-4)
 
