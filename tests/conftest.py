@@ -23,7 +23,9 @@ from typing import NoReturn
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from jax.test_util import check_jvp, check_vjp  # noqa: E402
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -227,3 +229,50 @@ def write_png16_rgb(path, array):
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
     path.write_bytes(png + chunk(b"IEND", b""))
+
+
+def check_grads_compiled(f, args, *, order=1, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
+    """`jax.test_util.check_grads(f, args, order, modes, atol, rtol, eps)`, its checks and
+    tolerances, with each derivative compiled once as one program: check_grads differentiates
+    `f` op by op or, for a jitted `f`, compiles it, its linearisation and its transpose
+    separately. The primal values it compares come from the same programs."""
+    eps = eps or 1e-4  # check_grads' default step
+
+    @jax.jit
+    def jvp(primals, tangents):
+        return jax.jvp(f, primals, tangents)
+
+    @jax.jit
+    def vjp(primals, cotangent):
+        out, pullback = jax.vjp(f, *primals)
+        return out, pullback(cotangent)
+
+    if "fwd" in modes:
+        zeros = jax.tree.map(np.zeros_like, args)
+        check_jvp(lambda *p: jvp(p, zeros)[0], jvp, args, atol=atol, rtol=rtol, eps=eps)
+        if order > 1:
+            check_grads_compiled(
+                lambda p, t: jax.jvp(f, p, t),
+                (args, args),
+                order=order - 1,
+                modes=modes,
+                atol=atol,
+                rtol=rtol,
+                eps=eps,
+            )
+    if "rev" in modes:
+        zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
+
+        def f_vjp(*primals):
+            return vjp(primals, zeros)[0], lambda ct: vjp(primals, ct)[1]
+
+        check_vjp(lambda *p: vjp(p, zeros)[0], f_vjp, args, atol=atol, rtol=rtol, eps=eps)
+        if order > 1:
+
+            def f_vjp2(*primals):  # as check_grads: the VJP of the primal output
+                out, pullback = jax.vjp(f, *primals)
+                return pullback(out)
+
+            check_grads_compiled(
+                f_vjp2, args, order=order - 1, modes=modes, atol=atol, rtol=rtol, eps=eps
+            )

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_jvp, check_vjp
+from conftest import check_grads_compiled
 
 from jaxseg.ops import pooling
 
@@ -26,51 +26,6 @@ HAND_PAIRS = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
 
 # One compiled program per call (op by op, every operation compiles for every shape).
 _adjacency = jax.jit(pooling.adjacency, static_argnums=1)
-
-
-def _check_grads(f, args, *, order=1, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
-    """`jax.test_util.check_grads(f, args, order, modes, atol, rtol, eps)`, its checks and
-    tolerances, with each derivative compiled once as one program: check_grads differentiates
-    `f` op by op or, for a jitted `f`, compiles it, its linearisation and its transpose
-    separately. The primal values it compares come from the same programs."""
-    eps = eps or 1e-4  # check_grads' default step
-
-    @jax.jit
-    def jvp(primals, tangents):
-        return jax.jvp(f, primals, tangents)
-
-    @jax.jit
-    def vjp(primals, cotangent):
-        out, pullback = jax.vjp(f, *primals)
-        return out, pullback(cotangent)
-
-    if "fwd" in modes:
-        zeros = jax.tree.map(np.zeros_like, args)
-        check_jvp(lambda *p: jvp(p, zeros)[0], jvp, args, atol=atol, rtol=rtol, eps=eps)
-        if order > 1:
-            _check_grads(
-                lambda p, t: jax.jvp(f, p, t),
-                (args, args),
-                order=order - 1,
-                modes=modes,
-                atol=atol,
-                rtol=rtol,
-                eps=eps,
-            )
-    if "rev" in modes:
-        zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
-
-        def f_vjp(*primals):
-            return vjp(primals, zeros)[0], lambda ct: vjp(primals, ct)[1]
-
-        check_vjp(lambda *p: vjp(p, zeros)[0], f_vjp, args, atol=atol, rtol=rtol, eps=eps)
-        if order > 1:
-
-            def f_vjp2(*primals):  # as check_grads: the VJP of the primal output
-                out, pullback = jax.vjp(f, *primals)
-                return pullback(out)
-
-            _check_grads(f_vjp2, args, order=order - 1, modes=modes, atol=atol, rtol=rtol, eps=eps)
 
 
 def _random_case(seed, h=7, w=9, c=3, m=6):
@@ -235,10 +190,10 @@ def test_similarity_gradients():
     rng = np.random.default_rng(4)
     v = rng.normal(size=(4, 3))
     pairs = np.array([[0, 1], [1, 2], [2, 3]], np.int32)
-    _check_grads(lambda x: pooling.pair_similarity(x, pairs), (v,), order=2, modes=["rev"])
+    check_grads_compiled(lambda x: pooling.pair_similarity(x, pairs), (v,), order=2, modes=["rev"])
     d = np.array([0.3, 1.7, 4.0])
-    _check_grads(lambda x: pooling.log_similarity(x, eps=0.0), (d,), order=1)
-    _check_grads(lambda x: pooling.log1m_similarity(x, eps=1e-6), (d,), order=1)
+    check_grads_compiled(lambda x: pooling.log_similarity(x, eps=0.0), (d,), order=1)
+    check_grads_compiled(lambda x: pooling.log1m_similarity(x, eps=1e-6), (d,), order=1)
 
 
 def test_segment_majority():

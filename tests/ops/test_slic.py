@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.io
 import skimage.measure
-from jax.test_util import check_jvp, check_vjp
+from conftest import check_grads_compiled
 from numpy.testing import assert_allclose, assert_array_equal
 
 from jaxseg.metrics import superpixel
@@ -48,51 +48,6 @@ def _random_features(shape=(12, 14, 4), seed=0):
 def _ssn_default(features):
     """`ssn` at the settings most tests share (one compile per feature shape)."""
     return ssn(features, n_segments=6, num_iters=3)
-
-
-def _check_grads(f, args, *, order=1, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
-    """`jax.test_util.check_grads(f, args, order, modes, atol, rtol, eps)`, its checks and
-    tolerances, with each derivative compiled once as one program: check_grads differentiates
-    `f` op by op or, for a jitted `f`, compiles it, its linearisation and its transpose
-    separately. The primal values it compares come from the same programs."""
-    eps = eps or 1e-4  # check_grads' default step
-
-    @jax.jit
-    def jvp(primals, tangents):
-        return jax.jvp(f, primals, tangents)
-
-    @jax.jit
-    def vjp(primals, cotangent):
-        out, pullback = jax.vjp(f, *primals)
-        return out, pullback(cotangent)
-
-    if "fwd" in modes:
-        zeros = jax.tree.map(np.zeros_like, args)
-        check_jvp(lambda *p: jvp(p, zeros)[0], jvp, args, atol=atol, rtol=rtol, eps=eps)
-        if order > 1:
-            _check_grads(
-                lambda p, t: jax.jvp(f, p, t),
-                (args, args),
-                order=order - 1,
-                modes=modes,
-                atol=atol,
-                rtol=rtol,
-                eps=eps,
-            )
-    if "rev" in modes:
-        zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
-
-        def f_vjp(*primals):
-            return vjp(primals, zeros)[0], lambda ct: vjp(primals, ct)[1]
-
-        check_vjp(lambda *p: vjp(p, zeros)[0], f_vjp, args, atol=atol, rtol=rtol, eps=eps)
-        if order > 1:
-
-            def f_vjp2(*primals):  # as check_grads: the VJP of the primal output
-                out, pullback = jax.vjp(f, *primals)
-                return pullback(out)
-
-            _check_grads(f_vjp2, args, order=order - 1, modes=modes, atol=atol, rtol=rtol, eps=eps)
 
 
 # ------------------------------------------------------------------------------- grid
@@ -244,7 +199,7 @@ def test_ssn_gradients(channels):
 
         shapes = jax.eval_shape(lambda f: ssn(f, n_segments=4, num_iters=2), feats)
         assert shapes.assoc.dtype == jnp.float64 and shapes.centres.dtype == jnp.float64
-        _check_grads(loss, (feats,), modes=["rev"], atol=1e-5, rtol=1e-5)
+        check_grads_compiled(loss, (feats,), modes=["rev"], atol=1e-5, rtol=1e-5)
 
 
 def test_soft_pool_and_unpool_match_dense():
@@ -282,8 +237,8 @@ def test_soft_pool_gradients():
         def f(v, q):
             return soft_pool(v, q, candidates, m)
 
-        _check_grads(f, (values, assoc), modes=["rev", "fwd"], atol=1e-5, rtol=1e-5)
-        _check_grads(
+        check_grads_compiled(f, (values, assoc), modes=["rev", "fwd"], atol=1e-5, rtol=1e-5)
+        check_grads_compiled(
             lambda sp, q: soft_unpool(sp, q, candidates),
             (np.ones((m, 2)), assoc),
             modes=["rev"],
