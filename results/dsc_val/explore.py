@@ -16,16 +16,13 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
+from report import report as report_line
 
 from jaxseg.cli import ArgumentParser
 from jaxseg.data import bsds500
-from jaxseg.metrics.bench import collect, evaluate_image
-from jaxseg.metrics.io import GroundTruth
 from jaxseg.nn import dsc
 from jaxseg.nn.superae import prepare_input, reconstruct
 from jaxseg.regions.generators import generate
-from jaxseg.regions.labels import upsample_labels
 from jaxseg.train import checkpointing
 
 p = ArgumentParser()
@@ -63,34 +60,8 @@ print(f"superpixels {time.time() - t0:.0f}s", flush=True)
 
 
 def report(name, segs_per_image, secs=0.0):
-    evs, nreg = [], []
-    for r, segs in zip(recs, segs_per_image, strict=False):
-        gt = GroundTruth(list(r.segmentations), list(r.boundaries))
-        stack = np.stack([upsample_labels(s, gt.shape) + 1 for s in segs])
-        evs.append(evaluate_image(stack, gt, bench="region"))
-        nreg.append([int(s.max()) + 1 for s in segs])
-    reg = collect(evs)["region"]
-    nreg = np.mean(nreg, 0)
-    sc_l = reg["cover_th"][:, 1]
-    pri_l = reg["ri_voi_thr"][:, 1]
-    vi_l = reg["ri_voi_thr"][:, 2]
-
-    def fmt(xs, d=3):
-        return " ".join(f"{x:.{d}f}" for x in xs)
-
-    line = (
-        f"{name:40s} SC {reg['cover_ods']:.3f}/{reg['cover_ois']:.3f} "
-        f"PRI {reg['pri_ods']:.3f}/{reg['pri_ois']:.3f} "
-        f"VI {reg['voi_ods']:.3f}/{reg['voi_ois']:.3f} | nreg {fmt(nreg, 1)} | "
-        f"SC/l {fmt(sc_l)} | VI/l {fmt(vi_l)} | PRI/l {fmt(pri_l)} | {secs:.1f}s/img"
-    )
-    print(line, flush=True)
-    with open("workdirs/dsc_explore/log.txt", "a") as f:
-        f.write(
-            f"[{a.split} n={len(recs)} {a.generator} {a.gen_kw} {a.superae}:{a.which} {a.tag}] "
-            + line
-            + "\n"
-        )
+    tag = f"[{a.split} n={len(recs)} {a.generator} {a.gen_kw} {a.superae}:{a.which} {a.tag}]"
+    report_line(recs, name, segs_per_image, secs, tag)
 
 
 for src in ("img", "rec"):
