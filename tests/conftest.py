@@ -61,8 +61,6 @@ def missing_data(reason: str) -> NoReturn:
 def pytest_configure(config: pytest.Config) -> None:
     global _jax_cache_dir
     data_required()  # a bad value stops the run before collection
-    if hasattr(config.option, "loadscopereorder"):  # xdist: keep the order made below
-        config.option.loadscopereorder = False
     if getattr(config, "cache", None) is not None:  # None under `-p no:cacheprovider`
         _jax_cache_dir = config.cache.mkdir("jax-compilation-cache")
     if _jax_cache_dir is not None and os.environ.get("JAXSEG_TEST_SHARED_CACHE", "1") == "1":
@@ -77,15 +75,6 @@ def pytest_configure(config: pytest.Config) -> None:
         ):
             jax.config.update(name, value)
             os.environ.setdefault(name.upper(), str(value))  # for the subprocesses
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Files holding a ``slow`` test run first (the order is otherwise kept), so that under
-    ``-n 2 --dist loadfile`` the long files start early and both workers finish together
-    instead of one running the last long file alone. xdist's own reordering (files with the
-    most tests first) is switched off in `pytest_configure` for this."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: False (slow files) first
 
 
 def cpu_devices_env(count: int) -> dict[str, str]:
