@@ -184,6 +184,10 @@ class PixelMatcher:
         self.entry_cost = cost[off_i[order]]
         self.indptr = np.zeros(h * w + 1, dtype=np.int64)
         np.cumsum(np.bincount(q, minlength=h * w), out=self.indptr[1:])
+        # Solved components by their machine pixels: the sub-problem of a component is fixed
+        # by its machine pixels (its human pixels are those within reach of them), so maps
+        # of nearby thresholds, which share most components, solve each one once.
+        self._solved: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     def match(self, machine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Returns ``(m1, m2)``: bool ``(H, W)`` masks of matched machine / human pixels."""
@@ -227,19 +231,26 @@ class PixelMatcher:
         comp_of_pair = comp_a[a]
         pairs_per_comp = np.bincount(comp_of_pair, minlength=n_comp)
         single = pairs_per_comp[comp_of_pair] == 1
-        ma_parts, mb_parts = [a[single]], [b[single]]
         rest = np.flatnonzero(~single)
         order = rest[np.argsort(comp_of_pair[rest], kind="stable")]
         bounds = np.flatnonzero(np.diff(comp_of_pair[order])) + 1
+        ma_parts, mb_parts = [pos[a[single]]], [b_nodes[b[single]]]
         for sel in np.split(order, bounds) if order.size else []:
             c = comp_of_pair[sel[0]]
-            xa, xb = _min_cost_matching(
-                local_a[a[sel]], local_b[b[sel]], wgt[sel], cnt_a[c], cnt_b[c], self.outlier_weight
-            )
-            ma_parts.append(order_a[start_a[c] + xa])
-            mb_parts.append(order_b[start_b[c] + xb])
-        ma = pos[np.concatenate(ma_parts)]
-        mb = b_nodes[np.concatenate(mb_parts)]
+            members = order_a[start_a[c] : start_a[c] + cnt_a[c]]
+            key = pos[members].tobytes()
+            hit = self._solved.get(key)
+            if hit is None:
+                xa, xb = _min_cost_matching(
+                    local_a[a[sel]], local_b[b[sel]], wgt[sel], cnt_a[c], cnt_b[c],
+                    self.outlier_weight,
+                )  # fmt: skip
+                hit = (pos[members[xa]], b_nodes[order_b[start_b[c] + xb]])
+                self._solved[key] = hit
+            ma_parts.append(hit[0])
+            mb_parts.append(hit[1])
+        ma = np.concatenate(ma_parts)
+        mb = np.concatenate(mb_parts)
         m1.ravel()[ma] = True
         m2[self.gt_rows[mb], self.gt_cols[mb]] = True
         return m1, m2

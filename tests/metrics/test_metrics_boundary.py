@@ -263,3 +263,28 @@ def test_min_cost_matching_equals_square_formulation(monkeypatch, dense_max):
         assert got_cost - ow * xa.size == cost_ref - ow * k_ref
         if ow > 424 * 60:  # BSDS weight: the optimum is a maximum matching, count fixed
             assert xa.size == k_ref
+
+
+def test_matcher_reuses_only_unchanged_components():
+    """A matcher that saw another map (the threshold before) matches a map exactly as a
+    fresh one: solved components are reused only where the machine pixels are the same.
+
+    Keying the stored solutions on anything coarser than the component's machine pixels
+    (e.g. their count) gives the right-hand contour of ``second`` the matching of the
+    left-hand one of ``first`` (the same length) and fails this test.
+    """
+    from jaxseg.metrics.boundary import PixelMatcher
+
+    gt = np.zeros((300, 400), dtype=bool)  # tolerance 0.0075 * 500 = 3.75 px
+    gt[50:250, 100] = gt[50:250, 300] = gt[150, 150:250] = True  # three human contours
+    first = np.zeros_like(gt)
+    first[151, 160:240] = True  # in both maps
+    second = first.copy()
+    first[52:248, 101] = True  # the left contour, 1 px away
+    second[52:248, 298] = True  # the right one instead, 2 px away, as long
+    shared = PixelMatcher(gt)
+    shared.match(first)
+    got, fresh = shared.match(second), PixelMatcher(gt).match(second)
+    for x, y in zip(got, fresh, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert got[0][52:248, 298].all() and got[0][151, 160:240].all() and got[0].sum() == 196 + 80
