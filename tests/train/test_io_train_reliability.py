@@ -203,17 +203,20 @@ def _read_metrics(workdir):
     return [json.loads(ln) for ln in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_resume_drops_a_torn_last_metrics_line(stopped_run, tmp_path, capsys, fast_compile):
+def test_resume_drops_a_torn_last_metrics_line(stopped_run, tmp_path, capsys):
     workdir = Path(shutil.copytree(stopped_run, tmp_path / "work"))
     with open(workdir / "metrics.jsonl", "a") as f:
         f.write('{"step": 3, "split": "train", "lo')  # the run died mid-append
-    result = train_and_evaluate(synthetic_config(), workdir, stop_at=3)
-    assert result["step"] == 3
+    # The rerun resumes from the checkpoint at step 2 and stops there (stop_at=2): the log
+    # is reopened as for any resume, without a step to compile.
+    result = train_and_evaluate(synthetic_config(), workdir, stop_at=2)
+    assert result["step"] == 2
     assert [(r["step"], r["split"]) for r in _read_metrics(workdir)] == [
         (1, "train"),
         (2, "train"),
-        (3, "train"),
     ]
+    # Whole lines only, so that the next step's record starts a line of its own.
+    assert (workdir / "metrics.jsonl").read_text().endswith("}\n")
     err = capsys.readouterr().err
     assert f"{workdir / 'metrics.jsonl'}: dropped its last line" in err
 
