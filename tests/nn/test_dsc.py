@@ -1,5 +1,7 @@
 """Deep Superpixel Cut: pieces against hand-made cases, vmap == loop, gradients vs. finite diff."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,20 +28,21 @@ def _blocks(k):
 
 
 def test_soft_cut_zero_for_perfect_partition_and_grows_with_cut_edge():
+    soft_cut = jax.jit(dsc.soft_cut)  # one compiled program (same shapes) for every call
     w, p = _blocks(3)
-    assert float(dsc.soft_cut(w, p)) == pytest.approx(0.0, abs=1e-6)
+    assert float(soft_cut(w, p)) == pytest.approx(0.0, abs=1e-6)
     values = []
     for strength in (0.1, 0.5, 1.0):
         w2 = w.copy()
         w2[1, 2] = w2[2, 1] = strength  # an edge across classes 0 and 1
-        values.append(float(dsc.soft_cut(w2, p)))
+        values.append(float(soft_cut(w2, p)))
     assert 0 < values[0] < values[1] < values[2]
     # Closed form for the strongest edge: classes 0 and 1 each lose 1 of assoc 5.
     assert values[2] == pytest.approx(2 * (1 / 5), rel=1e-5)
     # An unused class costs 1 (the limit of a vanishing class), so collapse is not free.
     p_one = np.zeros_like(p)
     p_one[:, 0] = 1.0
-    assert float(dsc.soft_cut(w, p_one)) == pytest.approx(2.0, abs=1e-6)
+    assert float(soft_cut(w, p_one)) == pytest.approx(2.0, abs=1e-6)
 
 
 def test_similarity_matrix_against_numpy():
@@ -47,7 +50,8 @@ def test_similarity_matrix_against_numpy():
     f = rng.standard_normal((5, 4)).astype(np.float32)
     c = np.array([[0, 0], [0, 3], [10, 0], [1, 1], [50, 50]], np.float32)
     valid = np.array([True, True, True, True, False])
-    w = np.asarray(dsc.similarity_matrix(f, c, valid, sigma=10.0, radius=5.0))
+    similarity = jax.jit(functools.partial(dsc.similarity_matrix, sigma=10.0, radius=5.0))
+    w = np.asarray(similarity(f, c, valid))
     ref = np.exp(-((f[:, None] - f[None]) ** 2).sum(-1) / 10.0)
     near = np.linalg.norm(c[:, None] - c[None], axis=-1) < 5.0
     ref = np.where(near & valid[:, None] & valid[None], ref, 0.0)
@@ -61,26 +65,30 @@ def test_pseudo_labels_hand_case():
     labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], np.int32)
     cls = np.array([[2, 2, 0, 1], [2, 0, 1, 0]])
     logits = np.eye(3, dtype=np.float32)[cls] * 5.0
-    out = np.asarray(dsc.pseudo_labels(logits, labels, 4))
+    out = np.asarray(jax.jit(dsc.pseudo_labels, static_argnums=2)(logits, labels, 4))
     np.testing.assert_array_equal(out, [[2, 2, 0, 0], [2, 2, 0, 0]])
 
 
 def _np_dsc_loss(x, labels, cent, valid, pseudo, *, w_features, sigma, radius):
     """Eq. 9 in float64 NumPy: CE to fixed pseudo-labels + soft cut with W built from
-    ``w_features`` (the pooled logits themselves, or a constant for W held fixed)."""
+    ``w_features`` (the pooled logits themselves, or a constant for W held fixed).
+    ``x (..., H, W, K)``: any leading axes are a batch of logits, one loss each."""
     m, k = len(valid), x.shape[-1]
     logp = x - np.log(np.exp(x).sum(-1, keepdims=True))
-    ce = -np.mean(np.take_along_axis(logp, pseudo[..., None], -1))
+    pick = np.broadcast_to(pseudo[..., None], (*x.shape[:-1], 1))
+    ce = -np.mean(np.take_along_axis(logp, pick, -1), axis=(-3, -2, -1))
     member = labels.reshape(-1)[None, :] == np.arange(m)[:, None]  # (m, P)
-    f = member @ x.reshape(-1, k) / np.maximum(member.sum(1), 1)[:, None]
+    pooled = member @ x.reshape(*x.shape[:-3], -1, k)  # (..., m, K)
+    f = pooled / np.maximum(member.sum(1), 1)[:, None]
     soft = np.exp(f) / np.exp(f).sum(-1, keepdims=True) * valid[:, None]
     wf = f if w_features is None else w_features
     near = ((cent[:, None] - cent[None]) ** 2).sum(-1) < radius**2
     near &= valid[:, None] & valid[None, :]
-    w = np.where(near, np.exp(-((wf[:, None] - wf[None]) ** 2).sum(-1) / sigma), 0.0)
-    assoc = (w.sum(1)[:, None] * soft).sum(0)
-    within = np.einsum("ik,ij,jk->k", soft, w, soft)
-    return ce + k - np.sum(within / (assoc + 1e-8)), f
+    d2 = ((wf[..., :, None, :] - wf[..., None, :, :]) ** 2).sum(-1)  # (..., m, m)
+    w = np.where(near, np.exp(-d2 / sigma), 0.0)
+    assoc = (w.sum(-1)[..., None] * soft).sum(-2)  # (..., K)
+    within = np.einsum("...ik,...ij,...jk->...k", soft, w, soft)
+    return ce + k - np.sum(within / (assoc + 1e-8), -1), f
 
 
 def test_dsc_loss_gradients_match_float64_finite_differences():
@@ -106,11 +114,10 @@ def test_dsc_loss_gradients_match_float64_finite_differences():
 
         value, g = grad(jnp.asarray(logits, jnp.float32), wg)
         assert float(value) == pytest.approx(ref(logits), rel=1e-5)
-        eps, fd = 1e-6, np.zeros_like(logits)
-        for idx in np.ndindex(logits.shape):
-            step = np.zeros_like(logits)
-            step[idx] = eps
-            fd[idx] = (ref(logits + step) - ref(logits - step)) / (2 * eps)
+        # Central differences along every coordinate, all in one batched evaluation.
+        eps = 1e-6
+        steps = eps * np.eye(logits.size).reshape(-1, *logits.shape)
+        fd = ((ref(logits + steps) - ref(logits - steps)) / (2 * eps)).reshape(logits.shape)
         np.testing.assert_allclose(g, fd, rtol=1e-3, atol=1e-4 * np.abs(fd).max())
     # The two modes differ: the W path carries gradient of its own.
     x32 = jnp.asarray(logits, jnp.float32)
@@ -127,6 +134,13 @@ def test_dsc_loss_gradients_match_float64_finite_differences():
 DSC_KW = dict(num_classes=6, max_segments=16, num_iters=2)
 
 
+@functools.cache
+def _model():
+    """The untrained SuperAE of every test here (DSC clones it, never changes it), built once
+    and as one compiled program (eagerly, its initialisation compiles once per array shape)."""
+    return nnx.jit(lambda: SuperAE(rngs=nnx.Rngs(0)))()
+
+
 def _tiny_problem(b=2, h=8, w=8):
     rng = np.random.default_rng(0)
     images = rng.random((b, h, w, 3), dtype=np.float32)
@@ -137,7 +151,7 @@ def _tiny_problem(b=2, h=8, w=8):
             (y // 4) * (w // 4) + x // 4,  # 4 blocks of 4 x 4 (more padding, larger radius)
         ][:b]
     ).astype(np.int32)
-    return SuperAE(rngs=nnx.Rngs(0)), images, sps
+    return _model(), images, sps
 
 
 @pytest.mark.parametrize("train_encoder", [False, True])
