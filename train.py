@@ -15,6 +15,7 @@ with damaged files) ends with a one-line error and exit code 2.
 
 import difflib
 import sys
+from collections.abc import Sequence
 
 import ml_collections
 from absl import app, flags, logging
@@ -23,11 +24,17 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 
 
-def define_flags(flag_values: flags.FlagValues) -> None:
+def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = None) -> None:
     """Defines train.py's flags in ``flag_values``: dashed names (``--data-dir``), each with
-    its underscore spelling (``--data_dir``) as an absl alias of the same flag."""
+    its underscore spelling (``--data_dir``) as an absl alias of the same flag. The
+    ``--config.X`` overrides are looked up in ``argv`` (default: ``sys.argv``)."""
     config_flags.DEFINE_config_file(
-        "config", None, "Training config file.", flag_values=flag_values, lock_config=True
+        "config",
+        None,
+        "Training config file.",
+        flag_values=flag_values,
+        lock_config=True,
+        sys_argv=None if argv is None else list(argv),
     )
     flags.DEFINE_string(
         "workdir",
@@ -93,7 +100,7 @@ def close_fields(config: ml_collections.ConfigDict, path: str) -> list[str]:
     return list(dict.fromkeys(by_name + by_path))[:5]
 
 
-def _unknown_override(argv: list[str]) -> str | None:
+def _unknown_override(argv: list[str], flag_values: flags.FlagValues) -> str | None:
     """The error for the first ``--config.X`` override naming no field, if any."""
     config_arg, overrides = None, []
     for i, arg in enumerate(argv[1:], 1):
@@ -106,7 +113,7 @@ def _unknown_override(argv: list[str]) -> str | None:
             overrides.append(name.removeprefix("config."))
     if config_arg is None:
         return None
-    config = FLAGS["config"].parser.parse(config_arg)
+    config = flag_values["config"].parser.parse(config_arg)
     for path in overrides:
         if not _has_field(config, path):
             near = close_fields(config, path)
@@ -119,19 +126,50 @@ def _unknown_override(argv: list[str]) -> str | None:
     return None
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing, with a one-line error for an override of a field that does
-    not exist (ml_collections raises a bare AttributeError for it)."""
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> list[str]:
+    """absl's flag parsing (into ``flag_values``), with a one-line error for an override
+    of a field that does not exist (ml_collections raises a bare AttributeError for it)."""
     try:
-        return app.parse_flags_with_usage(argv)
+        if flag_values is FLAGS:
+            return app.parse_flags_with_usage(argv)
+        try:  # as app.parse_flags_with_usage does for FLAGS
+            return flag_values(argv)
+        except flags.Error as error:
+            print(f"FATAL Flags parsing error: {error}", file=sys.stderr)
+            print("Pass --helpshort or --helpfull to see help on flags.", file=sys.stderr)
+            sys.exit(1)
     except (AttributeError, KeyError):
-        message = _unknown_override(argv)
+        message = _unknown_override(argv, flag_values)
         if message is None:
             raise
         _fail(message)
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> int:
+    """``python train.py ARGS`` in this process: ``main(["train.py", *ARGS])``.
+
+    The arguments are parsed into flags of their own (not the module's ``FLAGS``), so
+    that one process can call it several times. Returns 0 when the run is done; bad
+    input ends as on the command line: the one-line error and ``SystemExit(2)``.
+    """
+    argv = list(argv)
+    flag_values = flags.FlagValues()
+    define_flags(flag_values, argv)
+    verbosity = logging.get_verbosity()
+    try:
+        _train(parse_flags(argv, flag_values), flag_values)
+    finally:
+        logging.set_verbosity(verbosity)  # _train lowers it for orbax
+    return 0
+
+
+def _app_main(argv: list[str]) -> None:
+    """``app.run``'s main: the run of the command line's flags (``FLAGS``)."""
+    _train(argv, FLAGS)
+
+
+def _train(argv: list[str], flag_values: flags.FlagValues) -> None:
+    """The run that ``flag_values`` (parsed) asks for; ``argv``: what parsing left."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     import jax
@@ -141,18 +179,19 @@ def main(argv):
     from jaxseg.train.trainer import train_and_evaluate
 
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    if FLAGS.distributed:
+    if flag_values.distributed:
         jax.distributed.initialize()
-    run = train_sweep if FLAGS.config.get("sweep") else train_and_evaluate
+    config = flag_values.config
+    run = train_sweep if config.get("sweep") else train_and_evaluate
     try:
-        init_from = FLAGS["init-from"].value
-        if init_from and FLAGS.config.get("sweep"):
+        init_from = flag_values["init-from"].value
+        if init_from and config.get("sweep"):
             _fail("--init-from is for single runs; a sweep config starts every member fresh")
         kwargs = {"init_from": init_from} if init_from else {}
-        run(FLAGS.config, FLAGS.workdir, data_dir=FLAGS["data-dir"].value, **kwargs)
+        run(config, flag_values.workdir, data_dir=flag_values["data-dir"].value, **kwargs)
     except (CheckpointError, FileNotFoundError) as e:
         _fail(str(e))
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(_app_main, flags_parser=parse_flags)

@@ -2,23 +2,23 @@
 overrides, sweep dispatch), ``eval.py --config ... --workdir`` on the workdir that
 ``train.py`` trained, and the ``eval.py dsc`` variants rec, dsc_img, dsc_merge,
 kmeans_deep and ncut_rgb. Each output is checked against what the documented
-computation gives when done by hand with the library.
+computation gives when done by hand with the library. Both scripts run in this process
+through their ``main(argv)`` (tests/train/test_io_train_reliability.py runs
+``python train.py`` itself).
 """
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 import scipy.io
-from conftest import cpu_devices_env
 from PIL import Image
 from skimage import transform
 
+import train  # train.py, run in this process through its main(argv)
 from jaxseg.data import bsds500
 from jaxseg.metrics import superpixel
 from jaxseg.metrics.region import segmentation_covering
@@ -40,70 +40,55 @@ def _load_eval_py():
     return module
 
 
-def _train_py(log: Path, *args) -> subprocess.Popen:
-    # One CPU device and the suite's persistent compilation cache; most XLA optimisations
-    # off, as the subprocesses' time is compiling graphs that run a few times.
-    env = dict(cpu_devices_env(1), JAX_DISABLE_MOST_OPTIMIZATIONS="1")
-    with open(log, "w") as out:  # a file, not a pipe: the runs go side by side
-        return subprocess.Popen(
-            [sys.executable, str(REPO / "train.py"), *map(str, args)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def _train_py(*args) -> int:
+    """``python train.py ARGS`` run in this process (``train.main``): its exit status."""
+    try:
+        return train.main(["train.py", *map(str, args)])
+    except SystemExit as e:
+        return e.code
 
 
 @pytest.fixture(scope="module")
-def train_runs(tmp_path_factory):
-    """Two train.py runs side by side: a plain config trained for 8 steps with overrides,
-    and a sweep config (no steps: the dispatch is what is checked)."""
-    root = tmp_path_factory.mktemp("train_py")
-    synthetic = "--config.data.name=synthetic"
-    procs = {
-        "plain": _train_py(
-            root / "plain.log", "--config", "configs/wang2020_tiny.py",
-            "--workdir", root / "plain", synthetic, "--config.num_steps=8", "--config.eval_every=8",
-            "--config.optimizer.learning_rate=0.05", "--config.checkpoint_every=8",
-        ),
-        "sweep": _train_py(
-            root / "sweep.log", "--config", "configs/sweep_wang2020_tiny.py",
-            "--workdir", root / "sweep", synthetic, "--config.num_steps=0",
-        ),
-    }  # fmt: skip
-    return {
-        name: (proc.wait(timeout=900), (root / f"{name}.log").read_text(), root / name)
-        for name, proc in procs.items()
-    }
-
-
-def _ok(run):
-    rc, log, workdir = run
-    assert rc == 0, log[-3000:]
+def plain_run(tmp_path_factory):
+    """The workdir of train.py's plain config trained for 3 steps with overrides."""
+    workdir = tmp_path_factory.mktemp("train_py") / "plain"
+    code = _train_py(
+        "--config", REPO / "configs" / "wang2020_tiny.py", "--workdir", workdir,
+        "--config.data.name=synthetic", "--config.num_steps=3", "--config.eval_every=3",
+        "--config.optimizer.learning_rate=0.05", "--config.checkpoint_every=3",
+    )  # fmt: skip
+    assert code == 0
     return workdir
 
 
-def test_train_py_flags_and_overrides(train_runs):
-    workdir = _ok(train_runs["plain"])
+def test_train_py_flags_and_overrides(plain_run):
+    workdir = plain_run
     saved = json.loads((workdir / "config.json").read_text())
-    # The --config.* overrides reached the run; the rest is configs/wang2020_tiny.py.
-    assert saved["num_steps"] == 8 and saved["eval_every"] == 8
+    # The --config.* overrides reached the run; the rest is configs/wang2020_tiny.py
+    # (which evaluates every 2 steps and saves every step).
+    assert saved["num_steps"] == 3 and saved["eval_every"] == 3
     assert saved["data"]["name"] == "synthetic"
-    assert saved["optimizer"]["learning_rate"] == 0.05 and saved["checkpoint_every"] == 8
+    assert saved["optimizer"]["learning_rate"] == 0.05 and saved["checkpoint_every"] == 3
     assert saved["model"]["width"] == 16 and saved["n_segments"] == N_SEG
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["split"]) for r in rows] == [
-        *((step, "train") for step in range(1, 9)), (8, "eval"),
+        *((step, "train") for step in range(1, 4)), (3, "eval"),
     ]  # fmt: skip
     assert all(np.isfinite(r["loss"]) for r in rows if r["split"] == "train")
-    assert (workdir / "checkpoints" / "latest" / "8").is_dir()
-    assert (workdir / "checkpoints" / "best" / "8").is_dir()
+    assert sorted(p.name for p in (workdir / "checkpoints" / "latest").iterdir()) == ["3"]
+    assert sorted(p.name for p in (workdir / "checkpoints" / "best").iterdir()) == ["3"]
     # A plain config is not trained as a sweep.
     assert not (workdir / "sweep.json").exists() and not (workdir / "model_0").exists()
 
 
-def test_train_py_dispatches_a_sweep_config(train_runs):
-    workdir = _ok(train_runs["sweep"])
+def test_train_py_dispatches_a_sweep_config(tmp_path):
+    # No steps: the dispatch is what is checked.
+    workdir = tmp_path / "sweep"
+    code = _train_py(
+        "--config", REPO / "configs" / "sweep_wang2020_tiny.py", "--workdir", workdir,
+        "--config.data.name=synthetic", "--config.num_steps=0",
+    )  # fmt: skip
+    assert code == 0
     results = json.loads((workdir / "sweep.json").read_text())
     grid = {(r["hparams"]["optimizer.learning_rate"], r["hparams"]["seed"]) for r in results}
     assert grid == {(1e-3, 0), (1e-3, 1), (3e-3, 0), (3e-3, 1)}  # configs/sweep_wang2020_tiny.py
@@ -153,8 +138,8 @@ def tiny_bsds(tmp_path_factory):
     return data.parent
 
 
-def test_eval_py_on_the_workdir_train_py_trained(train_runs, tiny_bsds, tmp_path, fast_compile):
-    workdir = _ok(train_runs["plain"])  # orbax checkpoints, no model.npz
+def test_eval_py_on_the_workdir_train_py_trained(plain_run, tiny_bsds, tmp_path, fast_compile):
+    workdir = plain_run  # orbax checkpoints, no model.npz
     out = tmp_path / "eval"
     argv = ["--config", str(REPO / "configs" / "eval_default.py"), "--workdir", str(workdir),
             "--data_dir", str(tiny_bsds), "--n_segments", str(N_SEG),

@@ -2,8 +2,6 @@
 (continuing from a packaged model)."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 from conftest import REPO
 from flax import nnx
 
+import train  # train.py, run in this process through its main(argv)
 from configs import superae_tiny, wang2020_tiny
 from jaxseg.train import checkpointing
 from jaxseg.train.trainer import train_and_evaluate
@@ -34,9 +33,12 @@ def test_init_from_a_packaged_model_starts_from_its_weights(bsds_root, tmp_path,
     packaged = checkpointing.pretrained_path("superae_cpu")
     want = _params(checkpointing.restore_model(packaged)[0])
     config = superae_tiny.get_config()
-    config.num_steps = 1
+    config.num_steps = 2
     config.optimizer.learning_rate = 0.0  # the one step leaves the weights as loaded
-    result = train_and_evaluate(config, tmp_path / "a", data_dir=bsds_root, init_from=packaged)
+    # Stopped after that step (saved there), before the last step's validation.
+    result = train_and_evaluate(
+        config, tmp_path / "a", data_dir=bsds_root, init_from=packaged, stop_at=1
+    )
     assert result["step"] == 1
     got = _params(checkpointing.restore_model(tmp_path / "a", which="latest")[0])
     assert _equal(got, want)
@@ -95,24 +97,12 @@ def test_tiny_bsds_stopped_by_a_time_limit_then_rerun_writes_everything(
     assert _equal(_params(best), _params(latest))
 
 
-def test_train_py_init_from_flag_reaches_the_trainer(bsds_root, tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--config",
-            "configs/wang2020_tiny.py",
-            "--workdir",
-            str(tmp_path / "w"),
-            "--data_dir",
-            str(bsds_root),
-            "--init_from",
-            str(checkpointing.pretrained_path("superae_cpu")),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "holds a 'superae' model" in proc.stderr
+def test_train_py_init_from_flag_reaches_the_trainer(bsds_root, tmp_path, capsys):
+    # train.py's main(argv) in this process: the flags as on the command line.
+    argv = ["train.py", "--config", str(REPO / "configs" / "wang2020_tiny.py")]
+    argv += ["--workdir", str(tmp_path / "w"), "--data_dir", str(bsds_root)]
+    argv += ["--init_from", str(checkpointing.pretrained_path("superae_cpu"))]
+    with pytest.raises(SystemExit) as info:
+        train.main(argv)
+    assert info.value.code == 2
+    assert "holds a 'superae' model" in capsys.readouterr().err
