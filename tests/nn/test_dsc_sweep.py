@@ -1,5 +1,7 @@
 """DSC evaluation sweep over beta: vmapped sweep == separate dsc_optimize calls."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -19,11 +21,18 @@ BETAS = (1.0, 4.0)
 DSC_KW = dict(num_classes=6, max_segments=16, num_iters=2)
 
 
+@functools.cache
+def _model():
+    """The untrained SuperAE of test_dsc.py (DSC clones it, never changes it), built once
+    and as one compiled program (eagerly, its initialisation compiles once per array shape)."""
+    return nnx.jit(lambda: SuperAE(rngs=nnx.Rngs(0)))()
+
+
 def _tiny(h=8, w=8):
     rng = np.random.default_rng(0)
     image = rng.random((h, w, 3), dtype=np.float32)
     sp = ((np.arange(h)[:, None] // 4) * (w // 2) + np.arange(w)[None, :] // 2).astype(np.int32)
-    return SuperAE(rngs=nnx.Rngs(0)), image, sp  # 8 superpixels
+    return _model(), image, sp  # 8 superpixels
 
 
 @pytest.mark.parametrize("train_encoder", [False, True])
