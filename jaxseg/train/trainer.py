@@ -294,11 +294,25 @@ def _task_loss(task_loss, model, batch, *, config):
     return task_loss(model, batch, config)
 
 
-#: Configs (by their JSON) whose optimiser and jitted step this process has made.
+#: Configs (by the JSON of their step's fields) whose optimiser and jitted step this
+#: process has made.
 _COMPILED: collections.OrderedDict[str, tuple[optax.GradientTransformation, Callable]] = (
     collections.OrderedDict()
 )
 _COMPILED_MAX = 4
+#: Fields that only the training loop reads (how often it logs, validates and saves);
+#: ``num_steps`` too unless a cosine schedule decays over it.
+_LOOP_FIELDS = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints")
+
+
+def _step_key(config: ml_collections.ConfigDict) -> str:
+    """The JSON of ``config`` without the fields that do not change the train step."""
+    fields = json.loads(config.to_json())
+    for name in _LOOP_FIELDS:
+        fields.pop(name, None)
+    if config.optimizer.get("schedule", "constant") != "cosine":
+        fields.pop("num_steps", None)
+    return json.dumps(fields, sort_keys=True)
 
 
 def compiled_train_step(
@@ -306,13 +320,15 @@ def compiled_train_step(
 ) -> tuple[optax.GradientTransformation, Callable]:
     """The optimiser and the ``nnx.jit``-ed :func:`make_train_step` of ``config``.
 
-    Made once per process for each config (keyed by its JSON; the last few are kept):
-    a second :func:`train_and_evaluate` of the same config in one process (a resumed
-    run, a test comparing runs) gets the same optimiser object and the same jitted
-    step, so its models and optimisers have the same graph and the step is not
-    traced and compiled again.
+    Made once per process for each config (keyed by its content; the last few are
+    kept): a second :func:`train_and_evaluate` of the same config in one process (a
+    resumed run, a test comparing runs) gets the same optimiser object and the same
+    jitted step, so its models and optimisers have the same graph and the step is not
+    traced and compiled again. Configs that differ only in the loop's cadence
+    (``log_every``, ``eval_every``, ``checkpoint_every``, ``keep_checkpoints``) or in
+    ``num_steps`` (unless a cosine schedule decays over it) share one.
     """
-    key = config.to_json(sort_keys=True)
+    key = _step_key(config)
     hit = _COMPILED.get(key)
     if hit is None:
         frozen = copy.deepcopy(config)  # later edits of the caller's config do not leak in
