@@ -182,12 +182,20 @@ def member_configs(config: ml_collections.ConfigDict) -> list[ml_collections.Con
     return out
 
 
+# Jitted over the whole tree: one small program for all the leaves, instead of an eager
+# stack (or slice) compiled for each distinct leaf shape.
+@jax.jit
 def _stack(trees: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def _index(tree: Any, k: int) -> Any:
+@jax.jit
+def _index_jit(tree: Any, k: jax.Array) -> Any:
     return jax.tree.map(lambda x: x[k], tree)
+
+
+def _index(tree: Any, k: int) -> Any:
+    return _index_jit(tree, jnp.asarray(k, jnp.int32))  # k traced: one program for all k
 
 
 def _check_same_steps(steps: list[int | None], workdir: Path) -> int:
