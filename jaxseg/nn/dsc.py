@@ -295,6 +295,8 @@ def dsc_loss(
 
 # ----------------------------------------------------------------------------- optimisation
 
+# Static arguments of the compiled optimisers. ``beta`` is not one: it is traced (a scalar,
+# or vmapped over in the sweep), so runs that differ only in beta share one program.
 _STATIC = (
     "graphdef",
     "num_segments",
@@ -303,13 +305,10 @@ _STATIC = (
     "momentum",
     "sigma",
     "alpha",
-    "beta",
     "train_encoder",
     "w_gradient",
     "logit_norm",
 )
-#: As ``_STATIC`` but ``beta`` is a traced array (vmapped over in the sweep).
-_STATIC_SWEEP = tuple(name for name in _STATIC if name != "beta")
 
 
 def _optimize_one(
@@ -393,7 +392,7 @@ def _optimize_batch_jit(
     return jax.lax.map(lambda x: one(enc_state, *x), (heads, images, labels, radii))
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC_SWEEP)
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def _optimize_sweep_jit(enc_state, head, image, labels, radius, betas, **kw) -> DSCOutput:
     def one(beta):
         return _optimize_one(enc_state, head, image, labels, radius, beta=beta, **kw)
