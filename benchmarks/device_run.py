@@ -342,29 +342,32 @@ def throughput(args, deadline: float, wang_config) -> dict:
 
     guarded("dsc", dsc_row)
 
-    def tiny_train_row():
-        # The tiny dry run times the trainer's own jitted step (compiled_train_step) with
-        # the training config, on a synthetic batch of the training batch's shapes placed
-        # as train_and_evaluate places it: stage (c) then runs the program compiled here
-        # instead of compiling another (only the batch-1 row at another shape is left out).
+    def train_row(b: int) -> dict:
+        # The trainer's own jitted step (compiled_train_step) with the training config at
+        # batch b, on a synthetic batch of the training batch's shapes placed as
+        # train_and_evaluate places it; at the training batch, stage (c) then runs the
+        # program compiled here instead of compiling another.
         from jax.sharding import NamedSharding
         from jax.sharding import PartitionSpec as P
 
         config = wang_config.copy_and_resolve_references()
-        config.data.name = "synthetic"
-        config.data.synthetic_size = (max(h, config.data.crop_size), max(w, config.data.crop_size))
-        config.data.max_images = 2
-        b = int(wang_config.batch_size)
-        num_devices = int(wang_config.get("num_devices", 0)) or jax.device_count()
+        config.batch_size = b
+        data = config.copy_and_resolve_references()
+        data.data.name = "synthetic"
+        data.data.synthetic_size = (max(h, data.data.crop_size), max(w, data.data.crop_size))
+        data.data.max_images = 2
+        num_devices = int(config.get("num_devices", 0)) or jax.device_count()
+        if b % num_devices:  # batch 1 on several devices: one device
+            num_devices = 1
         mesh = training.make_mesh(jax.devices()[:num_devices])
-        dataset = wang2020.load_dataset(config, None)
+        dataset = wang2020.load_dataset(data, None)
         batch = training.make_global_batch(
-            functools.partial(training.task_batch_rows, wang2020, config, dataset, 0),
+            functools.partial(training.task_batch_rows, wang2020, data, dataset, 0),
             NamedSharding(mesh, P("data")),
             batch_size=b,
         )
-        tx, step = training.compiled_train_step(wang_config)
-        model = wang2020.create_model(wang_config, nnx.Rngs(wang_config.seed))
+        tx, step = training.compiled_train_step(config)
+        model = wang2020.create_model(config, nnx.Rngs(config.seed))
         optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
         nnx.update(
             (model, optimizer),
@@ -379,70 +382,22 @@ def throughput(args, deadline: float, wang_config) -> dict:
             images=b,
             min_s=min_s,
             rows=rows,
-            max_reps=reps,
+            max_reps=min(reps, 30),
             extra=dict(compile_s=time.perf_counter() - t0, xla_peak_mb=_xla_peak_mb(compiled)),
         )
         row["steps_per_s"] = 1 / row["seconds"]
+        return row
 
-    # One wang2020 training step (loss + grad + Adam) at batch 1 and the training batch.
+    # One wang2020 training step (loss + grad + optimiser update) at batch 1 and at the
+    # training batch (the tiny dry run: the training batch only; batch 1 is the same code
+    # at another shape).
     def train_rows():
-        if tiny:
-            tiny_train_row()
-            return
         step_rows = {}
-        for b in sorted({1, int(wang_config.batch_size)}):
-            config = wang_config.copy_and_resolve_references()
-            config.batch_size = b
-            config.data.name = "synthetic"
-            config.data.synthetic_size = (
-                max(h, config.data.crop_size),
-                max(w, config.data.crop_size),
-            )
-            config.data.max_images = 2
-            dataset = wang2020.load_dataset(config, None)
-            batch = jax.tree.map(jnp.asarray, wang2020.make_batch(config, dataset, 0))
-            model = wang2020.create_model(config, nnx.Rngs(0))
-            optimizer = nnx.Optimizer(model, training.make_optimizer(config), wrt=nnx.Param)
-            model.train()
-            step = training.make_train_step(config)
-            graphdef, state = nnx.split((model, optimizer))
-
-            def pure(state, batch, graphdef=graphdef, step=step):
-                model, optimizer = nnx.merge(graphdef, state)
-                metrics = step(model, optimizer, batch)
-                return nnx.state((model, optimizer)), metrics["loss"]
-
-            fn = jax.jit(pure, donate_argnums=0)
+        train_b = int(wang_config.batch_size)
+        for b in sorted({train_b} if tiny else {1, train_b}):
             if not time_left():
                 break
-            t0 = time.perf_counter()
-            compiled = fn.lower(state, batch).compile()
-            compile_s = time.perf_counter() - t0
-            holder = [state]
-
-            def run(compiled=compiled, batch=batch, holder=holder):
-                holder[0], loss = compiled(holder[0], batch)
-                return loss
-
-            jax.block_until_ready(run())
-            s = _timed(run, min_s=min_s, max_reps=min(reps, 30))
-            row = dict(
-                name=f"wang2020 train step b{b}",
-                images=b,
-                seconds=s,
-                images_per_s=b / s,
-                steps_per_s=1 / s,
-                compile_s=compile_s,
-                xla_peak_mb=_xla_peak_mb(compiled),
-                device_peak_mb_cumulative=_device_peak_mb(),
-            )
-            rows.append(row)
-            step_rows[b] = row
-            print(
-                f"  wang2020 train step b{b}: {1 / s:.2f} steps/s ({b / s:.1f} crops/s, "
-                f"compile {compile_s:.1f} s, XLA peak {row['xla_peak_mb'] or 0:.0f} MB)",
-                flush=True,
-            )
+            step_rows[b] = train_row(b)
         # Largest batch that fits: the step's buffers grow linearly with the batch.
         limit = _device_limit_mb()
         if len(step_rows) == 2 and limit and all(r["xla_peak_mb"] for r in step_rows.values()):
