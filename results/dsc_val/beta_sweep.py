@@ -13,36 +13,21 @@ workdirs/dsc_explore/log.txt in explore.py's format (s/img per beta).
 import json
 import pickle
 import time
-from pathlib import Path
 
 import jax
-from report import report
+from report import add_run_arguments, load_run, report, run_tag
 
 from jaxseg.cli import ArgumentParser
-from jaxseg.data import bsds500
 from jaxseg.nn import dsc
 from jaxseg.nn.superae import prepare_input
-from jaxseg.train import checkpointing
 
 p = ArgumentParser()
-p.add_argument("--superae", default="jaxseg/weights/superae_cpu")
-p.add_argument("--which", default="best")
-p.add_argument("--split", default="val")
-p.add_argument("--limit", type=int, default=20)
-p.add_argument("--generator", default="meanshift")
-p.add_argument("--gen-kw", default="{}")
-p.add_argument("--counts", default="100,50,20,10")
+add_run_arguments(p, superae="jaxseg/weights/superae_cpu", limit=20, generator="meanshift")
 p.add_argument("--betas", default="0.25,1,4,16")
 p.add_argument("--num-classes", type=int, default=16)
 a = p.parse_args()
-counts = [int(c) for c in a.counts.split(",")]
 betas = [float(b) for b in a.betas.split(",")]
-model, config = checkpointing.restore_model(a.superae, which=a.which)
-recs = bsds500.load_split("../shared/data/BSDS500", a.split, limit=a.limit)
-cache_p = (
-    Path("workdirs/dsc_explore")
-    / f"sp_{a.split}_{a.generator}_{a.gen_kw}_{Path(a.superae).name}_{a.which}.pkl"
-)
+model, recs, counts, cache_p = load_run(a)
 cache = pickle.load(open(cache_p, "rb"))
 key = jax.random.key(0)
 segs = {b: [] for b in betas}  # beta -> per image -> per count labels
@@ -65,7 +50,7 @@ for i, r in enumerate(recs):
         segs[b].append(per_beta[b])
     print(f"{i + 1}/{len(recs)} {time.time() - t0:.0f}s", flush=True)
 secs = (time.time() - t0) / len(recs) / len(betas)
-tag = f"[{a.split} n={len(recs)} {a.generator} {a.gen_kw} {a.superae}:{a.which}]"
+tag = run_tag(a, len(recs))
 for b in betas:
     report(recs, f"dsc k{a.num_classes} beta={b:g} (sweep)", segs[b], secs, tag)
 print(json.dumps({"betas": betas, "counts": counts}))

@@ -13,37 +13,23 @@ the automatic padding; results are the same up to float rounding).
 import json
 import pickle
 import time
-from pathlib import Path
 
 import jax
+from report import add_run_arguments, load_run, run_tag
 from report import report as report_line
 
 from jaxseg.cli import ArgumentParser
-from jaxseg.data import bsds500
 from jaxseg.nn import dsc
 from jaxseg.nn.superae import prepare_input, reconstruct
 from jaxseg.regions.generators import generate
-from jaxseg.train import checkpointing
 
 p = ArgumentParser()
-p.add_argument("--superae", default="workdirs/superae_cpu_model")
-p.add_argument("--which", default="best")
-p.add_argument("--split", default="val")
-p.add_argument("--limit", type=int, default=10)
-p.add_argument("--generator", default="felzenszwalb")
-p.add_argument("--gen-kw", default="{}")
-p.add_argument("--counts", default="100,50,20,10")
+add_run_arguments(p, superae="workdirs/superae_cpu_model", limit=10, generator="felzenszwalb")
 p.add_argument("--dsc", default="[]", help="json list of dicts: dsc settings (+source)")
 p.add_argument("--tag", default="")
 a = p.parse_args()
-counts = [int(c) for c in a.counts.split(",")]
 gen_kw = json.loads(a.gen_kw)
-model, config = checkpointing.restore_model(a.superae, which=a.which)
-recs = bsds500.load_split("../shared/data/BSDS500", a.split, limit=a.limit)
-cache_p = (
-    Path("workdirs/dsc_explore")
-    / f"sp_{a.split}_{a.generator}_{a.gen_kw}_{Path(a.superae).name}_{a.which}.pkl"
-)
+model, recs, counts, cache_p = load_run(a)
 cache = pickle.load(open(cache_p, "rb")) if cache_p.exists() else {}
 imgs = []
 t0 = time.time()
@@ -60,8 +46,7 @@ print(f"superpixels {time.time() - t0:.0f}s", flush=True)
 
 
 def report(name, segs_per_image, secs=0.0):
-    tag = f"[{a.split} n={len(recs)} {a.generator} {a.gen_kw} {a.superae}:{a.which} {a.tag}]"
-    report_line(recs, name, segs_per_image, secs, tag)
+    report_line(recs, name, segs_per_image, secs, run_tag(a, len(recs), a.tag))
 
 
 for src in ("img", "rec"):
