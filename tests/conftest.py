@@ -180,9 +180,16 @@ def _fast_mode(value: bool = True):
 
 @pytest.fixture
 def optimised_compile():
-    """XLA with its optimisations on for one test (the run has them off), restored after."""
-    with _fast_mode(False):
-        yield
+    """XLA with its optimisations on for one test (the run has them off), restored after.
+
+    JAX's in-memory caches do not tell the two settings apart, so they are emptied before
+    (else the test could run programs compiled unoptimised by earlier tests) and after."""
+    jax.clear_caches()
+    try:
+        with _fast_mode(False):
+            yield
+    finally:
+        jax.clear_caches()
 
 
 @pytest.fixture

@@ -178,16 +178,7 @@ def test_unvectorized_batch_gives_each_image_the_same_bits_in_any_batch(optimise
     Compiled with XLA's optimisations on, as users run it: they hold the bits alike with
     XLA's default CPU emitters, optimised or not, and with the older emitters the test run
     uses; only that run's combination (older emitters, optimisations off) gives the batch
-    of one other last bits (~5e-7). JAX's in-memory caches do not tell the two XLA settings
-    apart, so they are emptied before (programs compiled by the tests above) and after."""
-    jax.clear_caches()
-    try:
-        _check_unvectorized_bits()
-    finally:
-        jax.clear_caches()
-
-
-def _check_unvectorized_bits():
+    of one other last bits (~5e-7)."""
     model, images, sps = _tiny_problem()
     keys = jax.random.split(jax.random.key(3), 2)
     kw = DSC_KW | dict(vectorize=False)
