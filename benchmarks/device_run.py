@@ -489,19 +489,22 @@ def _device_name() -> str:
     return f"{d.platform} {d.device_kind} x{jax.device_count()}"
 
 
-def _share_compilations(folder: Path) -> None:
-    """The tiny dry run: a persistent compilation cache in ``folder`` (unless one is set
-    already) for this process and the SuperAE process it starts, which then loads the
-    programs that this one compiled first (the SuperAE's initialisation) instead of
-    compiling them again."""
+def _cheap_compilations(folder: Path) -> None:
+    """The tiny dry run compiles cheaply, for this process and the SuperAE process it
+    starts: XLA's optimisations off (``jax_disable_most_optimizations``: the dry run checks
+    that every stage runs, not how fast; it halved the run's time on a 2-core CPU), and a
+    persistent compilation cache in ``folder`` (unless one is set already), so that the
+    SuperAE process loads the programs that this one compiled first (the SuperAE's
+    initialisation) instead of compiling them again."""
     import jax
 
-    if jax.config.jax_compilation_cache_dir:
-        return
-    for name, value in (
-        ("jax_compilation_cache_dir", str(folder)),
-        ("jax_persistent_cache_min_compile_time_secs", 0.0),
-    ):
+    settings = [("jax_disable_most_optimizations", True)]
+    if not jax.config.jax_compilation_cache_dir:
+        settings += [
+            ("jax_compilation_cache_dir", str(folder)),
+            ("jax_persistent_cache_min_compile_time_secs", 0.0),
+        ]
+    for name, value in settings:
         jax.config.update(name, value)
         os.environ[name.upper()] = str(value)  # for the SuperAE process
 
@@ -522,7 +525,7 @@ def main(argv=None) -> int:
     export = work / "export"
     summary: dict = dict(budget_s=args.budget_s, tiny=args.tiny, stages={})
     if args.tiny:
-        _share_compilations(work / "jax_cache")
+        _cheap_compilations(work / "jax_cache")
 
     def stage(name: str, fn: Callable[[], object]):
         t0 = time.monotonic()
