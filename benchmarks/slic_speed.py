@@ -7,8 +7,12 @@ Run (from the project root):
 Methods, all in the same process on the same images with the same settings
 (n_segments, compactness, 10 iterations, connectivity enforced):
 
-* ``jaxseg``: `jaxseg.slic` (compiled once per image shape before timing; the
-  timing includes the host-side connectivity step and the device-to-host copy);
+* ``jaxseg``: `jaxseg.slic` with its defaults (``metric="l1"`` and its compactness, 4,
+  unless ``--jaxseg-compactness`` is given; compiled once per image shape before
+  timing; the timing includes the host-side connectivity step and the device-to-host
+  copy);
+* ``jaxseg l2``: `jaxseg.slic` with ``metric="l2"`` (skimage's distance) at
+  ``--compactness``, the peers' setting;
 * ``fast_slic`` and ``fast_slic AVX2``: fast_slic's standard and AVX2 builds
   (`fast_slic.Slic`, `fast_slic.avx2.SlicAvx2`), their default threads
   (``--fast-slic-threads``); ``fast_slic AVX2, 1 thread`` as well;
@@ -113,18 +117,30 @@ def peers(compactness: float, num_iters: int, threads: int) -> dict:
     return runs
 
 
-def bench(records, n_values, *, compactness: float, num_iters: int, threads: int):
+def bench(
+    records,
+    n_values,
+    *,
+    compactness: float,
+    num_iters: int,
+    threads: int,
+    jaxseg_compactness: float | None = None,
+):
     """Rows ``(n, method, median ms, speed vs AVX2, vs AVX2 1 thread, count, BR, UE)``."""
     runs = {
         "jaxseg": lambda image, n: jaxseg.slic(
-            image, n_segments=n, compactness=compactness, num_iters=num_iters
+            image, n_segments=n, compactness=jaxseg_compactness, num_iters=num_iters
+        ),
+        "jaxseg l2": lambda image, n: jaxseg.slic(
+            image, n_segments=n, compactness=compactness, num_iters=num_iters, metric="l2"
         ),
         **peers(compactness, num_iters, threads),
     }
     rows = []
     for n in n_values:
         for shape in sorted({r.image.shape for r in records}):  # compile outside the timing
-            runs["jaxseg"](next(r.image for r in records if r.image.shape == shape), n)
+            for name in ("jaxseg", "jaxseg l2"):
+                runs[name](next(r.image for r in records if r.image.shape == shape), n)
         stats = {name: [] for name in runs}
         for rec in tqdm(records, desc=f"n={n}", leave=False):
             gts = list(rec.segmentations)
@@ -149,7 +165,15 @@ def main(argv=None):
     parser.add_argument("--split", default="val")
     parser.add_argument("--num-images", type=int, default=20)
     parser.add_argument("--n-segments", type=int, nargs="+", default=[100, 300, 600])
-    parser.add_argument("--compactness", type=float, default=10.0)
+    parser.add_argument(
+        "--compactness", type=float, default=10.0, help="the peers' (and jaxseg l2's)"
+    )
+    parser.add_argument(
+        "--jaxseg-compactness",
+        type=float,
+        default=None,
+        help="jaxseg's (default: its own for metric l1, 4)",
+    )
     parser.add_argument("--num-iters", type=int, default=10)
     parser.add_argument(
         "--fast-slic-threads", type=int, default=-1, help="fast_slic's num_threads (-1: all)"
@@ -182,6 +206,7 @@ def main(argv=None):
         compactness=args.compactness,
         num_iters=args.num_iters,
         threads=args.fast_slic_threads,
+        jaxseg_compactness=args.jaxseg_compactness,
     )
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     print(

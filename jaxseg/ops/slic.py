@@ -24,7 +24,9 @@ the 9n pairs, forward and backward); for hard labels (`slic`) one scatter add
 of the pixel rows (about 5x faster than the dense form, which multiplies by 9
 one-hot weights).
 
-SLIC's hard path (`_slic_labels`, `_cluster_hard`) differs from `ssn`'s in three
+SLIC's hard path (`_slic_labels`, `_cluster_hard`) has its own distance by default
+(``metric="l1"``: Manhattan, CIELAB ``L`` weighted by `L1_LIGHTNESS`; ``"l2"`` is
+`ssn`'s squared Euclidean distance, skimage's), and differs from `ssn`'s in three more
 ways, for speed on CPU (``benchmarks/slic_speed.py``): each cell's slots are
 laid out as 3 interleaved subsamples, ``(3, gh, gw, P / 3)``, and each update
 assigns and pools one of them in turn (as fast_slic's ``subsample_stride``);
@@ -57,6 +59,9 @@ from jaxseg.regions import connectivity as _connectivity
 
 __all__ = [
     "SSNOutput",
+    "DEFAULT_COMPACTNESS",
+    "L1_LIGHTNESS",
+    "METRICS",
     "MIN_SIZE_FACTOR",
     "as_float_rgb",
     "connect_superpixels",
@@ -83,6 +88,17 @@ boundary recall for the same count (``benchmarks/slic_speed.py``)."""
 # subsamples of every cell (as fast_slic's subsample_stride); the last
 # assignment covers every pixel.
 _SLIC_STRIDE = 3
+METRICS = ("l1", "l2")
+"""`slic`'s distances: ``"l1"`` (the default; Manhattan, lightness weighted by
+:data:`L1_LIGHTNESS`) or ``"l2"`` (skimage's squared Euclidean distance in XYLab)."""
+L1_LIGHTNESS = 0.25
+"""Weight of CIELAB ``L`` against ``a`` and ``b`` in `slic`'s ``"l1"`` distance, chosen
+with :data:`DEFAULT_COMPACTNESS` on BSDS500 val (images 20-59, n 100 / 300 / 600: the
+highest boundary recall minus undersegmentation error, averaged over n, among L weights
+0.15 / 0.25 / 0.35 and compactness 3 / 4 / 6; 0.25 with 4 tied with 0.15 with 3 to 3e-5
+and was kept for the larger weight of ``L``, a grey image's only channel; docs/slic.md)."""
+DEFAULT_COMPACTNESS = {"l1": 4.0, "l2": 10.0}
+"""`slic`'s compactness when none is given, per metric (``"l2"``: skimage's default)."""
 
 
 class SSNOutput(NamedTuple):
@@ -276,6 +292,15 @@ def _distances(x: jax.Array, centres: jax.Array) -> list[jax.Array]:
     return list(jnp.sum(jnp.square(stacked), axis=1)[..., None] - 2.0 * cross)
 
 
+def _distances_l1(x: jax.Array, centres: jax.Array) -> list[jax.Array]:
+    """L1 distances of pixels ``x (C, gh, gw, P)`` to each candidate: 9 x ``(gh, gw, P)``
+    (SLIC's ``"l1"`` metric; few channels, explicit differences as in `_distances`)."""
+    return [
+        sum(jnp.abs(x[c] - k[c][..., None]) for c in range(x.shape[0]))
+        for k in _candidates(centres)
+    ]
+
+
 def _nearest_cell(dist: list[jax.Array], g: _Grid) -> jax.Array:
     """Grid cell ``(gh, gw, P) int32`` of the nearest valid candidate (first on ties).
 
@@ -378,7 +403,9 @@ def _scatter_rows(rows: jax.Array, index: jax.Array, size: int) -> jax.Array:
     )
 
 
-def _cluster_hard(x: jax.Array, g: _Grid, num_iters: int, stride: int) -> jax.Array:
+def _cluster_hard(
+    x: jax.Array, g: _Grid, num_iters: int, stride: int, metric: str = "l2"
+) -> jax.Array:
     """SLIC's hard iterations on features ``x (C, s, gh, gw, q)`` in `g`'s layout.
 
     `g` is laid out with ``s = stride`` (`_grid`). Update ``i`` assigns only
@@ -404,7 +431,8 @@ def _cluster_hard(x: jax.Array, g: _Grid, num_iters: int, stride: int) -> jax.Ar
     rows = [jnp.concatenate([x[:, r], ones]).reshape(channels + 1, -1).T for r in range(stride)]
 
     def assign(centres, r: int):  # static subsample: a dynamic index is slow on CPU
-        cell = _nearest_cell(_distances(x[:, r], centres), g)
+        distances = _distances_l1 if metric == "l1" else _distances
+        cell = _nearest_cell(distances(x[:, r], centres), g)
         return jnp.where(jnp.asarray(padding[r]), m, cell)  # (gh, gw, q); padding: dummy
 
     def update(centres, target, r: int):
@@ -787,11 +815,18 @@ def as_float_rgb(image: ArrayLike, *, name: str = "image") -> jax.Array:
     return jnp.asarray(image, jnp.float32)
 
 
-def _check_compactness(compactness) -> None:
-    if _is_tracer(compactness):
-        return
-    if not (np.ndim(compactness) == 0 and np.isfinite(compactness) and compactness > 0):
+def _metric_and_compactness(metric, compactness):
+    """Checks `metric` and `compactness`; returns the compactness (the metric's default
+    for None, :data:`DEFAULT_COMPACTNESS`)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}; got {metric!r}.")
+    if compactness is None:
+        return DEFAULT_COMPACTNESS[metric]
+    if not _is_tracer(compactness) and not (
+        np.ndim(compactness) == 0 and np.isfinite(compactness) and compactness > 0
+    ):
         raise ValueError(f"compactness must be a finite number > 0; got {compactness!r}.")
+    return compactness
 
 
 # sRGB companding of the 256 uint8 values (rgb_to_lab's curve, in float64).
@@ -818,7 +853,7 @@ def _cbrt(t: jax.Array) -> jax.Array:
     return y
 
 
-def _lab_planes(rgb: jax.Array) -> jax.Array:
+def _lab_planes(rgb: jax.Array, lightness: float = 1.0) -> jax.Array:
     """sRGB planes ``(3, N)`` (uint8, or float in ``[0, 1]``) -> CIELAB planes ``(3, N)``.
 
     `rgb_to_lab`'s formulas (D65, its constants) for SLIC's hard path: uint8
@@ -827,7 +862,7 @@ def _lab_planes(rgb: jax.Array) -> jax.Array:
     once into buffers, while elementwise it re-evaluated the cube roots in
     every consumer (measured several times slower on CPU). Agrees with `rgb_to_lab` to about
     1e-4 (tests/ops/test_slic.py); not for gradients (`ssn` uses `rgb_to_lab`
-    through `xylab_features`).
+    through `xylab_features`). ``lightness`` scales ``L`` (inside the last matrix product).
     """
     if rgb.dtype == jnp.uint8:
         linear = jnp.asarray(_LINEAR_U8)[rgb.astype(jnp.int32)]
@@ -839,17 +874,19 @@ def _lab_planes(rgb: jax.Array) -> jax.Array:
     t = jnp.dot(jnp.asarray(_XYZN_FROM_RGB), linear, precision=hi)  # (3, N) XYZ / white
     cube = t > 0.008856
     f = jnp.where(cube, _cbrt(jnp.where(cube, t, 1.0)), 7.787 * t + 16.0 / 116.0)
-    lab = jnp.dot(jnp.asarray(_LAB_FROM_F), f, precision=hi)
-    return lab + np.array([-16.0, 0.0, 0.0], np.float32)[:, None]
+    scale = np.array([lightness, 1.0, 1.0], np.float32)[:, None]
+    lab = jnp.dot(jnp.asarray(_LAB_FROM_F * scale), f, precision=hi)
+    return lab + np.array([-16.0, 0.0, 0.0], np.float32)[:, None] * scale
 
 
-@functools.partial(jax.jit, static_argnames=("n_segments", "num_iters", "stride"))
+@functools.partial(jax.jit, static_argnames=("n_segments", "num_iters", "stride", "metric"))
 def _slic_labels(
     image: jax.Array,
     compactness: jax.Array,
     n_segments: int,
     num_iters: int,
     stride: int = _SLIC_STRIDE,
+    metric: str = "l2",
 ):
     """Jitted device part of `slic`: ``(H, W, 3)`` uint8 or float32 image -> ``(H, W) int32``."""
     height, width, _ = image.shape
@@ -859,8 +896,9 @@ def _slic_labels(
     # pixel rows it measured twice slower), and convert there.
     rgb = jnp.take(image.reshape(-1, 3).T, g.gather, axis=1)  # (3, N) slots
     yx = s_xy * np.stack(np.divmod(g.gather, width)).astype(np.float32)  # (2, N)
-    x = jnp.concatenate([yx, _lab_planes(rgb)]).reshape(5, stride, g.gh, g.gw, -1)
-    cells = _cluster_hard(x, g, num_iters, stride)  # (s, gh, gw, q)
+    lab = _lab_planes(rgb, L1_LIGHTNESS if metric == "l1" else 1.0)
+    x = jnp.concatenate([yx, lab]).reshape(5, stride, g.gh, g.gw, -1)
+    cells = _cluster_hard(x, g, num_iters, stride, metric)  # (s, gh, gw, q)
     return jnp.take(cells.reshape(-1), g.slot).reshape(height, width)
 
 
@@ -909,19 +947,24 @@ def slic(
     image: ArrayLike,
     *,
     n_segments: int = 100,
-    compactness: float = 10.0,
+    compactness: float | None = None,
     num_iters: int = 10,
     enforce_connectivity: bool = True,
     min_size_factor: float = MIN_SIZE_FACTOR,
+    metric: str = "l1",
 ) -> np.ndarray:
     """Segment an image with SLIC (k-means in XYLab space on a local grid).
 
-    The same core as `ssn`, with hard (argmin) assignment and features
-    ``[(c / S) y, (c / S) x, L, a, b]`` (``c`` = `compactness`, ``S`` the grid
-    step), so the distance is ``d_lab^2 + (c / S)^2 d_xy^2`` as in
-    `skimage.segmentation.slic`, and results are comparable at the same
-    settings. The device part is jitted once per image shape and
-    `n_segments`/`num_iters`; connectivity is enforced on the host.
+    The same core as `ssn`, with hard (argmin) assignment. With ``metric="l2"`` the
+    features are ``[(c / S) y, (c / S) x, L, a, b]`` (``c`` = `compactness`, ``S`` the
+    grid step) and the distance ``d_lab^2 + (c / S)^2 d_xy^2``, as in
+    `skimage.segmentation.slic`, so results are comparable at the same settings. The
+    default ``metric="l1"`` is Manhattan, as fast_slic's:
+    ``w |dL| + |da| + |db| + (c / S) (|dy| + |dx|)`` with ``w`` =
+    :data:`L1_LIGHTNESS` (0.25); on BSDS500 it gives a higher boundary recall and a
+    lower undersegmentation error at about the same number of superpixels (docs/slic.md).
+    The device part is jitted once per image shape and
+    `n_segments`/`num_iters`/`metric`; connectivity is enforced on the host.
 
     Parameters
     ----------
@@ -932,10 +975,13 @@ def slic(
     n_segments : int
         Requested number of superpixels: the grid has about this many cells
         (`grid_shape`). With the defaults the connected superpixels number a
-        little fewer: on 20 BSDS500 val images (481x321) on average 93%, 96%
-        and 98% of `n_segments` for 100, 300 and 600 (``benchmarks/slic_speed.py``).
-    compactness : float
+        little fewer: on 20 BSDS500 val images (481x321) on average 95%, 98% and 99%
+        of `n_segments` for 100, 300 and 600 (``metric="l2"``, compactness 10:
+        93%, 96% and 98%; ``benchmarks/slic_speed.py``).
+    compactness : float, optional
         Weight of position against colour (> 0); larger gives squarer superpixels.
+        None: the metric's default (:data:`DEFAULT_COMPACTNESS`: 4 for ``"l1"``,
+        10 for ``"l2"``, skimage's).
     num_iters : int
         Number of k-means centre updates (skimage's ``max_num_iter``).
     enforce_connectivity : bool
@@ -944,6 +990,8 @@ def slic(
     min_size_factor : float
         See `enforce_connectivity`; :data:`MIN_SIZE_FACTOR` by default. Larger
         values give fewer, larger superpixels.
+    metric : {"l1", "l2"}
+        The distance (above): ``"l1"`` (default) or ``"l2"`` (skimage's).
 
     Returns
     -------
@@ -955,14 +1003,15 @@ def slic(
     ------
     ValueError
         For a wrong shape, an empty image, NaN/inf or float values outside
-        ``[0, 1]``, `n_segments` < 1, `num_iters` < 0, `compactness` <= 0 or
-        `min_size_factor` < 0.
+        ``[0, 1]``, `n_segments` < 1, `num_iters` < 0, `compactness` <= 0,
+        `min_size_factor` < 0 or an unknown `metric`.
     TypeError
         For an unsupported dtype or non-int `n_segments`/`num_iters`.
 
     Notes
     -----
-    Differences from `skimage.segmentation.slic` at the same settings: every
+    Differences from `skimage.segmentation.slic` at the same settings
+    (``metric="l2"``): every
     pixel is compared with the 9 centres of the grid cells around its own cell
     (skimage: each centre searches a fixed window around its own position), so
     at low compactness more superpixels survive than in skimage. Like
@@ -972,7 +1021,7 @@ def slic(
     assignment. Small pieces join their largest neighbour (skimage: the
     segment preceding them in raster order). On BSDS500 val this gives better
     boundary recall and undersegmentation error than skimage at the same
-    number of superpixels (``benchmarks/slic_speed.py``).
+    number of superpixels (``benchmarks/slic_speed.py``), and ``"l1"`` higher still.
 
     Examples
     --------
@@ -997,11 +1046,17 @@ def slic(
     image = _check_rgb(image, "image")
     n_segments = _check_int(n_segments, "n_segments", 1)
     num_iters = _check_int(num_iters, "num_iters", 0)
-    _check_compactness(compactness)
+    compactness = _metric_and_compactness(metric, compactness)
     if not (np.isfinite(min_size_factor) and min_size_factor >= 0):  # before the device work
         raise ValueError(f"min_size_factor must be >= 0; got {min_size_factor!r}.")
     labels = np.asarray(
-        _slic_labels(image, jnp.float32(compactness), n_segments=n_segments, num_iters=num_iters)
+        _slic_labels(
+            image,
+            jnp.float32(compactness),
+            n_segments=n_segments,
+            num_iters=num_iters,
+            metric=metric,
+        )
     )
     if not enforce_connectivity:
         return labels
@@ -1012,8 +1067,9 @@ def slic_batch(
     images: ArrayLike,
     *,
     n_segments: int = 100,
-    compactness: float = 10.0,
+    compactness: float | None = None,
     num_iters: int = 10,
+    metric: str = "l1",
 ) -> jax.Array:
     """SLIC on a batch of same-size images: the device part of `slic`, vmapped.
 
@@ -1029,11 +1085,13 @@ def slic_batch(
         RGB images, ``uint8`` or float in ``[0, 1]`` (NumPy or JAX).
     n_segments : int
         Requested number of superpixels per image (static: fixes the grid).
-    compactness : float
+    compactness : float, optional
         Weight of position against colour (> 0); traced, so changing it does
-        not recompile.
+        not recompile. None: the metric's default (as `slic`).
     num_iters : int
         Number of k-means centre updates (static).
+    metric : {"l1", "l2"}
+        The distance, as in `slic` (static).
 
     Returns
     -------
@@ -1045,7 +1103,8 @@ def slic_batch(
     ValueError
         For a shape other than ``(B, H, W, 3)``, empty images, NaN/inf or float
         values outside ``[0, 1]`` (the message names the image),
-        `n_segments` < 1, `num_iters` < 0 or `compactness` <= 0.
+        `n_segments` < 1, `num_iters` < 0, `compactness` <= 0 or an unknown
+        `metric`.
     TypeError
         For an unsupported dtype or non-int `n_segments`/`num_iters`.
 
@@ -1080,15 +1139,23 @@ def slic_batch(
     images = _check_rgb(images, "images")
     n_segments = _check_int(n_segments, "n_segments", 1)
     num_iters = _check_int(num_iters, "num_iters", 0)
-    _check_compactness(compactness)
+    compactness = _metric_and_compactness(metric, compactness)
     return _slic_batch_labels(
-        images, jnp.asarray(compactness, jnp.float32), n_segments=n_segments, num_iters=num_iters
+        images,
+        jnp.asarray(compactness, jnp.float32),
+        n_segments=n_segments,
+        num_iters=num_iters,
+        metric=metric,
     )
 
 
-@functools.partial(jax.jit, static_argnames=("n_segments", "num_iters"))
-def _slic_batch_labels(images, compactness, n_segments: int, num_iters: int) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("n_segments", "num_iters", "metric"))
+def _slic_batch_labels(
+    images, compactness, n_segments: int, num_iters: int, metric: str
+) -> jax.Array:
     """Jitted `slic_batch`: ``(B, H, W, 3)`` -> ``(B, H, W) int32``."""
     return jax.vmap(
-        lambda image: _slic_labels(image, compactness, n_segments=n_segments, num_iters=num_iters)
+        lambda image: _slic_labels(
+            image, compactness, n_segments=n_segments, num_iters=num_iters, metric=metric
+        )
     )(images)

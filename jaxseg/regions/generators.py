@@ -4,7 +4,9 @@
 label image ``(H, W) int32`` with labels ``0..k-1`` for one of:
 
 * ``"slic"``: jaxseg's SLIC (:func:`jaxseg.ops.slic`); ``n_segments`` is SLIC's
-  own grid size (native ``compactness``, ``num_iters``).
+  own grid size (native ``compactness``, by default the metric's, ``num_iters`` and
+  ``metric``, ``"l2"`` by default here: skimage's distance, with which the DSC tables on
+  SLIC superpixels were made).
 * ``"felzenszwalb"``: EGB (Felzenszwalb & Huttenlocher 2004) via
   :func:`skimage.segmentation.felzenszwalb` (native ``scale``, ``sigma``,
   ``min_size``; ``min_size_frac`` f raises ``min_size`` to ``f H W / n_segments``,
@@ -144,7 +146,8 @@ def bisect_count(run, target, lo, hi, *, more_when_larger, iters, tol=0.0) -> np
     return best
 
 
-def _slic(img, n_segments, *, compactness=10.0, num_iters=10, **kw):
+def _slic(img, n_segments, *, compactness=None, num_iters=10, metric="l2", **kw):
+    # metric "l2" (skimage's distance): the one the DSC tables on SLIC superpixels used.
     from jaxseg.ops.slic import slic
 
     n = 100 if n_segments is None else int(n_segments)
@@ -153,6 +156,7 @@ def _slic(img, n_segments, *, compactness=10.0, num_iters=10, **kw):
         n_segments=n,
         compactness=compactness,
         num_iters=num_iters,
+        metric=metric,
         enforce_connectivity=True,
         **kw,
     )

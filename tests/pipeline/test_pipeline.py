@@ -158,7 +158,9 @@ def test_slic_min_size_is_that_of_jaxseg_slic(val_pair, fast_compile):
     assert classic.SLIC_MIN_SIZE_FACTOR == default
     image = val_pair[2][0]
     labels = classic.Slic(n_segments=100).superpixels(image[None])[0]
-    np.testing.assert_array_equal(labels, jaxseg.slic(image, n_segments=100))
+    # The method's recorded settings: skimage's distance at compactness 10.
+    assert classic.SLIC_DEFAULTS["metric"] == "l2"
+    np.testing.assert_array_equal(labels, jaxseg.slic(image, n_segments=100, metric="l2"))
 
 
 def test_recorded_settings_are_the_val_selection():
