@@ -22,8 +22,8 @@ padded superpixel count is ``max_segments`` for each image that fits it (else it
 rounded up to 64), decided per image for the same reason.
 
 Defaults: ``settings.json`` in the model folder (the packaged
-``jaxseg/weights/superae_cpu/settings.json`` holds the settings of the measured test
-tables, chosen on BSDS500 val); a folder without one gets those packaged settings with
+``jaxseg/weights/superae_cpu_long/settings.json`` holds the settings of the measured test
+table, chosen on BSDS500 val); a folder without one gets those packaged settings with
 ``scale`` from the model's own config.
 
 Example:
@@ -48,8 +48,9 @@ from jaxseg.pipeline import Hierarchy, Method, register
 
 __all__ = ["PACKAGED_MODEL", "SETTINGS_FILE", "Dsc", "padding"]
 
-PACKAGED_MODEL = WEIGHTS_DIR / "superae_cpu"
-"""The shipped SuperAE: the model and settings used when no ``checkpoint`` is given."""
+PACKAGED_MODEL = WEIGHTS_DIR / "superae_cpu_long"
+"""The shipped SuperAE used when no ``checkpoint`` is given (1200 steps; ``superae_cpu``
+beside it is the 600-step model of the lin2021 tables in docs/lin2021.md)."""
 SETTINGS_FILE = "settings.json"
 
 _NAMES = (
@@ -180,7 +181,7 @@ class Dsc(Method):
     """Deep Superpixel Cut as lin2021 evaluates it: one DSC run per superpixel count.
 
     Settings (:meth:`defaults`): ``checkpoint`` (a SuperAE training workdir or exported
-    model folder; None: the packaged ``jaxseg/weights/superae_cpu``), ``which``
+    model folder; None: the packaged ``jaxseg/weights/superae_cpu_long``), ``which``
     (``"best"`` or ``"latest"`` checkpoint of a workdir), ``generator`` (``"slic"``,
     ``"felzenszwalb"``, ``"meanshift"``), ``gen_kw`` (its native parameters), ``counts``
     (superpixel counts, one DSC run and one segmentation each), ``num_classes`` (K),
