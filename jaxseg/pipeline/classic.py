@@ -62,7 +62,7 @@ pixels) are absorbed by a neighbour: the default of :func:`jaxseg.slic`
 
 SLIC_DEFAULTS = {
     "n_segments": 100,
-    "compactness": 10.0,
+    "compactness": None,
     "num_iters": 10,
     "threshold": 0.272727,
     "recompute": False,
@@ -73,7 +73,9 @@ SLIC_DEFAULTS = {
 whose SLIC absorbed pieces below a quarter of a grid cell (as now) but ran every
 iteration on all pixels (now on a third of them, as :func:`jaxseg.slic`). ``metric``
 ``"l2"`` (skimage's distance, with which the threshold was chosen and the method's
-numbers measured; :func:`jaxseg.slic` defaults to ``"l1"``)."""
+numbers measured; :func:`jaxseg.slic` defaults to ``"l1"``). ``compactness`` None: the
+metric's default (:data:`jaxseg.ops.slic.DEFAULT_COMPACTNESS`: 10 for ``"l2"``, 4 for
+``"l1"``), recorded as its value."""
 
 FELZENSZWALB_DEFAULTS = {
     "n_segments": None,
@@ -132,15 +134,17 @@ class Slic(Method):
         return dict(SLIC_DEFAULTS)
 
     def check(self, settings):
+        from jaxseg.ops.slic import DEFAULT_COMPACTNESS, METRICS
+
+        if settings["metric"] not in METRICS:
+            raise ValueError(f"slic setting metric={settings['metric']!r}: one of {METRICS}")
+        if settings["compactness"] is None:
+            settings["compactness"] = DEFAULT_COMPACTNESS[settings["metric"]]
         check_count(settings, "n_segments")
         check_count(settings, "num_iters")
         check_positive(settings, "compactness")
         check_unit(settings, "threshold")
         settings["recompute"] = bool(settings["recompute"])
-        from jaxseg.ops.slic import METRICS
-
-        if settings["metric"] not in METRICS:
-            raise ValueError(f"slic setting metric={settings['metric']!r}: one of {METRICS}")
 
     def superpixels(self, images: np.ndarray) -> np.ndarray:
         """``(B, h, w) int32`` connected superpixels of a batch (as :func:`jaxseg.slic`)."""

@@ -160,6 +160,9 @@ def test_slic_min_size_is_that_of_jaxseg_slic(val_pair, fast_compile):
     labels = classic.Slic(n_segments=100).superpixels(image[None])[0]
     # The method's recorded settings: skimage's distance at compactness 10.
     assert classic.SLIC_DEFAULTS["metric"] == "l2"
+    assert classic.Slic().settings["compactness"] == 10.0  # l2's, recorded as its value
+    assert classic.Slic(metric="l1").settings["compactness"] == 4.0  # jaxseg.slic's for l1
+    assert classic.Slic(metric="l1", compactness=7).settings["compactness"] == 7.0
     np.testing.assert_array_equal(labels, jaxseg.slic(image, n_segments=100, metric="l2"))
 
 
