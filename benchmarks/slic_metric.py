@@ -27,20 +27,12 @@ from jaxseg.metrics.superpixel import boundary_recall, undersegmentation_error
 from jaxseg.ops import slic as slic_module
 
 
-def _records(data_dir, split: str, lo: int, hi: int):
-    out = []
-    for image_id in bsds500.list_ids(data_dir, split)[lo:hi]:
-        image = bsds500.read_image(bsds500.image_path(data_dir, split, image_id))
-        gts = bsds500.read_ground_truth(bsds500.ground_truth_path(data_dir, split, image_id))
-        out.append((image, [g.segmentation for g in gts]))
-    return out
-
-
 def scores(records, **kw) -> tuple[float, float, float]:
     """Mean ``(count, BR, UE)`` of ``slic(image, **kw)`` over ``records``."""
     rows = []
-    for image, gts in records:
-        labels = slic_module.slic(image, **kw)
+    for rec in records:
+        labels = slic_module.slic(rec.image, **kw)
+        gts = list(rec.segmentations)
         rows.append(
             (labels.max() + 1, boundary_recall(labels, gts), undersegmentation_error(labels, gts))
         )
@@ -58,7 +50,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     lo, hi = (int(v) for v in args.images.split(":"))
-    records = _records(bsds500.resolve_data_dir(args.data_dir), args.split, lo, hi)
+    records = bsds500.load_split(args.data_dir, args.split, limit=hi)[lo:]
     print(f"{len(records)} BSDS500 {args.split} images ({args.images})")
     settings = list(itertools.product(args.lightness, args.compactness))
     default = slic_module.L1_LIGHTNESS
@@ -74,24 +66,23 @@ def main(argv=None):
         slic_module.L1_LIGHTNESS = default
         jax.clear_caches()
 
+    def columns(key) -> str:  # metric | L weight | compactness
+        return "l2 | 1 | 10" if key == "l2" else f"l1 | {key[0]:g} | {key[1]:g}"
+
+    def merit(key) -> float:  # BR - UE, mean over n: the rule
+        return float(np.mean([table[n, key][1] - table[n, key][2] for n in args.n_segments]))
+
+    keys = ["l2", *settings]
     print("\n| n | metric | L weight | compactness | count (/ n) | BR | UE |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n in args.n_segments:
-        for key in ["l2", *settings]:
+        for key in keys:
             count, br, ue = table[n, key]
-            name, w, c = ("l2", "1", "10") if key == "l2" else ("l1", f"{key[0]:g}", f"{key[1]:g}")
-            row = f"{count:.1f} ({count / n:.3f}) | {br:.4f} | {ue:.4f}"
-            print(f"| {n} | {name} | {w} | {c} | {row} |")
+            print(f"| {n} | {columns(key)} | {count:.1f} ({count / n:.3f}) | {br:.4f} | {ue:.4f} |")
     print("\n| metric | L weight | compactness | BR - UE, mean over n |")
     print("|---|---:|---:|---:|")
-    ranked = sorted(
-        ["l2", *settings],
-        key=lambda k: -np.mean([table[n, k][1] - table[n, k][2] for n in args.n_segments]),
-    )
-    for key in ranked:
-        value = np.mean([table[n, key][1] - table[n, key][2] for n in args.n_segments])
-        name, w, c = ("l2", "1", "10") if key == "l2" else ("l1", f"{key[0]:g}", f"{key[1]:g}")
-        print(f"| {name} | {w} | {c} | {value:.4f} |")
+    for key in sorted(keys, key=merit, reverse=True):
+        print(f"| {columns(key)} | {merit(key):.4f} |")
 
 
 if __name__ == "__main__":

@@ -180,20 +180,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    data_dir = bsds500.resolve_data_dir(args.data_dir)
-    ids = bsds500.list_ids(data_dir, args.split)[: args.num_images]
-    records = []
-    for image_id in ids:
-        image = bsds500.read_image(bsds500.image_path(data_dir, args.split, image_id))
-        gts = bsds500.read_ground_truth(bsds500.ground_truth_path(data_dir, args.split, image_id))
-        records.append(
-            bsds500.ImageRecord(
-                image_id,
-                image,
-                tuple(g.segmentation for g in gts),
-                tuple(g.boundaries for g in gts),
-            )
-        )
+    records = bsds500.load_split(args.data_dir, args.split, limit=args.num_images)
     load = os.getloadavg()[0]
     print(
         f"{len(records)} BSDS500 {args.split} images, compactness={args.compactness}, "

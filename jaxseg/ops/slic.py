@@ -403,10 +403,9 @@ def _scatter_rows(rows: jax.Array, index: jax.Array, size: int) -> jax.Array:
     )
 
 
-def _cluster_hard(
-    x: jax.Array, g: _Grid, num_iters: int, stride: int, metric: str = "l2"
-) -> jax.Array:
-    """SLIC's hard iterations on features ``x (C, s, gh, gw, q)`` in `g`'s layout.
+def _cluster_hard(x: jax.Array, g: _Grid, num_iters: int, stride: int, metric: str) -> jax.Array:
+    """SLIC's hard iterations on features ``x (C, s, gh, gw, q)`` in `g`'s layout, nearest
+    centres by `metric` (``"l1"``: `_distances_l1`; ``"l2"``: `_distances`).
 
     `g` is laid out with ``s = stride`` (`_grid`). Update ``i`` assigns only
     subsample ``r = i mod s`` of every cell to its nearest candidate centre and
@@ -430,8 +429,9 @@ def _cluster_hard(
     ones = jnp.ones((1, *x.shape[2:]), x.dtype)
     rows = [jnp.concatenate([x[:, r], ones]).reshape(channels + 1, -1).T for r in range(stride)]
 
+    distances = _distances_l1 if metric == "l1" else _distances
+
     def assign(centres, r: int):  # static subsample: a dynamic index is slow on CPU
-        distances = _distances_l1 if metric == "l1" else _distances
         cell = _nearest_cell(distances(x[:, r], centres), g)
         return jnp.where(jnp.asarray(padding[r]), m, cell)  # (gh, gw, q); padding: dummy
 
