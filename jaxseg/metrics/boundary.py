@@ -4,7 +4,8 @@ Follows the official ``evaluation_bdry_image`` / ``collect_eval_bdry`` (see
 ``shared/docs/METRICS.md`` §2 and §5):
 
 * :func:`seg2bdry` draws the boundary map of a label image as the official code does;
-* :func:`thin` is ``bwmorph(..., 'thin', Inf)`` (``skimage.morphology.thin``);
+* :func:`thin` is ``bwmorph(..., 'thin', Inf)``: ``skimage.morphology.thin``'s result, computed
+  on the pixels still on only;
 * :func:`correspond_pixels` matches machine to human boundary pixels one-to-one within
   ``max_dist * diagonal`` as an exact min-cost matching with outliers
   (``scipy.sparse.csgraph.min_weight_full_bipartite_matching`` with integer costs).
@@ -28,7 +29,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse
-import skimage.morphology
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
@@ -73,8 +73,35 @@ def seg2bdry(seg: np.ndarray, *, double_size: bool = False) -> np.ndarray:
     return b2 if double_size else b2[2::2, 2::2]
 
 
+def _guo_hall_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Deletion tables of the two Guo-Hall sub-iterations, indexed by the neighbour code.
+
+    Bit k of the code is the neighbour at 45k degrees counter-clockwise from east (east,
+    north-east, north, ..., south-east): the code ``skimage.morphology.thin`` forms with
+    its correlation mask ``[[8, 4, 2], [16, 0, 1], [32, 64, 128]]``. Conditions G1, G2,
+    G3 and G3' of Guo & Hall (Comm. ACM 32(3), 1989), written as scikit-image writes them.
+    """
+    b = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(bool)  # (256, 8)
+    nb = np.roll(b, -1, axis=1)  # nb[:, k] = b[:, (k + 1) % 8]
+    nb2 = np.roll(b, -2, axis=1)
+    g1 = (~b[:, 0::2] & (nb[:, 0::2] | nb2[:, 0::2])).sum(1) == 1
+    n1 = (b[:, 1::2] | b[:, 0::2]).sum(1)
+    n2 = (b[:, 1::2] | nb[:, 1::2]).sum(1)
+    g2 = np.isin(np.minimum(n1, n2), (2, 3))
+    g3 = ~((b[:, 1] | b[:, 2] | ~b[:, 7]) & b[:, 0])
+    g3p = ~((b[:, 5] | b[:, 6] | ~b[:, 3]) & b[:, 4])
+    return g1 & g2 & g3, g1 & g2 & g3p
+
+
+_THIN_TABLES = _guo_hall_tables()
+
+
 def thin(bmap: np.ndarray) -> np.ndarray:
     """Morphological thinning to 1-pixel-wide curves (``bwmorph(bmap, 'thin', Inf)``).
+
+    The parallel two-sub-iteration algorithm of Guo & Hall, bit for bit what
+    ``skimage.morphology.thin`` returns, but each sub-iteration looks only at the pixels
+    still on instead of correlating the whole image (about 20x faster on BSDS maps).
 
     Args:
         bmap: ``(H, W)`` bool map.
@@ -83,9 +110,27 @@ def thin(bmap: np.ndarray) -> np.ndarray:
         ``(H, W)`` bool map.
     """
     bmap = np.asarray(bmap, dtype=bool)
-    if not bmap.any():
-        return bmap.copy()
-    return skimage.morphology.thin(bmap)
+    if bmap.ndim != 2:
+        raise ValueError(f"thin needs an (H, W) map, got shape {bmap.shape}")
+    h, w = bmap.shape
+    pad = np.zeros((h + 2, w + 2), dtype=bool)
+    pad[1:-1, 1:-1] = bmap
+    flat = pad.ravel()
+    row = w + 2
+    # neighbour k of the code (see _guo_hall_tables), as flat offsets in the padded map
+    offsets = np.array([1, 1 - row, -row, -1 - row, -1, row - 1, row, row + 1])
+    on = np.flatnonzero(flat)
+    changed = on.size > 0
+    while changed:
+        changed = False
+        for table in _THIN_TABLES:
+            code = np.packbits(flat[on + offsets[:, None]], axis=0, bitorder="little")[0]
+            delete = table[code]
+            if delete.any():
+                flat[on[delete]] = False
+                on = on[~delete]
+                changed = True
+    return pad[1:-1, 1:-1].copy()
 
 
 def _offsets(radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -218,29 +263,33 @@ class PixelMatcher:
         b_nodes = np.flatnonzero(present)
         b = (np.cumsum(present) - 1)[b_full]
         n2 = b_nodes.size
-        # Independent subproblems: connected components of the candidate graph. Components
-        # with a single candidate pair are matched directly.
+        # Independent subproblems: connected components of the candidate graph. The pairs
+        # are ordered by machine pixel, so the graph's rows are `first`/`cnt` as they are.
+        indptr = np.concatenate([[0], np.cumsum(cnt), np.full(n2, n_pairs)])
         graph = scipy.sparse.csr_matrix(
-            (np.ones(a.size, dtype=np.int8), (a, n1 + b)), shape=(n1 + n2, n1 + n2)
+            (np.ones(n_pairs, dtype=np.int8), n1 + b, indptr), shape=(n1 + n2, n1 + n2)
         )
         n_comp, comp = connected_components(graph, directed=False)
         comp_a, comp_b = comp[:n1], comp[n1:]
         # local index of every node inside its component
         order_a, start_a, cnt_a, local_a = _group(comp_a, n_comp)
         order_b, start_b, cnt_b, local_b = _group(comp_b, n_comp)
-        comp_of_pair = comp_a[a]
-        pairs_per_comp = np.bincount(comp_of_pair, minlength=n_comp)
-        single = pairs_per_comp[comp_of_pair] == 1
-        rest = np.flatnonzero(~single)
-        order = rest[np.argsort(comp_of_pair[rest], kind="stable")]
-        bounds = np.flatnonzero(np.diff(comp_of_pair[order])) + 1
-        ma_parts, mb_parts = [pos[a[single]]], [b_nodes[b[single]]]
-        for sel in np.split(order, bounds) if order.size else []:
-            c = comp_of_pair[sel[0]]
+        # the pairs grouped by component (in machine-pixel order inside one): the pair ranges
+        # of the machine pixels in `order_a` order, without sorting the pairs
+        cnt_sorted = cnt[order_a]
+        by_comp = np.repeat(first[order_a] - (np.cumsum(cnt_sorted) - cnt_sorted), cnt_sorted)
+        by_comp += np.arange(n_pairs)
+        comp_pairs = np.bincount(comp_a, weights=cnt, minlength=n_comp).astype(np.int64)
+        comp_first = np.cumsum(comp_pairs) - comp_pairs
+        single = comp_pairs == 1  # one candidate pair: matched directly
+        one = by_comp[comp_first[single]]
+        ma_parts, mb_parts = [pos[a[one]]], [b_nodes[b[one]]]
+        for c in np.flatnonzero(~single).tolist():
             members = order_a[start_a[c] : start_a[c] + cnt_a[c]]
             key = pos[members].tobytes()
             hit = self._solved.get(key)
             if hit is None:
+                sel = by_comp[comp_first[c] : comp_first[c] + comp_pairs[c]]
                 xa, xb = _min_cost_matching(
                     local_a[a[sel]], local_b[b[sel]], wgt[sel], cnt_a[c], cnt_b[c],
                     self.outlier_weight,

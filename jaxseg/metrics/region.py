@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.ndimage
+import scipy.sparse
+from scipy.sparse.csgraph import connected_components
 
 from jaxseg.metrics.io import Result, as_result, round_g
 from jaxseg.regions.labels import overlap_table
@@ -51,6 +53,85 @@ def ucm2_to_segmentation(ucm2: np.ndarray, threshold: float) -> np.ndarray:
         raise ValueError(f"ucm2 must have shape (2H+1, 2W+1), got {ucm2.shape}")
     labels, _ = scipy.ndimage.label(ucm2 <= threshold, structure=_EIGHT)
     return labels[1::2, 1::2].astype(np.int64)
+
+
+def ucm2_segmentations(ucm2: np.ndarray, thresholds: Sequence[float]):
+    """:func:`ucm2_to_segmentation` at each of increasing ``thresholds``, incrementally.
+
+    Labels ``ucm2 <= t`` once at the first threshold; at each later one only the pixels
+    that turn on join the components around them (a small graph of components and new
+    pixels), and the components are numbered by their first pixel in raster order, as
+    ``scipy.ndimage.label`` numbers them. The labels are identical to
+    ``ucm2_to_segmentation(ucm2, t)`` at every threshold (compared in float64), at a
+    fraction of the cost.
+
+    Args:
+        ucm2: ``(2H+1, 2W+1)`` float map.
+        thresholds: increasing thresholds.
+
+    Yields:
+        per threshold, the ``(H, W)`` int64 labels, or ``None`` where no pixel turned on
+        since the previous threshold (the labels are the previous ones).
+    """
+    ucm2 = np.asarray(ucm2, dtype=np.float64)
+    if ucm2.ndim != 2 or ucm2.shape[0] % 2 == 0 or ucm2.shape[1] % 2 == 0:
+        raise ValueError(f"ucm2 must have shape (2H+1, 2W+1), got {ucm2.shape}")
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if thresholds.size == 0:
+        return
+    h2, w2 = ucm2.shape
+    row = w2 + 2  # a frame of off pixels around the map: no bounds checks
+    # step at which each pixel turns on (value <= thresholds[step]); size = never
+    step_of = np.full((h2 + 2, row), thresholds.size, dtype=np.int64)
+    step_of[1:-1, 1:-1] = np.searchsorted(thresholds, ucm2, side="left")
+    step_of = step_of.ravel()
+    centre = (np.arange(1, h2, 2)[:, None] + 1) * row + (np.arange(1, w2, 2)[None, :] + 1)
+    on = step_of == 0
+    labels, n = scipy.ndimage.label(on.reshape(h2 + 2, row), structure=_EIGHT)
+    node = labels.ravel()  # node of each on pixel; node 0 = off
+    # component of each node (node 0: component 0, which keeps label 0), and the first
+    # pixel (raster order of the unframed map) of each component
+    comp_of = np.arange(n + 1)
+    flat = np.flatnonzero(node)
+    first_seen = np.flatnonzero(np.diff(np.maximum.accumulate(node[flat]), prepend=0))
+    minpos = np.concatenate([[-1], _unframed(flat[first_seen], row, w2)])
+    yield node[centre].astype(np.int64)
+    later = np.flatnonzero((step_of > 0) & (step_of < thresholds.size))
+    later = later[np.argsort(step_of[later], kind="stable")]
+    bounds = np.searchsorted(step_of[later], np.arange(1, thresholds.size + 1), side="left")
+    offsets = np.array([-row - 1, -row, -row + 1, -1, 1, row - 1, row, row + 1])
+    for k in range(1, thresholds.size):
+        new = later[bounds[k - 1] : bounds[k]]
+        if new.size == 0:
+            yield None
+            continue
+        m = minpos.size  # components 0..m-1; the new pixels are components m..
+        node[new] = comp_of.size + np.arange(new.size)
+        on[new] = True
+        comp_of = np.concatenate([comp_of, m + np.arange(new.size)])
+        nbr = new[:, None] + offsets[None, :]
+        hit = on[nbr]
+        src = np.repeat(m + np.arange(new.size), hit.sum(1))
+        dst = comp_of[node[nbr[hit]]]
+        graph = scipy.sparse.csr_matrix(
+            (np.ones(src.size, dtype=np.int8), (src, dst)), shape=(m + new.size,) * 2
+        )
+        _, merged = connected_components(graph, directed=False)
+        # component 0 (off) has no edge and the smallest index: it stays component 0
+        minpos = np.concatenate([minpos, _unframed(new, row, w2)])
+        first = np.full(int(merged.max()) + 1, np.iinfo(np.int64).max)
+        np.minimum.at(first, merged, minpos)
+        minpos = first
+        comp_of = merged[comp_of]
+        rank = np.empty(minpos.size, dtype=np.int64)
+        rank[np.argsort(minpos)] = np.arange(minpos.size)
+        yield rank[comp_of[node[centre]]]
+
+
+def _unframed(pos: np.ndarray, row: int, w2: int) -> np.ndarray:
+    """Raster index in the ``(2H+1, 2W+1)`` map of flat positions in the framed one."""
+    r, c = np.divmod(pos, row)
+    return (r - 1) * w2 + (c - 1)
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,9 +353,10 @@ def evaluate_image_region(
     best_all = [np.zeros(int(g.max())) for g in gts]
     areas_gt = None
     prev_seg, prev = None, None
-    for k, t in enumerate(thresholds):
-        seg = result.data[k] if result.kind == "segs" else ucm2_to_segmentation(result.data, t)
-        if prev_seg is not None and np.array_equal(seg, prev_seg):
+    segs = result.data if result.kind == "segs" else ucm2_segmentations(result.data, thresholds)
+    for k, (t, seg) in enumerate(zip(thresholds, segs, strict=True)):
+        if seg is None or (prev_seg is not None and np.array_equal(seg, prev_seg)):
+            seg = prev_seg
             row2, row4, row5 = prev
         else:
             tables = [_table(seg, g) for g in gts]

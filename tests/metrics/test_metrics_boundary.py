@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+import skimage.filters
+import skimage.morphology
 
 from jaxseg.metrics.boundary import (
     average_precision,
@@ -51,6 +53,17 @@ def test_thin_thick_bar_to_line():
     line = np.zeros((5, 8), dtype=bool)
     line[2, 1:7] = True
     np.testing.assert_array_equal(thin(line), line)  # already thin: unchanged
+
+
+def test_thin_is_skimage_thin_bit_for_bit():
+    # random maps of every density, and thresholded BSDS-like soft maps: thin only visits
+    # the pixels still on, and must delete exactly what skimage's whole-image passes delete
+    rng = np.random.default_rng(0)
+    maps = [rng.random(rng.integers(1, 40, 2)) < rng.uniform(0.05, 0.95) for _ in range(150)]
+    soft = skimage.filters.gaussian(rng.random((60, 90)), sigma=2)
+    maps += [soft >= q for q in np.quantile(soft, [0.3, 0.6, 0.9])]
+    for k, bmap in enumerate(maps):
+        np.testing.assert_array_equal(thin(bmap), skimage.morphology.thin(bmap), err_msg=k)
 
 
 # 200 x 200 image: D = 0.0075 * sqrt(2) * 200 = 2.1213 px, so squared offsets

@@ -13,6 +13,7 @@ from jaxseg.metrics.region import (
     probabilistic_rand_index,
     rand_index,
     segmentation_covering,
+    ucm2_segmentations,
     ucm2_to_segmentation,
     variation_of_information,
 )
@@ -121,6 +122,24 @@ def test_ucm2_to_segmentation():
     np.testing.assert_array_equal(ucm2_to_segmentation(ucm2, 0.5), [[1, 1], [1, 1]])
     with pytest.raises(ValueError, match=r"\(2H\+1, 2W\+1\)"):
         ucm2_to_segmentation(np.zeros((4, 5)), 0.5)
+
+
+def test_ucm2_segmentations_equal_labelling_each_threshold():
+    # the incremental labelling gives scipy's labels, numbering included, at every
+    # threshold: on true ucm2 (pixel centres 0), on maps with lit centres and ties
+    rng = np.random.default_rng(1)
+    for case in range(120):
+        h, w = rng.integers(1, 12, 2)
+        ucm2 = rng.random((2 * h + 1, 2 * w + 1))
+        if case % 3 == 0:
+            ucm2[1::2, 1::2] = 0
+        if case % 4 == 0:
+            ucm2 = np.round(ucm2 * 4) / 4  # many pixels turn on at one threshold
+        thresholds = np.sort(rng.choice(np.linspace(0.01, 0.99, 99), 12, replace=False))
+        seg = None
+        for t, new in zip(thresholds, ucm2_segmentations(ucm2, thresholds), strict=True):
+            seg = seg if new is None else new
+            np.testing.assert_array_equal(seg, ucm2_to_segmentation(ucm2, t), err_msg=case)
 
 
 def test_evaluate_image_region_ucm():
