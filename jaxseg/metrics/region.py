@@ -70,8 +70,20 @@ def ucm2_segmentations(ucm2: np.ndarray, thresholds: Sequence[float]):
         thresholds: increasing thresholds.
 
     Yields:
-        per threshold, the ``(H, W)`` int64 labels, or ``None`` where no pixel turned on
-        since the previous threshold (the labels are the previous ones).
+        per threshold, the ``(H, W)`` int64 labels, or ``None`` where they are the
+        previous threshold's.
+    """
+    for level in _ucm2_levels(ucm2, thresholds):
+        yield None if level is None else level[1][level[0]]
+
+
+def _ucm2_levels(ucm2: np.ndarray, thresholds: Sequence[float]):
+    """The partitions of :func:`ucm2_segmentations` as ``(units, unit_labels)``.
+
+    ``units`` is the ``(H, W)`` index of each pixel's unit, a component of the first
+    threshold (or a pixel whose centre turns on later), and ``unit_labels`` the label of
+    each unit; the labels are ``unit_labels[units]``. ``units`` is the same object until a
+    pixel centre turns on. Yields ``None`` where the labels are the previous ones.
     """
     ucm2 = np.asarray(ucm2, dtype=np.float64)
     if ucm2.ndim != 2 or ucm2.shape[0] % 2 == 0 or ucm2.shape[1] % 2 == 0:
@@ -95,11 +107,14 @@ def ucm2_segmentations(ucm2: np.ndarray, thresholds: Sequence[float]):
     flat = np.flatnonzero(node)
     first_seen = np.flatnonzero(np.diff(np.maximum.accumulate(node[flat]), prepend=0))
     minpos = np.concatenate([[-1], _unframed(flat[first_seen], row, w2)])
-    yield node[centre].astype(np.int64)
+    unit_nodes, units = _units(node[centre])
+    unit_labels = unit_nodes  # scipy's labels are the first threshold's components
+    yield units, unit_labels
     later = np.flatnonzero((step_of > 0) & (step_of < thresholds.size))
     later = later[np.argsort(step_of[later], kind="stable")]
     bounds = np.searchsorted(step_of[later], np.arange(1, thresholds.size + 1), side="left")
     offsets = np.array([-row - 1, -row, -row + 1, -1, 1, row - 1, row, row + 1])
+    centre_later = np.isin(later, centre)
     for k in range(1, thresholds.size):
         new = later[bounds[k - 1] : bounds[k]]
         if new.size == 0:
@@ -125,7 +140,20 @@ def ucm2_segmentations(ucm2: np.ndarray, thresholds: Sequence[float]):
         comp_of = merged[comp_of]
         rank = np.empty(minpos.size, dtype=np.int64)
         rank[np.argsort(minpos)] = np.arange(minpos.size)
-        yield rank[comp_of[node[centre]]]
+        centre_on = centre_later[bounds[k - 1] : bounds[k]].any()
+        if centre_on:  # a pixel centre turned on: a new unit
+            unit_nodes, units = _units(node[centre])
+        new_labels = rank[comp_of[unit_nodes]]
+        if not centre_on and np.array_equal(new_labels, unit_labels):
+            yield None
+            continue
+        unit_labels = new_labels
+        yield units, unit_labels
+
+
+def _units(centre_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    nodes, inverse = np.unique(centre_nodes, return_inverse=True)
+    return nodes, inverse.reshape(centre_nodes.shape)
 
 
 def _unframed(pos: np.ndarray, row: int, w2: int) -> np.ndarray:
@@ -161,13 +189,20 @@ def contingency_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _table(*_check_pair(a, b))
 
 
-def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    na, nb = int(a.max()) + 1, int(b.max()) + 1
-    if na * nb > 4 * a.size + 1_000_000:
-        # sparse label numbers: over the labels present, row/column 0 kept empty (empty
-        # labels contribute nothing to any metric)
+def _table(a: np.ndarray, b: np.ndarray, compact: bool | None = None) -> np.ndarray:
+    """The contingency table; ``compact`` (default: when the full table would be large)
+    counts over the labels present, with row/column 0 kept empty (empty labels
+    contribute nothing to any metric)."""
+    if compact is None:
+        compact = _large(int(a.max()) + 1, int(b.max()) + 1, a.size)
+    if compact:
         return np.pad(overlap_table(a, b, compact=True), ((1, 0), (1, 0)))
     return overlap_table(a, b)
+
+
+def _large(na: int, nb: int, size: int) -> bool:
+    """Whether an ``(na, nb)`` table of an image of ``size`` pixels is counted compactly."""
+    return na * nb > 4 * size + 1_000_000
 
 
 def _ri_from_table(n: np.ndarray) -> float:
@@ -284,6 +319,59 @@ def _check_gts(gts: Sequence[np.ndarray], shape) -> list[np.ndarray]:
     return gts
 
 
+def _tables(result: Result, gts: list[np.ndarray], thresholds: np.ndarray):
+    """Per threshold, the contingency tables of the segmentation with each human (as
+    :func:`_table` computes them), or ``None`` where the segmentation is the previous one.
+
+    For a ucm2 the tables are summed from the tables of the units of
+    :func:`_ucm2_levels` (exact integer counts), not counted over the pixels again.
+    """
+    if result.kind == "segs":
+        prev = None
+        for seg in result.data:
+            if prev is not None and np.array_equal(seg, prev):
+                yield None
+            else:  # one layout for all humans: the tables' rows must agree
+                na = int(seg.max()) + 1
+                compact = any(_large(na, int(g.max()) + 1, seg.size) for g in gts)
+                yield [_table(seg, g, compact) for g in gts]
+            prev = seg
+        return
+    units = None
+    for level in _ucm2_levels(result.data, thresholds):
+        if level is None:
+            yield None
+            continue
+        if level[0] is not units:
+            units = level[0]
+            n_units = int(units.max()) + 1
+            # (unit, human label, count) of each human's overlap with the units
+            overlaps = []
+            for g in gts:
+                nb = int(g.max()) + 1
+                count = np.bincount((units * nb + g).ravel(), minlength=n_units * nb)
+                pair = np.flatnonzero(count)
+                overlaps.append((*np.divmod(pair, nb), count[pair], nb))
+        unit_labels = level[1]
+        na = int(unit_labels.max()) + 1  # every unit covers a pixel: the largest label
+        compact = any(_large(na, nb, units.size) for *_, nb in overlaps)
+        if compact:
+            present = np.unique(unit_labels)
+            rows = np.searchsorted(present, unit_labels)
+        tables = []
+        for (u, v, c, nb), g in zip(overlaps, gts, strict=True):
+            if compact:
+                cols = np.unique(g)
+                shape = (present.size, cols.size)
+                flat = rows[u] * shape[1] + np.searchsorted(cols, v)
+            else:
+                shape, flat = (na, nb), unit_labels[u] * nb + v
+            n = np.bincount(flat, weights=c, minlength=shape[0] * shape[1])
+            n = n.astype(np.int64).reshape(shape)
+            tables.append(np.pad(n, ((1, 0), (1, 0))) if compact else n)
+        yield tables
+
+
 @dataclass
 class RegionImageResult:
     """Region-benchmark numbers of one image.
@@ -352,14 +440,11 @@ def evaluate_image_region(
     ev2, ev4, ev5 = np.zeros((t_n, 5)), np.zeros((t_n, 3)), np.zeros((t_n, 3))
     best_all = [np.zeros(int(g.max())) for g in gts]
     areas_gt = None
-    prev_seg, prev = None, None
-    segs = result.data if result.kind == "segs" else ucm2_segmentations(result.data, thresholds)
-    for k, (t, seg) in enumerate(zip(thresholds, segs, strict=True)):
-        if seg is None or (prev_seg is not None and np.array_equal(seg, prev_seg)):
-            seg = prev_seg
+    prev = None
+    for k, (t, tables) in enumerate(zip(thresholds, _tables(result, gts, thresholds), strict=True)):
+        if tables is None:
             row2, row4, row5 = prev
         else:
-            tables = [_table(seg, g) for g in gts]
             per_gt, area_seg, best_seg = _covering_tables(tables)
             areas_gt = [a for a, _ in per_gt]
             cnt_r = sum(float(np.sum(a * b)) for a, b in per_gt)
@@ -375,7 +460,7 @@ def evaluate_image_region(
         ev2[k] = (t, *row2)
         ev4[k] = (t, *row4)
         ev5[k] = (t, *row5)
-        prev_seg, prev = seg, (row2, row4, row5)
+        prev = (row2, row4, row5)
     cnt_best = sum(float(np.sum(a * b)) for a, b in zip(areas_gt, best_all, strict=True))
     return RegionImageResult(ev2, cnt_best, ev4, ev5)
 

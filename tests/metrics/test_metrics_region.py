@@ -142,6 +142,26 @@ def test_ucm2_segmentations_equal_labelling_each_threshold():
             np.testing.assert_array_equal(seg, ucm2_to_segmentation(ucm2, t), err_msg=case)
 
 
+@pytest.mark.parametrize("size", [(9, 13), (40, 40)])
+def test_ucm2_region_numbers_equal_those_of_its_segmentations(size):
+    # a ucm2 is evaluated from tables summed over the first threshold's regions; the same
+    # partitions given as segs (counted pixel by pixel) must give the same numbers. At
+    # 40 x 40 a human of one label per pixel makes the tables compact (labels present
+    # only), for all humans alike.
+    rng = np.random.default_rng(2)
+    h, w = size
+    ucm2 = np.round(rng.random((2 * h + 1, 2 * w + 1)) * 50) / 50
+    ucm2[1::2, 1::2] = 0
+    gts = [rng.integers(1, 6, size), np.arange(1, h * w + 1).reshape(size)]
+    thresholds = np.linspace(0.02, 0.98, 17)
+    got = evaluate_image_region(ucm2, gts, thresholds=thresholds)
+    segs = np.stack([ucm2_to_segmentation(ucm2, t) for t in thresholds])
+    ref = evaluate_image_region(segs, gts)
+    for a, b in ((got.ev2, ref.ev2), (got.ev4, ref.ev4), (got.ev5, ref.ev5)):
+        np.testing.assert_array_equal(a[:, 1:], b[:, 1:])
+    assert got.cnt_r_best == ref.cnt_r_best
+
+
 def test_evaluate_image_region_ucm():
     ucm2 = _ucm_two_columns()
     gt = np.array([[1, 2], [1, 2]])
