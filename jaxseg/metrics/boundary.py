@@ -182,10 +182,16 @@ def _min_cost_matching(
         if swap:
             return col_ind[real], row_ind[real]
         return row_ind[real], col_ind[real]
+    width = n_rows + n_cols
     rows = np.concatenate([rows_idx, np.arange(n_rows)])
-    cols = np.concatenate([cols_idx, n_cols + np.arange(n_rows)])
-    vals = np.concatenate([wgt + 1, np.full(n_rows, ow + 1)]).astype(np.float64)
-    graph = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_rows + n_cols))
+    key = rows * width + np.concatenate([cols_idx, n_cols + np.arange(n_rows)])
+    order = np.argsort(key)  # the canonical CSR (sorted columns), without scipy's COO pass
+    vals = np.concatenate([wgt + 1, np.full(n_rows, ow + 1)]).astype(np.float64)[order]
+    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    graph = scipy.sparse.csr_matrix(
+        (vals, (key[order] % width).astype(np.int32), indptr), shape=(n_rows, width)
+    )
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
     real = col_ind < n_cols
     if swap:
