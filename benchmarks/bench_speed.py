@@ -1,9 +1,17 @@
 """Speed of the full BSDS500 benchmark: 200 test images x 99 thresholds, ucm2 input.
 
-Command (what the report quotes)::
+Commands (what the reports quote)::
 
     .venv/bin/python benchmarks/bench_speed.py --workers 2
     .venv/bin/python benchmarks/bench_speed.py --workers 2 --num-images 20   # quick subset
+    # jaxseg's own ucm2: what `jaxseg segment` writes to OUT/bench
+    .venv/bin/python benchmarks/bench_speed.py --workers 2 --results OUT/bench
+    # against another version of the code, in the same run: speed ratio, identical files?
+    .venv/bin/python benchmarks/bench_speed.py --workers 2 --baseline REV
+
+``--baseline REV`` checks out the git revision ``REV`` into a temporary worktree, runs the
+same evaluation with that code in a subprocess first, then with this code, prints both
+times and their ratio, and compares every output file of the two runs byte for byte.
 
 There are no official ucm2 files for the 200 test images here, so the script makes
 realistic ones itself, deterministically, for each image (``make_ucm2``):
@@ -39,6 +47,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,7 +59,7 @@ import skimage.segmentation
 from tqdm import tqdm
 
 from jaxseg.cli import ArgumentParser
-from jaxseg.metrics.bench import run_bench
+from jaxseg.metrics.bench import find_result_file, run_bench
 from jaxseg.metrics.io import list_image_ids, save_npz_result
 from jaxseg.regions.labels import region_means
 from jaxseg.regions.merge import agglomerate, monotone_levels
@@ -106,6 +115,46 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _bench_timed(code_root: Path | None, sel_dir: Path, gt_dir: Path, out_dir: Path, args):
+    """Evaluates ``sel_dir`` into a fresh ``out_dir``; returns ``(wall_s, cpu_s, out)``.
+
+    ``code_root`` None: this code, in this process (with its worker processes). Otherwise
+    the jaxseg package of that source tree, in a subprocess (``out`` is then None).
+    """
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cpu0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    out = None
+    if code_root is None:
+        out = run_bench(
+            sel_dir, gt_dir, out_dir, nthresh=args.nthresh, bench="all", workers=args.workers
+        )
+    else:
+        snippet = (
+            "import sys; from jaxseg.metrics.bench import run_bench; "
+            "run_bench(sys.argv[1], sys.argv[2], sys.argv[3], nthresh=int(sys.argv[4]), "
+            "bench='all', workers=int(sys.argv[5]))"
+        )
+        cmd = [sys.executable, "-c", snippet, str(sel_dir), str(gt_dir), str(out_dir)]
+        env = dict(os.environ, PYTHONPATH=str(code_root))
+        subprocess.run(
+            [*cmd, str(args.nthresh), str(args.workers)], cwd=code_root, env=env, check=True
+        )
+    # this process + its finished children (worker processes, the baseline subprocess)
+    return time.perf_counter() - t0, _cpu_seconds() - cpu0, out
+
+
+def _differing_files(a: Path, b: Path) -> list[str]:
+    """Names of the files that are not byte-identical in folders ``a`` and ``b``."""
+    names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
+    return [
+        n
+        for n in names
+        if not ((a / n).is_file() and (b / n).is_file())
+        or (a / n).read_bytes() != (b / n).read_bytes()
+    ]
+
+
 def main(argv=None) -> int:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -116,51 +165,92 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--nthresh", type=int, default=99)
     p.add_argument("--work", default="/tmp/jaxseg_bench_speed", help="scratch folder")
+    p.add_argument(
+        "--results",
+        help="evaluate these result files (e.g. jaxseg segment's OUT/bench) instead of the "
+        "generated ucm2",
+    )
+    p.add_argument(
+        "--baseline", help="git revision to time in the same run (and compare files with)"
+    )
     args = p.parse_args(argv)
     data = Path(args.data)
     data = data / "data" if (data / "data" / "images").is_dir() else data
     img_dir, gt_dir = data / "images" / args.split, data / "groundTruth" / args.split
-    if not img_dir.is_dir():
-        sys.exit(f"no images at {img_dir}; pass --data BSDS500_ROOT")
-    ids = list_image_ids(img_dir, [".jpg"])[: args.num_images]
+    if not gt_dir.is_dir():
+        sys.exit(f"no ground truth at {gt_dir}; pass --data BSDS500_ROOT")
     work = Path(args.work)
-    res_dir, out_dir = work / "ucm2", work / "out"
-    t0 = time.perf_counter()
-    for i in tqdm(ids, desc="making ucm2", unit="img"):
-        if not (res_dir / f"{i}.npz").is_file():
-            save_npz_result(
-                res_dir / f"{i}.npz", ucm2=make_ucm2(skimage.io.imread(img_dir / f"{i}.jpg"))
-            )
-    t_gen = time.perf_counter() - t0
+    t_gen = 0.0
+    if args.results:
+        res_dir = Path(args.results)
+        ids = list_image_ids(res_dir, [".npz", ".mat", ".png"])[: args.num_images]
+        if not ids:
+            sys.exit(f"no result files (.npz, .mat, .png) in {res_dir}; pass --results DIR")
+        files = {i: find_result_file(res_dir, i) for i in ids}
+    else:
+        if not img_dir.is_dir():
+            sys.exit(f"no images at {img_dir}; pass --data BSDS500_ROOT")
+        ids = list_image_ids(img_dir, [".jpg"])[: args.num_images]
+        res_dir = work / "ucm2"
+        t0 = time.perf_counter()
+        for i in tqdm(ids, desc="making ucm2", unit="img"):
+            if not (res_dir / f"{i}.npz").is_file():
+                save_npz_result(
+                    res_dir / f"{i}.npz", ucm2=make_ucm2(skimage.io.imread(img_dir / f"{i}.jpg"))
+                )
+        t_gen = time.perf_counter() - t0
+        files = {i: res_dir / f"{i}.npz" for i in ids}
     # Only the chosen images: a folder of links to their results.
-    shutil.rmtree(out_dir, ignore_errors=True)
     sel_dir = work / f"sel_{len(ids)}"
     shutil.rmtree(sel_dir, ignore_errors=True)
     sel_dir.mkdir(parents=True)
-    for i in ids:
-        os.symlink(res_dir / f"{i}.npz", sel_dir / f"{i}.npz")
-    cpu0 = _cpu_seconds()
-    t0 = time.perf_counter()
-    out = run_bench(
-        sel_dir, gt_dir, out_dir, nthresh=args.nthresh, bench="all", workers=args.workers
-    )
-    wall = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0  # this process + its (finished) worker processes
-    b, r = out["boundary"], out["region"]
+    for f in files.values():
+        os.symlink(Path(f).resolve(), sel_dir / Path(f).name)
     n = len(ids)
-    print(f"ucm2 generation (not part of the benchmark time): {t_gen:.1f} s")
+    base = None
+    if args.baseline:
+        tree = work / "baseline_tree"
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(tree, ignore_errors=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), args.baseline],
+            cwd=REPO, check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            print(f"baseline {args.baseline}: evaluating with {tree}")
+            base = _bench_timed(tree, sel_dir, gt_dir, work / "out_baseline", args)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
+                           capture_output=True)  # fmt: skip
+    wall, cpu, out = _bench_timed(None, sel_dir, gt_dir, work / "out", args)
+    b, r = out["boundary"], out["region"]
+    what = f"the result files in {args.results}" if args.results else "generated ucm2"
+    if not args.results:
+        print(f"ucm2 generation (not part of the benchmark time): {t_gen:.1f} s")
     print(
-        f"benchmark: {n} images x {args.nthresh} thresholds, boundary + region, "
+        f"benchmark of {what}: {n} images x {args.nthresh} thresholds, boundary + region, "
         f"--workers {args.workers}, {os.cpu_count()} CPUs: {wall:.1f} s wall, {cpu:.1f} s CPU"
     )
     print(f"per image: {wall / n:.2f} s wall, {cpu / n:.2f} s CPU")
-    print(f"projection for 200 images: {wall / n * 200 / 60:.1f} min wall (target <= 10 min)")
-    idle = cpu / n * 200 / args.workers / 60
+    idle = cpu / n * 200 / args.workers
     print(
-        f"on {args.workers} otherwise idle cores: about {idle:.1f} min "
-        f"for 200 images (CPU time / workers); load average now {os.getloadavg()[0]:.1f} "
-        "(the machine may be shared)"
+        f"projection for 200 images: {wall / n * 200:.0f} s wall; on {args.workers} otherwise "
+        f"idle cores about {idle:.0f} s (CPU time / workers); load average now "
+        f"{os.getloadavg()[0]:.1f} (the machine may be shared)"
     )
+    if base is not None:
+        b_wall, b_cpu, _ = base
+        print(
+            f"baseline {args.baseline}: {b_wall:.1f} s wall, {b_cpu:.1f} s CPU; this code is "
+            f"{b_wall / wall:.2f}x its speed (wall), {b_cpu / cpu:.2f}x (CPU)"
+        )
+        diff = _differing_files(work / "out_baseline", work / "out")
+        print(
+            "output files: identical to the baseline's"
+            if not diff
+            else f"output files: {len(diff)} differ from the baseline's: {diff[:10]}"
+        )
     print(
         f"(sanity) ODS F {b['ods_f']:.4f} OIS F {b['ois_f']:.4f} AP {b['ap']:.4f}; "
         f"covering ODS {r['cover_ods']:.4f}; PRI ODS {r['pri_ods']:.4f}; VOI ODS {r['voi_ods']:.4f}"
