@@ -412,7 +412,8 @@ def _cluster_hard(x: jax.Array, g: _Grid, num_iters: int, stride: int, metric: s
     moves each centre to the mean of its members in that subsample (one scatter
     add of pixel rows; empty clusters keep their centre). The steps run in
     whole cycles over the subsamples, ``ceil(num_iters / s)`` of them (at least
-    one), the first ``skip`` assignments without an update; every pixel keeps
+    one), the first ``skip`` assignments without an update (with several cycles
+    they are not computed: the next cycle replaces them); every pixel keeps
     the label of its last assignment. ``s = 1`` is classic SLIC (assignment,
     update, ..., final assignment).
 
@@ -441,19 +442,43 @@ def _cluster_hard(x: jax.Array, g: _Grid, num_iters: int, stride: int, metric: s
         return jnp.where(full, sums[:-1] / jnp.where(full, sums[-1], 1.0), centres)
 
     cycles = max(1, -(-num_iters // stride))
-    skip = cycles * stride - num_iters  # the first `skip` assignments update nothing
+    skip = cycles * stride - num_iters  # the first `skip` steps update nothing
+
+    def step(centres, target, r: int):
+        target = assign(centres, r)
+        return update(centres, target, r), target
 
     def cycle(carry, i):
         # The targets are carried out of the loop (they are the labels). Besides,
         # this keeps XLA from fusing their computation into the scatter, whose
         # flat index shape it then iterates over, indexing every input by
         # division (measured ~3x slower); a step outside the loop measured
-        # slower than a skipped one inside.
+        # slower than one inside. With several cycles, work whose result is
+        # never used is left out by conditionals: the skipped steps of the first
+        # cycle (their assignments are replaced in the next one) and the last
+        # update.
         centres, targets = carry
         targets = list(targets)
         for r in range(stride):
-            targets[r] = assign(centres, r)
-            centres = jnp.where(i * stride + r >= skip, update(centres, targets[r], r), centres)
+            if cycles == 1:  # one cycle: every assignment is a label
+                targets[r] = assign(centres, r)
+                if r >= skip:
+                    centres = update(centres, targets[r], r)
+            elif r < skip:
+                centres, targets[r] = jax.lax.cond(
+                    i > 0, functools.partial(step, r=r), lambda c, t: (c, t), centres, targets[r]
+                )
+            elif r == stride - 1:
+                targets[r] = assign(centres, r)
+                centres = jax.lax.cond(
+                    i < cycles - 1,
+                    functools.partial(update, r=r),
+                    lambda c, t: c,
+                    centres,
+                    targets[r],
+                )
+            else:
+                centres, targets[r] = step(centres, targets[r], r)
         return (centres, tuple(targets)), None
 
     targets = (jnp.zeros(mask.shape[1:], jnp.int32),) * stride
