@@ -37,9 +37,13 @@ The ucm2 files are written once as ``.npz`` (jaxseg's result format) into ``--wo
 folder. The script prints the total wall time, the CPU time, the time per image and the
 projection to 200 images (wall, and CPU time / workers for otherwise idle cores).
 
-Measured (2026-11-21, 2-core machine shared with other jobs, load average 15-18, i.e.
-about 8 runnable jobs per core): 200 images, ``--workers 2``: 2370 s wall (39.5 min),
-711 s CPU (3.6 s per image), i.e. about 5.9 min on two otherwise idle cores.
+Measured (2026-12-01, idle 2-core x86-64 CPU, ``--workers 2 --baseline cfb5495``, the
+code before the thinning, labelling and table changes): generated ucm2, 200 images:
+445 s wall (881 s CPU) against 613 s for the baseline, 1.38x; ``jaxseg segment``'s ucm2
+(``--results OUT/bench``): 363 s (721 s CPU) against 540 s, 1.49x; all output files
+byte-identical to the baseline's in both runs. About 60% of the remaining time is the
+exact matching solver itself (scipy's LAPJVsp), most of it on a few images whose low
+thresholds give components of thousands of pixels.
 """
 
 from __future__ import annotations
