@@ -35,6 +35,7 @@ from jaxseg.metrics.region import (
     probabilistic_rand_index,
     rand_index,
     segmentation_covering,
+    ucm2_segmentations,
     ucm2_to_segmentation,
     variation_of_information,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "seg2bdry",
     "segmentation_covering",
     "thin",
+    "ucm2_segmentations",
     "ucm2_to_segmentation",
     "variation_of_information",
 ]

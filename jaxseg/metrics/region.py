@@ -3,7 +3,7 @@
 Follows the official ``evaluation_reg_image`` / ``collect_eval_reg`` (METRICS.md §3):
 
 * :func:`ucm2_to_segmentation`: 8-connected components of ``ucm2 <= t`` sampled at
-  the pixel positions;
+  the pixel positions; :func:`ucm2_segmentations` the same at many thresholds at once;
 * pairwise metrics on two label images: :func:`rand_index`,
   :func:`variation_of_information` (log2), :func:`global_consistency_error`,
   :func:`local_consistency_error` (all symmetric), built on :func:`contingency_table`;
