@@ -139,11 +139,10 @@ def _bench_timed(code_root: Path | None, sel_dir: Path, gt_dir: Path, out_dir: P
             "run_bench(sys.argv[1], sys.argv[2], sys.argv[3], nthresh=int(sys.argv[4]), "
             "bench='all', workers=int(sys.argv[5]))"
         )
-        cmd = [sys.executable, "-c", snippet, str(sel_dir), str(gt_dir), str(out_dir)]
+        cmd = [sys.executable, "-c", snippet, str(sel_dir), str(gt_dir), str(out_dir),
+               str(args.nthresh), str(args.workers)]  # fmt: skip
         env = dict(os.environ, PYTHONPATH=str(code_root))
-        subprocess.run(
-            [*cmd, str(args.nthresh), str(args.workers)], cwd=code_root, env=env, check=True
-        )
+        subprocess.run(cmd, cwd=code_root, env=env, check=True)
     # this process + its finished children (worker processes, the baseline subprocess)
     return time.perf_counter() - t0, _cpu_seconds() - cpu0, out
 
@@ -214,9 +213,13 @@ def main(argv=None) -> int:
     base = None
     if args.baseline:
         tree = work / "baseline_tree"
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
-                       capture_output=True)  # fmt: skip
-        shutil.rmtree(tree, ignore_errors=True)
+
+        def remove_tree():
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
+                           capture_output=True)  # fmt: skip
+            shutil.rmtree(tree, ignore_errors=True)
+
+        remove_tree()  # left over from an interrupted run
         subprocess.run(
             ["git", "worktree", "add", "--detach", str(tree), args.baseline],
             cwd=REPO, check=True, capture_output=True,
@@ -225,8 +228,7 @@ def main(argv=None) -> int:
             print(f"baseline {args.baseline}: evaluating with {tree}")
             base = _bench_timed(tree, sel_dir, gt_dir, work / "out_baseline", args)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
-                           capture_output=True)  # fmt: skip
+            remove_tree()
     wall, cpu, out = _bench_timed(None, sel_dir, gt_dir, work / "out", args)
     b, r = out["boundary"], out["region"]
     what = f"the result files in {args.results}" if args.results else "generated ucm2"

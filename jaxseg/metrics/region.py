@@ -114,7 +114,8 @@ def _ucm2_levels(ucm2: np.ndarray, thresholds: Sequence[float]):
     later = later[np.argsort(step_of[later], kind="stable")]
     bounds = np.searchsorted(step_of[later], np.arange(1, thresholds.size + 1), side="left")
     offsets = np.array([-row - 1, -row, -row + 1, -1, 1, row - 1, row, row + 1])
-    centre_later = np.isin(later, centre)
+    centre_turns_on = np.zeros(thresholds.size + 1, dtype=bool)  # per step: a centre does
+    centre_turns_on[step_of[centre]] = True
     for k in range(1, thresholds.size):
         new = later[bounds[k - 1] : bounds[k]]
         if new.size == 0:
@@ -140,11 +141,10 @@ def _ucm2_levels(ucm2: np.ndarray, thresholds: Sequence[float]):
         comp_of = merged[comp_of]
         rank = np.empty(minpos.size, dtype=np.int64)
         rank[np.argsort(minpos)] = np.arange(minpos.size)
-        centre_on = centre_later[bounds[k - 1] : bounds[k]].any()
-        if centre_on:  # a pixel centre turned on: a new unit
+        if centre_turns_on[k]:  # a pixel centre turned on: a new unit
             unit_nodes, units = _units(node[centre])
         new_labels = rank[comp_of[unit_nodes]]
-        if not centre_on and np.array_equal(new_labels, unit_labels):
+        if not centre_turns_on[k] and np.array_equal(new_labels, unit_labels):
             yield None
             continue
         unit_labels = new_labels
