@@ -60,6 +60,7 @@ import numpy as np
 import skimage.color
 import skimage.io
 import skimage.segmentation
+from baseline import worktree
 from tqdm import tqdm
 
 from jaxseg.cli import ArgumentParser
@@ -212,23 +213,9 @@ def main(argv=None) -> int:
     n = len(ids)
     base = None
     if args.baseline:
-        tree = work / "baseline_tree"
-
-        def remove_tree():
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
-                           capture_output=True)  # fmt: skip
-            shutil.rmtree(tree, ignore_errors=True)
-
-        remove_tree()  # left over from an interrupted run
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(tree), args.baseline],
-            cwd=REPO, check=True, capture_output=True,
-        )  # fmt: skip
-        try:
+        with worktree(args.baseline, work / "baseline_tree") as tree:
             print(f"baseline {args.baseline}: evaluating with {tree}")
             base = _bench_timed(tree, sel_dir, gt_dir, work / "out_baseline", args)
-        finally:
-            remove_tree()
     wall, cpu, out = _bench_timed(None, sel_dir, gt_dir, work / "out", args)
     b, r = out["boundary"], out["region"]
     what = f"the result files in {args.results}" if args.results else "generated ucm2"

@@ -1,8 +1,10 @@
-"""DSC seconds per image: per-image loop against one vmapped batch of B images.
+"""DSC seconds per image: per-image loop against one vmapped batch of B images, or
+against an earlier revision of the code.
 
     .venv/bin/python benchmarks/dsc_speed.py --data-dir ../shared/data/BSDS500 \
         [--superae workdirs/superae_cpu_model] [--batch 4] [--scale 0.5] \
-        [--num-iters 128] [--train-encoder] [--json out.json]
+        [--num-iters 128] [--num-classes 16] [--train-encoder] [--json out.json] \
+        [--baseline REV [--rounds 3]]
 
 Takes the first ``--batch`` landscape BSDS500 ``--split`` images (same size, as
 ``dsc_optimize_batch`` needs), rescaled by ``--scale``, with ~100 EGB
@@ -10,13 +12,23 @@ superpixels each, and times ``jaxseg.nn.dsc.dsc_optimize`` on each image in turn
 and ``jaxseg.nn.dsc.dsc_optimize_batch`` on all of them, both after a warm-up
 call with the same shapes (compilation excluded; best of ``--repeats``).
 Without ``--superae`` a randomly initialised SuperAE is used (same cost).
+
+``--baseline REV`` times the per-image loop of git revision ``REV``'s code (a temporary
+worktree) and of this code instead, each in its own process, alternating for ``--rounds``
+rounds on the same images, and prints the ratio of the best times and how many of the
+final superpixel classes agree (the two may differ by float rounding, which 128 iterations
+can turn into a different class for some superpixels).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,7 +69,12 @@ def main(argv=None) -> int:
     p.add_argument("--train-encoder", action="store_true")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--baseline", default=None, help="git revision to time in the same run")
+    p.add_argument("--rounds", type=int, default=3, help="with --baseline: alternating rounds")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.baseline:
+        return _against_baseline(args, argv if argv is not None else sys.argv[1:])
 
     from flax import nnx
 
@@ -81,8 +98,18 @@ def main(argv=None) -> int:
     )
 
     def loop():
-        for i in range(len(images)):
+        return [
             jax.block_until_ready(dsc.dsc_optimize(model, images[i], sps[i], key=keys[i], **kw))
+            for i in range(len(images))
+        ]
+
+    if args.worker:  # one process of a --baseline comparison: the loop only
+        loop()  # compiles
+        best = min(_timed(loop) for _ in range(args.repeats))
+        classes = np.stack([np.asarray(out.sp_class) for out in loop()])
+        np.savez(args.worker, seconds_per_image=best / len(images), sp_class=classes,
+                 superpixels=np.asarray([int(s.max()) + 1 for s in sps]))  # fmt: skip
+        return 0
 
     def batch():
         jax.block_until_ready(dsc.dsc_optimize_batch(model, images, sps, keys=keys, **kw))
@@ -120,6 +147,60 @@ def main(argv=None) -> int:
     if args.json:
         path = Path(args.json)
         write_text_atomic(path, text + "\n")
+    return 0
+
+
+def _against_baseline(args, argv: list[str]) -> int:
+    """Alternating worker processes of this code and of ``args.baseline``; prints ratios."""
+    from baseline import REPO, worktree
+
+    drop = {"--baseline", "--rounds", "--json"}
+    passed, skip = [], False
+    for a in argv:  # this run's options for the workers, less the comparison's own
+        if skip:
+            skip = False
+            continue
+        name = a.split("=")[0]
+        if name in drop:
+            skip = "=" not in a
+            continue
+        passed.append(a)
+    times = {"this": [], args.baseline: []}
+    with tempfile.TemporaryDirectory() as tmp, worktree(args.baseline, Path(tmp) / "tree") as tree:
+        code = {"this": REPO, args.baseline: tree}
+        for r in range(args.rounds):
+            order = ("this", args.baseline) if r % 2 == 0 else (args.baseline, "this")
+            for who in order:
+                out = Path(tmp) / f"{r}_{who}.npz"
+                cmd = [sys.executable, str(Path(__file__).resolve()), *passed, "--worker", str(out)]
+                env = dict(os.environ, PYTHONPATH=str(code[who]))
+                subprocess.run(cmd, cwd=REPO, env=env, check=True)
+                with np.load(out) as z:
+                    times[who].append(float(z["seconds_per_image"]))
+                    if r == 0:
+                        code[who + " classes"] = (z["sp_class"], z["superpixels"])
+                print(f"round {r + 1} {who}: {times[who][-1]:.3f} s per image", flush=True)
+        (new, counts), (old, _) = code["this classes"], code[args.baseline + " classes"]
+    valid = np.arange(new.shape[1])[None, :] < counts[:, None]  # padding rows excluded
+    agree = float((new == old)[valid].mean())
+    best_new, best_old = min(times["this"]), min(times[args.baseline])
+    result = {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "num_iters": args.num_iters,
+        "num_classes": args.num_classes,
+        "baseline": args.baseline,
+        "seconds_per_image": {"this": times["this"], args.baseline: times[args.baseline]},
+        "speedup_of_best": best_old / best_new,
+        "superpixel_classes_agreeing": agree,
+    }
+    print(
+        f"this code {best_new:.3f} s per image, {args.baseline} {best_old:.3f} s (best of "
+        f"{args.rounds}): {best_old / best_new:.2f}x; final superpixel classes agreeing: "
+        f"{agree:.3f}"
+    )
+    if args.json:
+        write_text_atomic(Path(args.json), json.dumps(result, indent=2) + "\n")
     return 0
 
 

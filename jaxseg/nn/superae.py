@@ -39,6 +39,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +55,8 @@ __all__ = [
     "TEMPLATE_NORMS",
     "TEMPLATE_TARGETS",
     "embed",
+    "embedding",
+    "embedding_moments",
     "pad_to_multiple",
     "prepare_input",
     "reconstruct",
@@ -263,18 +267,113 @@ def reconstruct(model: SuperAE, image: ArrayLike) -> np.ndarray:
     return np.asarray(_recon(model, jnp.asarray(image, jnp.float32)))
 
 
+def _phase_offsets(factor: int) -> list[float]:
+    """Source offset ``o_r = (r + 1/2) / factor - 1/2`` of each output phase ``r``."""
+    return [(r + 0.5) / factor - 0.5 for r in range(factor)]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _upsample_axis(x: jax.Array, factor: int, axis: int) -> jax.Array:
+    """Bilinear upsampling of ``x`` by an integer ``factor`` along ``axis``.
+
+    Half-pixel centres with the border sample repeated, as :func:`jax.image.resize`: output
+    sample ``factor * j + r`` lies at source position ``j + o_r`` (:func:`_phase_offsets`),
+    between ``x[j]`` and its neighbour on that side. Two taps per output, as slices and
+    one interleave, instead of ``resize``'s dense ``(n * factor, n)`` weight matrix; the
+    gradient is its hand-written transpose (:func:`_upsample_axis_t`), one pass where
+    autodiff of the slices makes several. About 4x faster than ``resize`` on CPU.
+    """
+    if factor == 1:
+        return x
+    n = x.shape[axis]
+    part = functools.partial(jax.lax.slice_in_dim, x, axis=axis)
+    prev = jnp.concatenate([part(0, 1), part(0, n - 1)], axis=axis)  # x[j - 1], clamped
+    nxt = jnp.concatenate([part(1, n), part(n - 1, n)], axis=axis)  # x[j + 1], clamped
+    phases = [
+        (1 + o) * x - o * prev if o < 0 else (1 - o) * x + o * nxt for o in _phase_offsets(factor)
+    ]
+    shape = list(x.shape)
+    shape[axis] = n * factor
+    return jnp.stack(phases, axis=axis + 1).reshape(shape)
+
+
+def _upsample_axis_t(g: jax.Array, factor: int, axis: int) -> jax.Array:
+    """The transpose of :func:`_upsample_axis`: ``g`` with ``n * factor`` samples on ``axis``
+    back to ``n``, each output phase's weight returned to its two source samples."""
+    if factor == 1:
+        return g
+    n = g.shape[axis] // factor
+    shape = list(g.shape)
+    shape[axis : axis + 1] = [n, factor]
+    g = g.reshape(shape)
+    own, to_prev, to_next = 0.0, 0.0, 0.0
+    for r, o in enumerate(_phase_offsets(factor)):
+        g_r = jax.lax.index_in_dim(g, r, axis=axis + 1, keepdims=False)
+        own = own + (1 - abs(o)) * g_r
+        if o < 0:
+            to_prev = to_prev + (-o) * g_r  # reaches x[j - 1], x[0] at the border
+        else:
+            to_next = to_next + o * g_r  # reaches x[j + 1], x[n - 1] at the border
+    if n == 1:
+        return own + to_prev + to_next
+    take = functools.partial(jax.lax.slice_in_dim, axis=axis)
+    zero = jnp.zeros_like(take(own, 0, 1))
+    first = take(to_prev, 0, 1) + take(to_prev, 1, 2)  # x[0] gets phases j = 0 and 1
+    back = jnp.concatenate([first, take(to_prev, 2, n), zero], axis)
+    last = take(to_next, n - 2, n - 1) + take(to_next, n - 1, n)  # x[n - 1]: j = n - 2, n - 1
+    fwd = jnp.concatenate([zero, take(to_next, 0, n - 2), last], axis)
+    return own + back + fwd
+
+
+_upsample_axis.defvjp(
+    lambda x, factor, axis: (_upsample_axis(x, factor, axis), None),
+    lambda factor, axis, _, g: (_upsample_axis_t(g, factor, axis),),
+)
+
+
 def upsample_features(x: jax.Array, height: int, width: int) -> jax.Array:
-    """Bilinear resize of encoder features ``(h, w, C)`` to ``(height, width, C)``."""
-    return jax.image.resize(x, (height, width, x.shape[-1]), method="bilinear")
+    """Bilinear resize of encoder features ``(h, w, C)`` to ``(height, width, C)``.
+
+    Equal to ``jax.image.resize(x, (height, width, C), "bilinear")`` up to float rounding
+    (the weights are the same). Integer upscaling factors, as between the encoder's
+    outputs on the padded grid, take a two-tap path (:func:`_upsample_axis`); other sizes
+    go through ``jax.image.resize``.
+    """
+    h, w = x.shape[:2]
+    if height % h or width % w or height < h or width < w:
+        return jax.image.resize(x, (height, width, x.shape[-1]), method="bilinear")
+    return _upsample_axis(_upsample_axis(x, height // h, 0), width // w, 1)
 
 
-@nnx.jit
-def _embed(model, image):
-    e1, e2, e3 = (e[0] for e in model.encode(image[None]))
+def embedding(image: jax.Array, e1: jax.Array, e2: jax.Array, e3: jax.Array) -> jax.Array:
+    """``(H, W, 451)``: ``image`` and its encoder outputs (:meth:`SuperAE.encode`, no batch
+    axis) upsampled to the padded grid and cropped to the image, stacked on channels."""
     hp, wp = e1.shape[:2]
     h, w = image.shape[:2]
     up = [upsample_features(e, hp, wp)[:h, :w] for e in (e2, e3)]
     return jnp.concatenate([image, e1[:h, :w], *up], axis=-1)
+
+
+def embedding_moments(
+    image: jax.Array, e1: jax.Array, e2: jax.Array, e3: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Mean ``(451,)`` and covariance ``(451, 451)`` over the pixels of :func:`embedding`.
+
+    Centred, then one product of the ``(H * W, 451)`` matrix with itself. (Computing the
+    blocks from the sources at their own resolutions is about 2x faster overall, but
+    XLA:CPU then rounds some blocks differently depending on the surrounding program,
+    which would make DSC's results depend on the batch an image is in.)
+    """
+    x = embedding(image, e1, e2, e3)
+    x = x.reshape(-1, x.shape[-1])
+    mean = jnp.mean(x, axis=0)
+    centred = x - mean
+    return mean, (centred.T @ centred) / x.shape[0]
+
+
+@nnx.jit
+def _embed(model, image):
+    return embedding(image, *(e[0] for e in model.encode(image[None])))
 
 
 def embed(model: SuperAE, image: ArrayLike) -> np.ndarray:

@@ -234,3 +234,35 @@ def test_errors_name_the_value_and_fix():
         )
     with pytest.raises(TypeError, match="SuperAE"):
         dsc.dsc_optimize(object(), images[0], sps[0], key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("logit_norm", dsc.LOGIT_NORMS)
+def test_frozen_encoder_logits_and_gradient_equal_autodiff_of_the_plain_head(logit_norm):
+    """With the encoder frozen, DSC folds the standardisation into the head and writes the
+    head's gradient by hand; value and gradient must equal the plain per-pixel graph's."""
+    rng = np.random.default_rng(4)
+    image = jnp.asarray(rng.random((13, 18, 3), dtype=np.float32))  # padded to 16 x 20
+    feats = [f[0] for f in _model().encode(image[None])]
+    head = dsc.init_head(jax.random.key(1), 5)
+    head["b"] = jnp.asarray(rng.standard_normal(5), jnp.float32)
+    weights = jnp.asarray(rng.standard_normal((13, 18, 5)), jnp.float32)
+    frozen = dsc._frozen(image, *feats)
+
+    def plain(hd):
+        logits = dsc._normalize_logits(dsc._head_logits(hd, image, *feats), logit_norm)
+        return jnp.sum(weights * jnp.tanh(logits)), logits
+
+    def fast(hd):
+        logits = dsc._frozen_logits(hd, frozen, logit_norm, 13, 18)
+        return jnp.sum(weights * jnp.tanh(logits)), logits
+
+    (v0, l0), g0 = jax.value_and_grad(plain, has_aux=True)(head)
+    (v1, l1), g1 = jax.value_and_grad(fast, has_aux=True)(head)
+    np.testing.assert_allclose(l1, l0, rtol=1e-4, atol=1e-4 * float(jnp.abs(l0).max()))
+    assert float(v1) == pytest.approx(float(v0), rel=1e-4)
+    scale = float(jnp.abs(g0["w"]).max())  # standardised, the bias gradient is 0 (rounding)
+    for name in ("w", "b"):
+        np.testing.assert_allclose(g1[name], g0[name], rtol=1e-3, atol=1e-4 * scale)
+    if logit_norm == "standardize":  # per-class zero mean, unit variance over the pixels
+        np.testing.assert_allclose(jnp.mean(l1, axis=(0, 1)), 0.0, atol=1e-4)
+        np.testing.assert_allclose(jnp.var(l1, axis=(0, 1)), 1.0, rtol=1e-3)

@@ -210,6 +210,34 @@ EMBED_SHAPE = (10, 13, 3)
 _encode = nnx.jit(lambda model, x: model.encode(x))
 
 
+@pytest.mark.parametrize(
+    "shape, size",
+    [((5, 6, 3), (10, 24)), ((3, 4, 2), (12, 4)), ((1, 1, 2), (4, 8)), ((2, 7, 1), (6, 7))],
+)
+def test_upsample_features_and_its_gradient_equal_jax_image_resize(shape, size):
+    """The two-tap upsampling and its hand-written transpose against ``jax.image.resize``
+    (factors 2, 3, 4 and 1, a single source sample)."""
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    g = jnp.asarray(rng.standard_normal((*size, shape[-1])), jnp.float32)
+
+    def resize(v):
+        return jax.image.resize(v, (*size, shape[-1]), "bilinear")
+
+    def ours(v):
+        return superae.upsample_features(v, *size)
+
+    out, vjp = jax.vjp(ours, x)
+    want, want_vjp = jax.vjp(resize, x)
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    np.testing.assert_allclose(vjp(g)[0], want_vjp(g)[0], atol=1e-5)
+    if shape[0] > 1:  # a size that is not a multiple takes resize itself
+        np.testing.assert_array_equal(
+            superae.upsample_features(x, size[0] + 1, size[1]),
+            jax.image.resize(x, (size[0] + 1, size[1], shape[-1]), "bilinear"),
+        )
+
+
 def test_embed_is_image_and_upsampled_encoder_outputs():
     model = SuperAE(rngs=nnx.Rngs(0))
     img = np.random.default_rng(1).random(EMBED_SHAPE, dtype=np.float32)  # padded to 12 x 16
@@ -227,6 +255,20 @@ def test_embed_is_image_and_upsampled_encoder_outputs():
     resize = jax.jit(jax.image.resize, static_argnums=(1, 2))
     up3 = np.asarray(resize(e3, (12, 16, 256), "bilinear"))[:10, :13]
     np.testing.assert_allclose(emb[..., 195:], up3, atol=1e-6)
+
+
+def test_embedding_moments_equal_those_of_the_embedding():
+    """Mean and covariance from the sources at their own resolutions against the float64
+    moments of the full (H, W, 451) embedding; 13 x 18 pads to 16 x 20 (the cut matters)."""
+    model = SuperAE(rngs=nnx.Rngs(0))
+    model.eval()
+    img = jnp.asarray(np.random.default_rng(6).random((13, 18, 3), dtype=np.float32))
+    feats = [e[0] for e in _encode(model, img[None])]
+    mean, cov = superae.embedding_moments(img, *feats)
+    x = np.asarray(superae.embedding(img, *feats), np.float64).reshape(-1, 451)
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-5, atol=1e-6)
+    want = np.cov(x.T, bias=True)
+    np.testing.assert_allclose(cov, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
 
 
 def test_dsc_head_on_embed_equals_the_per_resolution_head():
