@@ -242,7 +242,7 @@ def test_frozen_encoder_logits_and_gradient_equal_autodiff_of_the_plain_head(log
     head's gradient by hand; value and gradient must equal the plain per-pixel graph's."""
     rng = np.random.default_rng(4)
     image = jnp.asarray(rng.random((13, 18, 3), dtype=np.float32))  # padded to 16 x 20
-    feats = [f[0] for f in _model().encode(image[None])]
+    feats = [f[0] for f in nnx.jit(lambda m, x: m.encode(x))(_model(), image[None])]
     head = dsc.init_head(jax.random.key(1), 5)
     head["b"] = jnp.asarray(rng.standard_normal(5), jnp.float32)
     weights = jnp.asarray(rng.standard_normal((13, 18, 5)), jnp.float32)
@@ -256,8 +256,8 @@ def test_frozen_encoder_logits_and_gradient_equal_autodiff_of_the_plain_head(log
         logits = dsc._frozen_logits(hd, frozen, logit_norm, 13, 18)
         return jnp.sum(weights * jnp.tanh(logits)), logits
 
-    (v0, l0), g0 = jax.value_and_grad(plain, has_aux=True)(head)
-    (v1, l1), g1 = jax.value_and_grad(fast, has_aux=True)(head)
+    (v0, l0), g0 = jax.jit(jax.value_and_grad(plain, has_aux=True))(head)
+    (v1, l1), g1 = jax.jit(jax.value_and_grad(fast, has_aux=True))(head)
     np.testing.assert_allclose(l1, l0, rtol=1e-4, atol=1e-4 * float(jnp.abs(l0).max()))
     assert float(v1) == pytest.approx(float(v0), rel=1e-4)
     scale = float(jnp.abs(g0["w"]).max())  # standardised, the bias gradient is 0 (rounding)
