@@ -79,8 +79,9 @@ def main(argv=None) -> int:
     shapes = sorted({im.shape[:2] for im in images})
     rows = []
     for method in args.methods:
-        # felzenszwalb has no n_segments (its settings are scales): its defaults.
-        kw = {} if method == "felzenszwalb" else dict(n_segments=args.n_segments)
+        # felzenszwalb has no n_segments (its settings are scales) and dsc runs its recorded
+        # counts: their defaults.
+        kw = {} if method in ("felzenszwalb", "dsc") else dict(n_segments=args.n_segments)
         if method == "wang2020":
             kw["checkpoint"] = args.checkpoint
         segmenter = pipeline.Segmenter(method, **kw)

@@ -266,11 +266,11 @@ class Dsc(Method):
         """Superpixels ``(h, w) int32`` of the reconstruction of a prepared image, one per
         count (the DSC inputs)."""
         from jaxseg.nn.superae import reconstruct
-        from jaxseg.regions.generators import generate
+        from jaxseg.regions.generators import generate_counts
 
         s = self.settings
         recon = reconstruct(self.model, image)
-        return [generate(s["generator"], recon, n_segments=n, **s["gen_kw"]) for n in s["counts"]]
+        return generate_counts(s["generator"], recon, s["counts"], **s["gen_kw"])
 
     def __call__(self, images: np.ndarray) -> list[Hierarchy]:
         """Segments a batch of same-shape images.

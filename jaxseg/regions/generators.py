@@ -48,7 +48,14 @@ from scipy.sparse import csgraph
 from jaxseg.regions.labels import region_means
 from jaxseg.regions.merge import agglomerate
 
-__all__ = ["GENERATORS", "bisect_count", "generate", "merge_regions"]
+__all__ = [
+    "GENERATORS",
+    "bisect_count",
+    "generate",
+    "generate_counts",
+    "merge_regions",
+    "merge_regions_counts",
+]
 
 GENERATORS = ("slic", "felzenszwalb", "meanshift")
 
@@ -99,19 +106,47 @@ def merge_regions(
       ``(H, W) int32`` labels ``0..k-1`` (numbered by the smallest input label of each
       region).
     """
+    return merge_regions_counts(labels, features, [n_segments], min_size=min_size)[0]
+
+
+def merge_regions_counts(
+    labels: np.ndarray, features: np.ndarray, counts, *, min_size: int = 0
+) -> list[np.ndarray]:
+    """:func:`merge_regions` at each of ``counts`` (ints or None), from one merge sequence.
+
+    The pruning for a larger count is a prefix of the one for a smaller count: regions are
+    popped in order of size, popped sizes never decrease and the region count never grows,
+    so the run for count ``t`` stops just before the first merge whose count before it is
+    at most ``t`` and whose merged region has at least ``min_size`` pixels. One run to the
+    smallest count, its merged regions' sizes replayed, gives every count's labels, equal
+    to separate :func:`merge_regions` calls.
+    """
     labels = np.asarray(labels)
     _, inv = np.unique(labels, return_inverse=True)
     lab = inv.reshape(labels.shape).astype(np.int64)
-    target = int(lab.max()) + 1 if n_segments is None else max(1, int(n_segments))
+    num = int(lab.max()) + 1
+    targets = [num if n is None else max(1, int(n)) for n in counts]
     agg = agglomerate(
         lab,
         region_means(lab, features),
         order="smallest_region",
         distance="squared",
-        target=target,
+        target=min(targets),
         min_size=min_size,
     )
-    return agg.partition()
+    sizes = np.bincount(lab.ravel(), minlength=num).astype(np.float64)
+    present = int(np.count_nonzero(sizes))
+    merged_size = np.empty(len(agg.merges))  # the popped (absorbed) region's size
+    for k, (absorbed, survivor) in enumerate(agg.merges.tolist()):
+        merged_size[k] = sizes[absorbed]
+        sizes[survivor] += sizes[absorbed]
+    before = present - np.arange(len(merged_size))  # region count before each merge
+    out = []
+    for t in targets:
+        stop = (before <= t) & (merged_size >= min_size)
+        steps = int(np.argmax(stop)) if stop.any() else len(merged_size)
+        out.append(agg.partition(present - steps))
+    return out
 
 
 def bisect_count(run, target, lo, hi, *, more_when_larger, iters, tol=0.0) -> np.ndarray:
@@ -199,9 +234,9 @@ def _felzenszwalb(
     return best
 
 
-def _meanshift(
+def _meanshift_counts(
     img,
-    n_segments,
+    counts,
     *,
     spatial_radius=7,
     range_radius=6.5,
@@ -230,13 +265,16 @@ def _meanshift(
     r, c = np.concatenate(rows), np.concatenate(cols)
     graph = sparse.coo_matrix((np.ones(r.size, np.int8), (r, c)), shape=(h * w, h * w))
     _, comp = csgraph.connected_components(graph, directed=False)
-    lab = merge_regions(
-        comp.reshape(h, w), lab8.astype(np.float32), n_segments=n_segments, min_size=min_size
+    labs = merge_regions_counts(
+        comp.reshape(h, w), lab8.astype(np.float32), counts, min_size=min_size
     )
-    return _connected(lab)
+    return [_connected(lab) for lab in labs]
 
 
-_IMPLS = {"slic": _slic, "felzenszwalb": _felzenszwalb, "meanshift": _meanshift}
+# One count per call; or all counts in one call, sharing the work between them (mean-shift:
+# the filtering, and one merge sequence read at every count).
+_IMPLS = {"slic": _slic, "felzenszwalb": _felzenszwalb}
+_COUNTS_IMPLS = {"meanshift": _meanshift_counts}
 
 
 def generate(name: str, image, *, n_segments: int | None = None, **native) -> np.ndarray:
@@ -257,17 +295,35 @@ def generate(name: str, image, *, n_segments: int | None = None, **native) -> np
       ValueError: unknown ``name``, bad image shape/range or ``n_segments < 1``.
       TypeError: an unknown native parameter.
     """
-    if name not in _IMPLS:
+    return generate_counts(name, image, [n_segments], **native)[0]
+
+
+def generate_counts(name: str, image, counts, **native) -> list[np.ndarray]:
+    """:func:`generate` at each of ``counts``: the same labels as one call per count, with
+    the work that does not depend on the count done once (mean-shift: the filtering and
+    one pruning sequence, :func:`merge_regions_counts`; about 4x faster for 4 counts).
+
+    Args:
+      name, image, native: as for :func:`generate`.
+      counts: sequence of ``n_segments`` values (ints >= 1 or None).
+
+    Returns:
+      one ``(H, W) int32`` label image per count, in the order of ``counts``.
+    """
+    if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; choose one of {GENERATORS}.")
-    if n_segments is not None and (
-        isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer)
-    ):
-        raise TypeError(f"n_segments must be an int or None, got {n_segments!r}.")
-    if n_segments is not None and n_segments < 1:
-        raise ValueError(f"n_segments must be >= 1, got {n_segments}.")
+    for n_segments in counts:
+        if n_segments is not None and (
+            isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer)
+        ):
+            raise TypeError(f"n_segments must be an int or None, got {n_segments!r}.")
+        if n_segments is not None and n_segments < 1:
+            raise ValueError(f"n_segments must be >= 1, got {n_segments}.")
     img = _check_image(image)
     try:
-        return _IMPLS[name](img, n_segments, **native)
+        if name in _COUNTS_IMPLS:
+            return _COUNTS_IMPLS[name](img, list(counts), **native)
+        return [_IMPLS[name](img, n, **native) for n in counts]
     except TypeError as e:
         if "unexpected keyword" in str(e):
             raise TypeError(

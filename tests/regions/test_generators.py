@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from jaxseg.regions.generators import GENERATORS, bisect_count, generate, merge_regions
+from jaxseg.regions.generators import (
+    GENERATORS,
+    bisect_count,
+    generate,
+    generate_counts,
+    merge_regions,
+)
 
 
 def _image(h=48, w=64, seed=0):
@@ -166,3 +172,21 @@ def test_slic_generator_keeps_the_distance_of_its_recorded_tables():
     assert not _same_partition(lab, slic(img, n_segments=24))
     l1 = generate("slic", img, n_segments=24, metric="l1")
     assert _same_partition(l1, slic(img, n_segments=24))
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_generate_counts_equals_one_call_per_count(name):
+    """Mean-shift shares its filtering and one pruning sequence between the counts; the
+    labels must be those of separate calls, whatever the counts' order, ``min_size``
+    and ``None`` (no count target)."""
+    rng = np.random.default_rng(7)
+    for trial in range(6 if name == "meanshift" else 1):
+        blocks = np.repeat(np.repeat(rng.random((6, 8, 3)), 5, 0), 5, 1)
+        img = np.clip(blocks + 0.05 * rng.random((30, 40, 3)), 0, 1).astype(np.float32)
+        if trial % 2:
+            img = rng.random((30, 40, 3)).astype(np.float32)  # many tiny regions
+        counts = [int(c) for c in rng.integers(1, 40, size=3)] + [None]
+        native = {"min_size": int(rng.integers(0, 30))} if name == "meanshift" else {}
+        many = generate_counts(name, img, counts, **native)
+        for n, lab in zip(counts, many, strict=True):
+            np.testing.assert_array_equal(lab, generate(name, img, n_segments=n, **native))
