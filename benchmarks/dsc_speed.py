@@ -166,6 +166,7 @@ def _against_baseline(args, argv: list[str]) -> int:
             continue
         passed.append(a)
     times = {"this": [], args.baseline: []}
+    classes = {}  # first round's (final classes, superpixel counts) of each code
     with tempfile.TemporaryDirectory() as tmp, worktree(args.baseline, Path(tmp) / "tree") as tree:
         code = {"this": REPO, args.baseline: tree}
         for r in range(args.rounds):
@@ -178,9 +179,9 @@ def _against_baseline(args, argv: list[str]) -> int:
                 with np.load(out) as z:
                     times[who].append(float(z["seconds_per_image"]))
                     if r == 0:
-                        code[who + " classes"] = (z["sp_class"], z["superpixels"])
+                        classes[who] = (z["sp_class"], z["superpixels"])
                 print(f"round {r + 1} {who}: {times[who][-1]:.3f} s per image", flush=True)
-        (new, counts), (old, _) = code["this classes"], code[args.baseline + " classes"]
+    (new, counts), (old, _) = classes["this"], classes[args.baseline]
     valid = np.arange(new.shape[1])[None, :] < counts[:, None]  # padding rows excluded
     agree = float((new == old)[valid].mean())
     best_new, best_old = min(times["this"]), min(times[args.baseline])

@@ -408,7 +408,7 @@ def _pixel_terms_bwd(num_segments, res, cotangents):
     logp, onehot, labels, counts = res
     g_ce, g_f = cotangents
     per_pixel = (g_f / jnp.maximum(counts, 1)[:, None])[labels]  # (H, W, K)
-    d_logits = (jnp.exp(logp) - onehot) * (g_ce / onehot[..., 0].size) + per_pixel
+    d_logits = (jnp.exp(logp) - onehot) * (g_ce / labels.size) + per_pixel
     return d_logits, None
 
 

@@ -312,6 +312,11 @@ def generate_counts(name: str, image, counts, **native) -> list[np.ndarray]:
     """
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; choose one of {GENERATORS}.")
+    if isinstance(counts, str | int | np.integer) or not len(counts := list(counts)):
+        raise ValueError(
+            f"counts={counts!r}: expected a non-empty sequence of region counts, e.g. "
+            "[100, 50, 20, 10]."
+        )
     for n_segments in counts:
         if n_segments is not None and (
             isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer)
@@ -322,7 +327,7 @@ def generate_counts(name: str, image, counts, **native) -> list[np.ndarray]:
     img = _check_image(image)
     try:
         if name in _COUNTS_IMPLS:
-            return _COUNTS_IMPLS[name](img, list(counts), **native)
+            return _COUNTS_IMPLS[name](img, counts, **native)
         return [_IMPLS[name](img, n, **native) for n in counts]
     except TypeError as e:
         if "unexpected keyword" in str(e):

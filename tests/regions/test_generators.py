@@ -119,6 +119,11 @@ def test_errors_name_the_problem():
         generate("felzenszwalb", img, bandwidth=3)
     with pytest.raises(ValueError, match="either n_segments or scale"):
         generate("felzenszwalb", img, n_segments=5, scale=10.0)
+    for counts in ([], 100):
+        with pytest.raises(ValueError, match="expected a non-empty sequence of region counts"):
+            generate_counts("meanshift", img, counts)
+    with pytest.raises(ValueError, match="n_segments must be >= 1"):
+        generate_counts("meanshift", img, [10, 0])
 
 
 def test_felzenszwalb_min_size_frac_scales_the_smallest_region_with_the_count():
