@@ -291,6 +291,25 @@ def _frozen(image, e1, e2, e3) -> _Frozen:
     return _Frozen(sources, tuple(s.reshape(-1, s.shape[-1]).T for s in sources), mean, cov)
 
 
+@functools.partial(jax.jit, static_argnames="graphdef")
+def _frozen_jit(enc_state, image, *, graphdef) -> _Frozen:
+    """:func:`_frozen` of one image's encoder outputs, as a compiled call of its own.
+
+    Kept out of the optimisation's program so that XLA rounds it the same way for every
+    image, alone or in a batch (see :func:`jaxseg.nn.superae.embedding_moments`).
+    """
+    return _frozen(image, *_encode(graphdef, enc_state, image))
+
+
+def _frozen_inputs(graphdef, enc_state, images, train_encoder: bool) -> _Frozen | None:
+    """:func:`_frozen_jit` of each of ``images`` ``(B, H, W, 3)``, stacked; ``None`` when the
+    encoder is trained (its features then change every step)."""
+    if train_encoder:
+        return None
+    parts = [_frozen_jit(enc_state, img, graphdef=graphdef) for img in images]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
+
+
 def _standardized_head(head, frozen: _Frozen) -> dict[str, jax.Array]:
     """The head whose logits are :func:`_normalize_logits` ``"standardize"`` of ``head``'s.
 
@@ -476,6 +495,7 @@ def _optimize_one(
     image,
     labels,
     radius,
+    frozen: _Frozen | None,
     *,
     graphdef,
     num_segments,
@@ -502,7 +522,6 @@ def _optimize_one(
             return _normalize_logits(_head_logits(prm["head"], image, *feats), logit_norm)
 
     else:
-        frozen = _frozen(image, *_encode(graphdef, enc_state, image))
         params = {"head": head}
 
         def logits_fn(prm):
@@ -535,29 +554,30 @@ def _optimize_one(
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _optimize_jit(enc_state, head, image, labels, radius, **kw) -> DSCOutput:
-    return _optimize_one(enc_state, head, image, labels, radius, **kw)
+def _optimize_jit(enc_state, head, image, labels, radius, frozen, **kw) -> DSCOutput:
+    return _optimize_one(enc_state, head, image, labels, radius, frozen, **kw)
 
 
 @functools.partial(jax.jit, static_argnames=(*_STATIC, "vectorize"))
 def _optimize_batch_jit(
-    enc_state, heads, images, labels, radii, *, vectorize: bool = True, **kw
+    enc_state, heads, images, labels, radii, frozen, *, vectorize: bool = True, **kw
 ) -> DSCOutput:
     one = functools.partial(_optimize_one, **kw)
+    xs = (heads, images, labels, radii, frozen)
     if vectorize:
-        return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(enc_state, heads, images, labels, radii)
+        return jax.vmap(one, in_axes=(None, 0, 0, 0, 0, 0))(enc_state, *xs)
     # One image at a time inside the compiled call: every image runs the same compiled
     # body whatever the batch size, so its labels do not depend on its batch.
-    return jax.lax.map(lambda x: one(enc_state, *x), (heads, images, labels, radii))
+    return jax.lax.map(lambda x: one(enc_state, *x), xs)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _optimize_sweep_jit(enc_state, head, image, labels, radius, betas, **kw) -> DSCOutput:
+def _optimize_sweep_jit(enc_state, head, image, labels, radius, frozen, betas, **kw) -> DSCOutput:
     def one(beta):
-        return _optimize_one(enc_state, head, image, labels, radius, beta=beta, **kw)
+        return _optimize_one(enc_state, head, image, labels, radius, frozen, beta=beta, **kw)
 
     # Only the beta-dependent part is batched: with ``train_encoder=False`` the
-    # encoder features do not depend on beta and are computed once.
+    # encoder features (``frozen``) do not depend on beta and are computed once.
     return jax.vmap(one)(betas)
 
 
@@ -673,12 +693,15 @@ def dsc_optimize(
     graphdef, enc_state, head, image, labels, radius, m = _prepare_one(
         model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats
     )
+    image = jnp.asarray(image)
+    frozen = None if opts["train_encoder"] else _frozen_jit(enc_state, image, graphdef=graphdef)
     return _optimize_jit(
         enc_state,
         head,
-        jnp.asarray(image),
+        image,
         jnp.asarray(labels),
         jnp.float32(radius),
+        frozen,
         graphdef=graphdef,
         num_segments=m,
         **opts,
@@ -728,12 +751,14 @@ def dsc_optimize_batch(
         radii = [radius] * len(pairs)
     graphdef, enc_state = _split_encoder(model, bn_batch_stats)
     heads = jax.vmap(lambda k: init_head(k, int(num_classes)))(keys)
+    images = jnp.asarray(np.stack([p[0] for p in pairs]))
     return _optimize_batch_jit(
         enc_state,
         heads,
-        jnp.asarray(np.stack([p[0] for p in pairs])),
+        images,
         jnp.asarray(np.stack([p[1] for p in pairs])),
         jnp.asarray(radii, jnp.float32),
+        _frozen_inputs(graphdef, enc_state, images, opts["train_encoder"]),
         graphdef=graphdef,
         num_segments=m,
         vectorize=bool(vectorize),
@@ -799,12 +824,15 @@ def dsc_optimize_sweep(
     graphdef, enc_state, head, image, labels, radius, m = _prepare_one(
         model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats
     )
+    image = jnp.asarray(image)
+    frozen = None if opts["train_encoder"] else _frozen_jit(enc_state, image, graphdef=graphdef)
     return _optimize_sweep_jit(
         enc_state,
         head,
-        jnp.asarray(image),
+        image,
         jnp.asarray(labels),
         jnp.float32(radius),
+        frozen,
         jnp.asarray(bs),
         graphdef=graphdef,
         num_segments=m,

@@ -354,21 +354,60 @@ def embedding(image: jax.Array, e1: jax.Array, e2: jax.Array, e3: jax.Array) -> 
     return jnp.concatenate([image, e1[:h, :w], *up], axis=-1)
 
 
+def _upsample_t(g: jax.Array, factor: int) -> jax.Array:
+    """The transpose of :func:`upsample_features` by an integer ``factor`` on both axes."""
+    return _upsample_axis_t(_upsample_axis_t(g, factor, 1), factor, 0)
+
+
 def embedding_moments(
     image: jax.Array, e1: jax.Array, e2: jax.Array, e3: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Mean ``(451,)`` and covariance ``(451, 451)`` over the pixels of :func:`embedding`.
 
-    Centred, then one product of the ``(H * W, 451)`` matrix with itself. (Computing the
-    blocks from the sources at their own resolutions is about 2x faster overall, but
-    XLA:CPU then rounds some blocks differently depending on the surrounding program,
-    which would make DSC's results depend on the batch an image is in.)
+    Computed block by block at the sources' own resolutions instead of as one product of
+    the ``(H * W, 451)`` matrix with itself (about 8x fewer multiplications). With ``y_k``
+    the centred, upsampled and cropped source ``k`` (zero outside the image) and ``U_k``
+    its upsampling, ``y_j^T y_k = (U_k^T y_j)^T (e_k - mean_k)``: the full-resolution side
+    is taken back to source ``k``'s grid by the upsampling's transpose, then multiplied
+    there. (Upsampling commutes with subtracting a constant: its weights sum to one.)
+
+    Inside a larger program XLA:CPU may round these blocks differently depending on the
+    surrounding operations; DSC therefore computes them in a compiled call of their own
+    per image, so that an image's result does not depend on its batch.
     """
-    x = embedding(image, e1, e2, e3)
-    x = x.reshape(-1, x.shape[-1])
-    mean = jnp.mean(x, axis=0)
-    centred = x - mean
-    return mean, (centred.T @ centred) / x.shape[0]
+    hp, wp = e1.shape[:2]
+    h, w = image.shape[:2]
+    n = h * w
+    full = jnp.concatenate([jnp.pad(image, ((0, hp - h), (0, wp - w), (0, 0))), e1], axis=-1)
+    inside = (jnp.arange(hp) < h)[:, None, None] & (jnp.arange(wp) < w)[None, :, None]
+    coarse = (e2, e3)
+    ups = [upsample_features(e, hp, wp) for e in coarse]
+    means = [jnp.mean(x[:h, :w], axis=(0, 1)) for x in (full, *ups)]
+    ys = [jnp.where(inside, x - m, 0.0) for x, m in zip((full, *ups), means, strict=True)]
+    centred = [e - m for e, m in zip(coarse, means[1:], strict=True)]
+    factors = [hp // e.shape[0] for e in coarse]
+    if any(
+        f * e.shape[0] != hp or f * e.shape[1] != wp for f, e in zip(factors, coarse, strict=True)
+    ):
+        raise ValueError(
+            f"encoder outputs {[e.shape for e in (e1, *coarse)]} are not on one grid with "
+            "integer strides; pass the outputs of SuperAE.encode"
+        )
+
+    def block(j: int, k: int) -> jax.Array:  # y_j^T y_k, k >= 1 a coarse source
+        t, c = _upsample_t(ys[j], factors[k - 1]), centred[k - 1]
+        return t.reshape(-1, t.shape[-1]).T @ c.reshape(-1, c.shape[-1])
+
+    f0 = ys[0][:h, :w].reshape(n, -1)
+    b = {(0, 0): f0.T @ f0}
+    for j, k in ((0, 1), (0, 2), (1, 1), (1, 2), (2, 2)):
+        b[j, k] = block(j, k)
+    for j, k in ((0, 1), (0, 2), (1, 2)):
+        b[k, j] = b[j, k].T
+    for j in (1, 2):
+        b[j, j] = 0.5 * (b[j, j] + b[j, j].T)
+    cov = jnp.block([[b[j, k] for k in range(3)] for j in range(3)]) / n
+    return jnp.concatenate(means), cov
 
 
 @nnx.jit

@@ -269,6 +269,8 @@ def test_embedding_moments_equal_those_of_the_embedding():
     np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-5, atol=1e-6)
     want = np.cov(x.T, bias=True)
     np.testing.assert_allclose(cov, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    with pytest.raises(ValueError, match="integer strides"):
+        superae.embedding_moments(img, feats[0], feats[1][:-1], feats[2])
 
 
 def test_dsc_head_on_embed_equals_the_per_resolution_head():
