@@ -390,7 +390,7 @@ def run(config: ml_collections.ConfigDict) -> dict:
     from jaxseg.nn import dsc
     from jaxseg.nn.superae import embed, prepare_input, reconstruct
     from jaxseg.pipeline.dsc import padding
-    from jaxseg.regions.generators import generate
+    from jaxseg.regions.generators import generate_counts
 
     _check_config(config)
     data = {"source": config.source, "tfds_dir": config.tfds_dir or None}
@@ -429,9 +429,11 @@ def run(config: ml_collections.ConfigDict) -> dict:
         cache: dict = {}
 
         def sp(source, n, _img=img, _recon=recon, _cache=cache):
-            if (source, n) not in _cache:
+            if (source, n) not in _cache:  # all of `counts` at once (mean-shift shares work)
                 src = _img if source == "img" else _recon
-                _cache[(source, n)] = generate(config.generator, src, n_segments=n, **gen_kw)
+                want = counts if n in counts else [n]
+                labels = generate_counts(config.generator, src, want, **gen_kw)
+                _cache.update({(source, m): lab for m, lab in zip(want, labels, strict=True)})
             return _cache[(source, n)]
 
         def deep(image, _cache=cache):  # shared by kmeans_deep and ncut_deep

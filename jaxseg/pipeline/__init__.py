@@ -19,10 +19,10 @@ over batches and turns each hierarchy into a :class:`Segmentation` at the origin
 
 Segment labels are numbered in raster order of their first pixel.
 
-Images of one shape go through one compiled, ``vmap``-ped device function for a batched
-method; a partial batch is padded to the next power of two, so a folder of same-size
-photos compiles at most ``1 + log2(batch_size)`` times, and a batch holds at most
-:data:`MAX_BATCH_PIXELS` pixels.
+Images of one shape go through one compiled device function for a batched method; a
+partial batch runs as power-of-two chunks (7 images: 4, 2 and 1), so a folder of
+same-size photos compiles at most ``1 + log2(batch_size)`` times and no image is computed
+twice, and a batch holds at most :data:`MAX_BATCH_PIXELS` pixels.
 
 Example:
   >>> import numpy as np, jaxseg
@@ -61,6 +61,15 @@ MAX_BATCH_PIXELS = 1 << 21
 """At most this many pixels (~2.1 M) go through one device call, whatever the batch size
 asked, to bound the memory of the vmapped networks: 8 BSDS images (13 fit, rounded down
 to a power of two), 2 at 1024x768."""
+
+VECTORIZE_MEANING = (
+    "the images of a batch side by side under jax.vmap, the throughput an accelerator needs; "
+    "an image's labels can then differ by float rounding between batch sizes"
+)
+"""What the ``vectorize`` setting of the batched network methods does when true. When false
+(their default), the images of a batch run one after another inside one compiled call
+(``jax.lax.map``): an image's labels are the same in any batch, and on a CPU it is faster
+(a vmapped batch's temporaries are the batch size times larger)."""
 
 TRACE_COUNT: collections.Counter[str] = collections.Counter()
 """How many times each method's batched device function was traced (compiled); methods
@@ -187,6 +196,14 @@ def check_unit(settings: dict, name: str) -> None:
     if isinstance(value, bool) or not ok:
         raise ValueError(f"{name} must lie in [0, 1] (a UCM level), got {value!r}")
     settings[name] = float(value)
+
+
+def check_bool(settings: dict, name: str, meaning: str) -> None:
+    """``settings[name]`` must be ``true`` or ``false``; ``meaning`` says what ``true`` does."""
+    value = settings[name]
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be true or false (true: {meaning}), got {value!r}")
+    settings[name] = bool(value)
 
 
 def check_positive(settings: dict, name: str, *, zero: bool = False) -> None:
@@ -322,7 +339,9 @@ class Segmenter:
         """Segments a batch of ``(h, w, 3) float32`` images in ``[0, 1]`` of one shape.
 
         Args:
-          images: the batch (one shape). A batched method pads it to the next power of two.
+          images: the batch (one shape). A batched method gets it in power-of-two chunks
+            (the binary digits of its size: 7 images are 4, 2 and 1), so that one shape
+            compiles at most ``1 + log2(batch_size)`` programs.
           output_shapes: ``(H, W)`` per image to upsample the results to (nearest
             neighbour); default: the input size.
 
@@ -341,12 +360,14 @@ class Segmenter:
                 f"output_shapes has {len(output_shapes)} entries for {len(images)} images"
             )
         count = len(batch)
+        sizes = [count]
         if self.batched:
-            padded = 1 << (count - 1).bit_length()
-            batch = np.concatenate([batch, np.repeat(batch[-1:], padded - count, axis=0)])
+            sizes = [1 << b for b in reversed(range(count.bit_length())) if count >> b & 1]
         traces = sum(TRACE_COUNT.values())
         start = time.perf_counter()
-        hierarchies = self.method(batch)[:count]
+        hierarchies = []
+        for first, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
+            hierarchies += self.method(batch[first : first + size])
         timings = {"superpixels": (time.perf_counter() - start) / count}
         compiled = sum(TRACE_COUNT.values()) > traces
         shapes = output_shapes or [batch.shape[1:3]] * count

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from jaxseg import WEIGHTS_DIR
-from jaxseg.pipeline import Hierarchy, Method, register
+from jaxseg.pipeline import VECTORIZE_MEANING, Hierarchy, Method, check_bool, register
 
 __all__ = ["PACKAGED_MODEL", "SETTINGS_FILE", "Dsc", "padding"]
 
@@ -124,12 +124,7 @@ def _check(settings: dict) -> dict:
     s["num_classes"] = _positive_int("num_classes", s["num_classes"], 2)
     s["num_iters"] = _positive_int("num_iters", s["num_iters"])
     s["seed"] = _positive_int("seed", s["seed"], 0)
-    if not isinstance(s["vectorize"], bool):
-        raise ValueError(
-            f"dsc setting vectorize={s['vectorize']!r}: expected true or false (true: images "
-            "side by side under jax.vmap, faster on accelerators, labels equal up to float "
-            "rounding)."
-        )
+    check_bool(s, "vectorize", VECTORIZE_MEANING)
     if s["max_segments"] is not None:
         s["max_segments"] = _positive_int("max_segments", s["max_segments"])
     for name in ("beta", "sigma"):

@@ -1,10 +1,10 @@
 """The ``wang2020`` method: the trained network's SSN superpixels and learned region features.
 
-For a batch of same-shape images, one compiled ``vmap`` of
-:func:`jaxseg.nn.wang2020.predict` gives the superpixels and the pooled region features
-(head 2). On the host the superpixels are made 4-connected (pieces smaller than
-``min_size_factor * H*W / n_segments`` pixels absorbed), each connected superpixel keeps
-the feature of the predicted superpixel covering most of it
+For a batch of same-shape images, one compiled call of :func:`jaxseg.nn.wang2020.predict`
+(image after image with ``jax.lax.map``, or a ``vmap`` with ``vectorize``) gives the
+superpixels and the pooled region features (head 2). On the host the superpixels are made
+4-connected (pieces smaller than ``min_size_factor * H*W / n_segments`` pixels absorbed),
+each connected superpixel keeps the feature of the predicted superpixel covering most of it
 (:func:`jaxseg.regions.labels.majority_label`), and
 :func:`jaxseg.regions.merge.hierarchy_levels` merges them (single linkage on eq. 6
 similarities unless ``recompute``): thresholding that hierarchy at ``t`` is wang2020's
@@ -30,8 +30,10 @@ import numpy as np
 from jaxseg import WEIGHTS_DIR
 from jaxseg.pipeline import (
     TRACE_COUNT,
+    VECTORIZE_MEANING,
     Hierarchy,
     Method,
+    check_bool,
     check_count,
     check_positive,
     check_unit,
@@ -62,12 +64,15 @@ BUILTIN_DEFAULTS = {
     "scales": None,
     "linkage": None,
     "edge_weights": None,
+    "vectorize": False,
 }
 """Settings of a model folder without ``settings.json`` (the network trains with 100
 superpixels). ``which``: the checkpoint of a training workdir, ``best`` or ``latest``.
 ``scales``: superpixel counts whose hierarchies are averaged (None: ``n_segments`` alone);
 ``linkage``: the hierarchy's linkage (None: from ``recompute``); ``edge_weights``: the
-logistic weights of the boundary evidence (None: the eq. 6 levels), see :class:`Wang2020`."""
+logistic weights of the boundary evidence (None: the eq. 6 levels), see :class:`Wang2020`.
+``vectorize``: :data:`jaxseg.pipeline.VECTORIZE_MEANING` (false: one image after another
+inside the compiled call)."""
 
 EDGE_FEATURES = ("bias", "level", "gradient", "log_length")
 """What each number of the ``edge_weights`` setting multiplies (:func:`edge_evidence`)."""
@@ -140,8 +145,9 @@ def recorded_settings(folder: str | Path) -> dict:
 
 
 @functools.cache
-def _batch_fn(graphdef, n_segments: int, num_iters: int) -> Callable:
+def _batch_fn(graphdef, n_segments: int, num_iters: int, vectorize: bool) -> Callable:
     import jax
+    import jax.numpy as jnp
     from flax import nnx
 
     from jaxseg.nn import wang2020
@@ -154,7 +160,19 @@ def _batch_fn(graphdef, n_segments: int, num_iters: int) -> Callable:
             pred = wang2020.predict(model, image, n_segments=n_segments, num_iters=num_iters)
             return pred.labels, pred.region_features
 
-        return jax.vmap(one)(images)
+        if vectorize:
+            return jax.vmap(one)(images)
+        # One image at a time: an image's result does not depend on its batch, and a CPU
+        # runs it faster than a vmapped batch (whose temporaries are B times larger). A
+        # single image runs as a loop of two whose second step is skipped: XLA simplifies
+        # a loop of one, which can round differently from the loop body of larger batches.
+        count = len(images)
+        if count == 1:
+            images = jnp.concatenate([images, images])
+        skip = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(one, images[0]))
+        step = lambda i, image: jax.lax.cond(i < count, one, lambda _: skip, image)  # noqa: E731
+        out = jax.lax.map(lambda x: step(*x), (jnp.arange(len(images)), images))
+        return jax.tree.map(lambda a: a[:count], out)
 
     return jax.jit(run)
 
@@ -248,7 +266,10 @@ class Wang2020(Method):
     Settings: ``checkpoint`` (model folder or training workdir), ``n_segments``,
     ``threshold`` (UCM level of the segments), ``num_iters`` (SSN iterations),
     ``min_size_factor``, ``recompute`` (hierarchy linkage), ``which`` (workdir checkpoint),
-    and three ways to merge differently:
+    ``vectorize`` (false, the default: the images of a batch go through the network one
+    after another inside one compiled call, so an image's result is the same in any batch;
+    true: side by side under ``jax.vmap``, for accelerators), and three ways to merge
+    differently:
 
     * ``scales`` (list of superpixel counts, containing ``n_segments``): one network pass
       per count, one hierarchy per count, and their mean carried onto the finest
@@ -279,6 +300,7 @@ class Wang2020(Method):
         check_unit(settings, "threshold")
         check_positive(settings, "min_size_factor", zero=True)
         settings["recompute"] = bool(settings["recompute"])
+        check_bool(settings, "vectorize", VECTORIZE_MEANING)
         settings["checkpoint"] = str(settings["checkpoint"])
         if settings["which"] not in ("best", "latest"):
             raise ValueError(f"which must be 'best' or 'latest', got {settings['which']!r}")
@@ -307,7 +329,7 @@ class Wang2020(Method):
         s = self.settings
         per_scale = []
         for n in s["scales"] or [s["n_segments"]]:
-            fn = _batch_fn(self.graphdef, n, s["num_iters"])
+            fn = _batch_fn(self.graphdef, n, s["num_iters"], s["vectorize"])
             raw, feats = (np.asarray(a) for a in fn(self.state, images))
             per_scale.append(
                 [_connected(r, f, n, s["min_size_factor"]) for r, f in zip(raw, feats, strict=True)]

@@ -102,6 +102,27 @@ def test_lever_settings_errors():
         pipeline.Segmenter("wang2020", edge_weights=[1, 2])
     with pytest.raises(ValueError, match="do not use: pick linkage 'single' or 'boundary'"):
         pipeline.Segmenter("wang2020", linkage="upgma", edge_weights=[0, 1, 0, 0])
+    with pytest.raises(ValueError, match="vectorize must be true or false"):
+        pipeline.Segmenter("wang2020", vectorize="yes")
+    with pytest.raises(ValueError, match="vectorize must be true or false"):
+        pipeline.Segmenter("dsc", vectorize=1)
+
+
+def test_an_image_gets_the_same_bits_in_any_batch(optimised_compile):
+    """The default (vectorize false, lax.map): each image of a batch of 2 equals its run
+    alone, bit for bit; the vmapped batch (vectorize true) agrees up to float rounding."""
+    rng = np.random.default_rng(4)
+    images = [rng.random((1, 1, 3)) * 0.3 + rng.random((40, 56, 3)) * 0.7 for _ in range(2)]
+    images = [im.astype(np.float32) for im in images]
+    seg = pipeline.Segmenter("wang2020", n_segments=24)
+    pair = seg(images)
+    for im, res in zip(images, pair, strict=True):
+        alone = seg([im])[0]
+        np.testing.assert_array_equal(res.superpixels, alone.superpixels)
+        np.testing.assert_array_equal(res.ucm2, alone.ucm2)
+    vmapped = pipeline.Segmenter("wang2020", n_segments=24, vectorize=True)(images)
+    for res, vec in zip(pair, vmapped, strict=True):
+        assert np.mean(res.superpixels == vec.superpixels) > 0.99
 
 
 def test_fit_edge_weights_separates_the_annotated_boundary(image, fast_compile):
