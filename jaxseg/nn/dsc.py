@@ -74,6 +74,7 @@ from jax.typing import ArrayLike
 
 from jaxseg.nn.superae import SuperAE, embedding_moments, upsample_features
 from jaxseg.ops import pooling
+from jaxseg.ops.batching import map_each
 from jaxseg.regions.labels import region_means
 from jaxseg.regions.merge import merge_to_counts
 
@@ -568,7 +569,7 @@ def _optimize_batch_jit(
         return jax.vmap(one, in_axes=(None, 0, 0, 0, 0, 0))(enc_state, *xs)
     # One image at a time inside the compiled call: every image runs the same compiled
     # body whatever the batch size, so its labels do not depend on its batch.
-    return jax.lax.map(lambda x: one(enc_state, *x), xs)
+    return map_each(lambda x: one(enc_state, *x), xs)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)

@@ -147,10 +147,10 @@ def recorded_settings(folder: str | Path) -> dict:
 @functools.cache
 def _batch_fn(graphdef, n_segments: int, num_iters: int, vectorize: bool) -> Callable:
     import jax
-    import jax.numpy as jnp
     from flax import nnx
 
     from jaxseg.nn import wang2020
+    from jaxseg.ops.batching import map_each
 
     def run(state, images):  # (B, H, W, 3) -> labels (B, H, W), region features (B, m, C)
         TRACE_COUNT["wang2020"] += 1
@@ -163,16 +163,8 @@ def _batch_fn(graphdef, n_segments: int, num_iters: int, vectorize: bool) -> Cal
         if vectorize:
             return jax.vmap(one)(images)
         # One image at a time: an image's result does not depend on its batch, and a CPU
-        # runs it faster than a vmapped batch (whose temporaries are B times larger). A
-        # single image runs as a loop of two whose second step is skipped: XLA simplifies
-        # a loop of one, which can round differently from the loop body of larger batches.
-        count = len(images)
-        if count == 1:
-            images = jnp.concatenate([images, images])
-        skip = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(one, images[0]))
-        step = lambda i, image: jax.lax.cond(i < count, one, lambda _: skip, image)  # noqa: E731
-        out = jax.lax.map(lambda x: step(*x), (jnp.arange(len(images)), images))
-        return jax.tree.map(lambda a: a[:count], out)
+        # runs it faster than a vmapped batch (whose temporaries are B times larger).
+        return map_each(one, images)
 
     return jax.jit(run)
 

@@ -108,7 +108,7 @@ def test_lever_settings_errors():
         pipeline.Segmenter("dsc", vectorize=1)
 
 
-def test_an_image_gets_the_same_bits_in_any_batch(optimised_compile):
+def test_an_image_gets_the_same_bits_in_any_batch():
     """The default (vectorize false, lax.map): each image of a batch of 2 equals its run
     alone, bit for bit; the vmapped batch (vectorize true) agrees up to float rounding."""
     rng = np.random.default_rng(4)
