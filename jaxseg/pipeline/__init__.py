@@ -178,12 +178,16 @@ class Method:
         raise NotImplementedError
 
 
+def as_count(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int; it must be an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_count(settings: dict, name: str) -> None:
     """``settings[name]`` must be an int >= 1."""
-    value = settings[name]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    settings[name] = int(value)
+    settings[name] = as_count(name, settings[name])
 
 
 def check_unit(settings: dict, name: str) -> None:

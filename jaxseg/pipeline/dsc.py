@@ -39,12 +39,11 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from jaxseg import WEIGHTS_DIR
-from jaxseg.pipeline import VECTORIZE_MEANING, Hierarchy, Method, check_bool, register
+from jaxseg.pipeline import VECTORIZE_MEANING, Hierarchy, Method, as_count, check_bool, register
 
 __all__ = ["PACKAGED_MODEL", "SETTINGS_FILE", "Dsc", "padding"]
 
@@ -95,12 +94,6 @@ def _read_settings(folder: Path) -> dict | None:
     return settings
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"dsc setting {name}={value!r}: expected an int >= {minimum}.")
-    return int(value)
-
-
 def _check(settings: dict) -> dict:
     """Checked, JSON-able copy of the settings' values (the base class checks the names)."""
     from jaxseg.nn.dsc import LOGIT_NORMS
@@ -120,13 +113,13 @@ def _check(settings: dict) -> dict:
             f"dsc setting counts={counts!r}: expected a non-empty list of superpixel counts, "
             "e.g. [100, 50, 20, 10]."
         )
-    s["counts"] = [_positive_int("counts", c) for c in counts]
-    s["num_classes"] = _positive_int("num_classes", s["num_classes"], 2)
-    s["num_iters"] = _positive_int("num_iters", s["num_iters"])
-    s["seed"] = _positive_int("seed", s["seed"], 0)
+    s["counts"] = [as_count(f"counts[{i}]", c) for i, c in enumerate(counts)]
+    s["num_classes"] = as_count("num_classes", s["num_classes"], 2)
+    s["num_iters"] = as_count("num_iters", s["num_iters"])
+    s["seed"] = as_count("seed", s["seed"], 0)
     check_bool(s, "vectorize", VECTORIZE_MEANING)
     if s["max_segments"] is not None:
-        s["max_segments"] = _positive_int("max_segments", s["max_segments"])
+        s["max_segments"] = as_count("max_segments", s["max_segments"])
     for name in ("beta", "sigma"):
         try:
             s[name] = float(s[name])
