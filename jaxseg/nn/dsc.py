@@ -302,13 +302,16 @@ def _frozen_jit(enc_state, image, *, graphdef) -> _Frozen:
     return _frozen(image, *_encode(graphdef, enc_state, image))
 
 
+def _frozen_input(graphdef, enc_state, image, train_encoder: bool) -> _Frozen | None:
+    """:func:`_frozen_jit` of ``image`` ``(H, W, 3)``; ``None`` when the encoder is trained
+    (its features then change every step)."""
+    return None if train_encoder else _frozen_jit(enc_state, image, graphdef=graphdef)
+
+
 def _frozen_inputs(graphdef, enc_state, images, train_encoder: bool) -> _Frozen | None:
-    """:func:`_frozen_jit` of each of ``images`` ``(B, H, W, 3)``, stacked; ``None`` when the
-    encoder is trained (its features then change every step)."""
-    if train_encoder:
-        return None
-    parts = [_frozen_jit(enc_state, img, graphdef=graphdef) for img in images]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
+    """:func:`_frozen_input` of each of ``images`` ``(B, H, W, 3)``, stacked."""
+    parts = [_frozen_input(graphdef, enc_state, img, train_encoder) for img in images]
+    return None if train_encoder else jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
 
 
 def _standardized_head(head, frozen: _Frozen) -> dict[str, jax.Array]:
@@ -695,7 +698,7 @@ def dsc_optimize(
         model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats
     )
     image = jnp.asarray(image)
-    frozen = None if opts["train_encoder"] else _frozen_jit(enc_state, image, graphdef=graphdef)
+    frozen = _frozen_input(graphdef, enc_state, image, opts["train_encoder"])
     return _optimize_jit(
         enc_state,
         head,
@@ -826,7 +829,7 @@ def dsc_optimize_sweep(
         model, image, superpixels, key, num_classes, max_segments, radius, bn_batch_stats
     )
     image = jnp.asarray(image)
-    frozen = None if opts["train_encoder"] else _frozen_jit(enc_state, image, graphdef=graphdef)
+    frozen = _frozen_input(graphdef, enc_state, image, opts["train_encoder"])
     return _optimize_sweep_jit(
         enc_state,
         head,
