@@ -310,8 +310,10 @@ def _frozen_input(graphdef, enc_state, image, train_encoder: bool) -> _Frozen | 
 
 def _frozen_inputs(graphdef, enc_state, images, train_encoder: bool) -> _Frozen | None:
     """:func:`_frozen_input` of each of ``images`` ``(B, H, W, 3)``, stacked."""
-    parts = [_frozen_input(graphdef, enc_state, img, train_encoder) for img in images]
-    return None if train_encoder else jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
+    if train_encoder:
+        return None
+    parts = [_frozen_input(graphdef, enc_state, img, False) for img in images]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
 
 
 def _standardized_head(head, frozen: _Frozen) -> dict[str, jax.Array]:
